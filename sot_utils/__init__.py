@@ -1,0 +1,1 @@
+"""Spectral Optimal Transport study: building blocks."""

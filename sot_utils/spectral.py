@@ -1,0 +1,274 @@
+"""Spectral front ends: windows, STFT magnitudes, bin positions, pitch-unit maps and the CQT.
+
+Conventions follow the reference implementation (spec §2, §5.1):
+
+- STFT frames are **not centred**; the signal is zero-padded at the end so that
+  ``n_frames = ceil(n_samples / hop_length)`` (TensorFlow's ``pad_end=True``); ``torch.stft``
+  is called with ``normalized=True`` so magnitudes are scaled by ``n_fft ** -0.5``.
+- Windows are periodic (DFT-even), as ``scipy.signal.get_window`` returns them.
+- Frequencies map to MIDI with 0 Hz sent to MIDI 0, and to a "unit" position that is linear in
+  MIDI between ``fmin`` and ``fmax`` (the encoder's log-frequency grid).
+- The CQT is nnAudio's ``CQT1992v2`` (time-domain, Hann kernels, L1 norm, librosa scaling),
+  centred with zero padding, 3 bins per semitone from 32.7 Hz: 285 bins at 16 kHz.
+
+Layouts: audio ``[batch, n_samples]``; spectrograms ``[batch, n_frames, n_bins]``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+from torch import nn
+
+from .validation import check_choice, check_int, check_positive_number, check_sample_rate, check_tensor
+
+SAMPLE_RATE = 16000
+CQT_FMIN_HZ = 32.7
+CQT_BINS_PER_SEMITONE = 3
+CQT_HOP_LENGTH = 256
+
+# Coefficients of the 5-term flat-top window (D'Antona & Ferrero), as in scipy.signal.windows.flattop.
+_FLATTOP_COEFFICIENTS = (0.21557895, 0.41663158, 0.277263158, 0.083578947, 0.006947368)
+WINDOWS = ("hann", "flattop")
+
+
+# --------------------------------------------------------------------------------------------
+# Windows and STFT
+
+
+@functools.lru_cache(maxsize=64)
+def _window(name: str, n_fft: int, dtype: torch.dtype, device: str) -> torch.Tensor:
+    if name == "hann":
+        return torch.hann_window(n_fft, periodic=True, dtype=dtype, device=device)
+    # periodic generalised cosine window: sum_k (-1)^k a_k cos(2 pi k n / N)
+    n = torch.arange(n_fft, dtype=torch.float64)
+    w = torch.zeros(n_fft, dtype=torch.float64)
+    for k, a in enumerate(_FLATTOP_COEFFICIENTS):
+        w += (-1) ** k * a * torch.cos(2 * math.pi * k * n / n_fft)
+    return w.to(dtype=dtype, device=device)
+
+
+def get_window(name: str, n_fft: int, dtype: torch.dtype = torch.float32, device=None) -> torch.Tensor:
+    """Periodic analysis window ``[n_fft]``: ``"hann"`` or ``"flattop"`` (5-term, as scipy)."""
+    check_choice("window", name, WINDOWS)
+    check_int("n_fft", n_fft, minimum=2)
+    return _window(name, n_fft, dtype, str(device or "cpu"))
+
+
+def n_stft_frames(n_samples: int, hop_length: int) -> int:
+    """Number of frames with end padding: ``ceil(n_samples / hop_length)``."""
+    return -(-n_samples // hop_length)
+
+
+def stft_magnitude(
+    audio: torch.Tensor, n_fft: int, hop_length: int, window: str = "hann"
+) -> torch.Tensor:
+    """Normalised STFT magnitude as the reference computes it.
+
+    The signal is zero-padded at the end by ``n_fft + hop_length * (n_frames - 1) - n_samples``
+    samples with ``n_frames = ceil(n_samples / hop_length)``; frames are not centred; the DFT is
+    scaled by ``n_fft ** -0.5`` (``normalized=True``).
+
+    Args:
+        audio: waveforms ``[batch, n_samples]``.
+        n_fft: FFT size (= window length), samples.
+        hop_length: hop between frames, samples.
+        window: ``"hann"`` or ``"flattop"`` (periodic).
+
+    Returns:
+        magnitudes ``[batch, n_frames, n_fft // 2 + 1]``.
+    """
+    check_tensor("audio", audio, ndim=2, layout="[batch, n_samples]")
+    check_int("n_fft", n_fft, minimum=2)
+    check_int("hop_length", hop_length, minimum=1)
+    n_samples = audio.shape[-1]
+    n_frames = n_stft_frames(n_samples, hop_length)
+    pad = max(0, n_fft + hop_length * (n_frames - 1) - n_samples)
+    if pad:
+        audio = nn.functional.pad(audio, (0, pad))
+    spec = torch.stft(
+        audio,
+        n_fft=n_fft,
+        hop_length=hop_length,
+        win_length=n_fft,
+        window=get_window(window, n_fft, audio.dtype, audio.device),
+        center=False,
+        normalized=True,
+        return_complex=True,
+    )
+    return spec.abs().transpose(-1, -2)
+
+
+def rfft_frequencies(n_fft: int, sample_rate: float = SAMPLE_RATE) -> torch.Tensor:
+    """Centre frequencies of the ``n_fft // 2 + 1`` STFT bins, Hz (float64)."""
+    check_int("n_fft", n_fft, minimum=2)
+    check_positive_number("sample_rate", sample_rate)
+    return torch.fft.rfftfreq(n_fft, d=1.0 / sample_rate, dtype=torch.float64)
+
+
+# --------------------------------------------------------------------------------------------
+# Frequency scales
+
+
+def hz_to_midi(frequency_hz: torch.Tensor) -> torch.Tensor:
+    """MIDI note number ``12 log2(f / 440) + 69``; 0 Hz (and below) maps to MIDI 0 as in DDSP."""
+    f = torch.as_tensor(frequency_hz)
+    safe = torch.where(f > 0, f, torch.ones_like(f))
+    return torch.where(f > 0, 12.0 * torch.log2(safe / 440.0) + 69.0, torch.zeros_like(f))
+
+
+def midi_to_hz(midi: torch.Tensor) -> torch.Tensor:
+    """Frequency in Hz of a (fractional) MIDI note number."""
+    return 440.0 * 2.0 ** ((torch.as_tensor(midi) - 69.0) / 12.0)
+
+
+def hz_to_unit(frequency_hz: torch.Tensor, fmin_hz: float, fmax_hz: float) -> torch.Tensor:
+    """Position on the log-frequency grid: 0 at ``fmin_hz``, 1 at ``fmax_hz``, linear in MIDI.
+
+    Not clipped: 0 Hz maps to MIDI 0, i.e. below 0 (≈ -0.2535 for the default CQT range).
+    """
+    lo, hi = _midi_float(fmin_hz), _midi_float(fmax_hz)
+    return (hz_to_midi(frequency_hz) - lo) / (hi - lo)
+
+
+def unit_to_hz(unit: torch.Tensor, fmin_hz: float, fmax_hz: float) -> torch.Tensor:
+    """Inverse of :func:`hz_to_unit`: Hz for a position that is linear in MIDI."""
+    lo, hi = _midi_float(fmin_hz), _midi_float(fmax_hz)
+    return midi_to_hz(lo + torch.as_tensor(unit) * (hi - lo))
+
+
+def _midi_float(frequency_hz: float) -> float:
+    check_positive_number("frequency_hz", frequency_hz)
+    return 12.0 * math.log2(frequency_hz / 440.0) + 69.0
+
+
+FREQUENCY_SCALES = ("linear", "log")
+
+
+def bin_positions(
+    n_fft: int,
+    sample_rate: float = SAMPLE_RATE,
+    scale: str = "linear",
+    fmin_hz: float | None = None,
+    fmax_hz: float | None = None,
+) -> torch.Tensor:
+    """Positions of the STFT bins used as the ground metric of the transport loss, ``[n_bins]``.
+
+    - ``"linear"``: ``f / (sample_rate / 2)``, i.e. DC at 0 and Nyquist at 1.
+    - ``"log"``: :func:`hz_to_unit` between ``fmin_hz`` and ``fmax_hz`` (default: the CQT bin
+      range, 32.70-7750.68 Hz, the same grid as the f0 decoder); DC maps to MIDI 0.
+
+    Returned in float64; cast to the spectrum's dtype where used.
+    """
+    check_choice("scale", scale, FREQUENCY_SCALES)
+    freqs = rfft_frequencies(n_fft, sample_rate)
+    if scale == "linear":
+        if fmin_hz is not None or fmax_hz is not None:
+            raise ValueError("`fmin_hz`/`fmax_hz` only apply to scale='log'")
+        return freqs / (sample_rate / 2)
+    cqt_f = cqt_frequencies()
+    lo = float(cqt_f[0]) if fmin_hz is None else fmin_hz
+    hi = float(cqt_f[-1]) if fmax_hz is None else fmax_hz
+    return hz_to_unit(freqs, lo, hi)
+
+
+# --------------------------------------------------------------------------------------------
+# CQT
+
+
+def cqt_n_bins(
+    sample_rate: float = SAMPLE_RATE,
+    fmin_hz: float = CQT_FMIN_HZ,
+    bins_per_semitone: int = CQT_BINS_PER_SEMITONE,
+) -> int:
+    """Bins up to Nyquist in whole semitones: ``bps * floor(12 log2((sr/2) / fmin))`` (285)."""
+    return bins_per_semitone * int(math.floor(12 * math.log2(sample_rate / 2 / fmin_hz)))
+
+
+def cqt_frequencies(
+    n_bins: int | None = None,
+    fmin_hz: float = CQT_FMIN_HZ,
+    bins_per_semitone: int = CQT_BINS_PER_SEMITONE,
+) -> torch.Tensor:
+    """Centre frequencies of the CQT bins, Hz ``[n_bins]`` (float64): ``fmin 2^(k / (12 bps))``."""
+    n_bins = cqt_n_bins(fmin_hz=fmin_hz, bins_per_semitone=bins_per_semitone) if n_bins is None else n_bins
+    k = torch.arange(n_bins, dtype=torch.float64)
+    return fmin_hz * 2.0 ** (k / (12 * bins_per_semitone))
+
+
+class CQT(nn.Module):
+    """Linear-magnitude constant-Q transform, the encoder's input (spec §2).
+
+    Thin wrapper over nnAudio's ``CQT1992v2`` with the paper's settings: Hann kernels,
+    ``filter_scale`` 1, L1 kernel norm and librosa output scaling, centred frames with zero
+    padding, hop 256. The kernels are 32768 samples long, so the transform is computed once per
+    dataset and cached by the training code rather than recomputed every step.
+
+    Args:
+        sample_rate: Hz.
+        n_bins: number of bins; default fills the range up to Nyquist (285 at 16 kHz).
+        fmin_hz: lowest bin, Hz.
+        bins_per_semitone: 3 in the paper (36 per octave).
+        hop_length: samples between frames.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int = SAMPLE_RATE,
+        n_bins: int | None = None,
+        fmin_hz: float = CQT_FMIN_HZ,
+        bins_per_semitone: int = CQT_BINS_PER_SEMITONE,
+        hop_length: int = CQT_HOP_LENGTH,
+    ):
+        super().__init__()
+        from nnAudio.features.cqt import CQT1992v2  # heavy import, deferred
+
+        check_int("sample_rate", sample_rate, minimum=1)
+        check_int("bins_per_semitone", bins_per_semitone, minimum=1)
+        check_int("hop_length", hop_length, minimum=1)
+        check_positive_number("fmin_hz", fmin_hz)
+        self.sample_rate = sample_rate
+        self.n_bins = cqt_n_bins(sample_rate, fmin_hz, bins_per_semitone) if n_bins is None else n_bins
+        check_int("n_bins", self.n_bins, minimum=1)
+        self.hop_length = hop_length
+        self.register_buffer(
+            "frequencies", cqt_frequencies(self.n_bins, fmin_hz, bins_per_semitone), persistent=False
+        )
+        if float(self.frequencies[-1]) >= sample_rate / 2:
+            raise ValueError(
+                f"`n_bins`={self.n_bins} puts the top CQT bin at {float(self.frequencies[-1]):.1f} Hz, "
+                f"at or above Nyquist ({sample_rate / 2} Hz)"
+            )
+        self.transform = CQT1992v2(
+            sr=sample_rate,
+            hop_length=hop_length,
+            fmin=fmin_hz,
+            n_bins=self.n_bins,
+            bins_per_octave=12 * bins_per_semitone,
+            center=True,
+            pad_mode="constant",
+            output_format="Magnitude",
+            verbose=False,
+        )
+
+    def n_frames(self, n_samples: int) -> int:
+        """Frames for a signal of ``n_samples``: ``1 + n_samples // hop_length`` (centred)."""
+        return 1 + n_samples // self.hop_length
+
+    def forward(self, audio: torch.Tensor, sample_rate: int | None = None) -> torch.Tensor:
+        """CQT magnitudes.
+
+        Args:
+            audio: waveforms ``[batch, n_samples]`` at ``self.sample_rate``. The paper feeds
+                ``x[:, :-1]`` (4095 samples) so that a 4096-sample example gives 16 frames,
+                one per synthesizer control frame.
+            sample_rate: optional, checked against ``self.sample_rate``.
+
+        Returns:
+            ``[batch, n_frames, n_bins]`` with ``n_frames = 1 + n_samples // hop_length``.
+        """
+        check_tensor("audio", audio, ndim=2, layout="[batch, n_samples]")
+        check_sample_rate("sample_rate", sample_rate, self.sample_rate)
+        return self.transform(audio).transpose(-1, -2)

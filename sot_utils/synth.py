@@ -1,0 +1,158 @@
+"""DDSP harmonic synthesizer (Engel et al., 2020), as used by the paper's decoder (spec §4).
+
+Small pure functions on tensors; :class:`HarmonicSynth` is a thin module wrapper.
+
+Pipeline of :func:`harmonic_synth`:
+
+1. harmonic frequencies ``f_k = k f0`` (k = 1..H) at frame rate; partials at or above Nyquist
+   get amplitude 0;
+2. amplitudes upsampled to audio rate by Hann-window overlap-add (frame ``t`` centred at sample
+   ``t * n_samples / n_frames``, matching the centred CQT frames);
+3. f0 upsampled by linear interpolation (``align_corners=False``; so frame ``t`` of f0 sits at
+   sample ``(t + 0.5) * hop - 0.5``, half a hop after its amplitude frame: a quirk of the
+   reference that only matters for time-varying f0);
+4. Nyquist mask again at audio rate, then an oscillator bank with cumulative phase
+   ``phi[n] = sum_{m <= n} 2 pi f[m] / sr`` (so ``phi[0] = omega[0]``, not 0).
+
+Units: frequencies in Hz, sample rates in Hz, amplitudes linear.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .validation import check_int, check_positive_number, check_tensor
+
+
+def exp_sigmoid(
+    x: torch.Tensor, exponent: float = 10.0, max_value: float = 2.0, threshold: float = 1e-7
+) -> torch.Tensor:
+    """Exponentiated sigmoid ``max_value * sigmoid(x) ** ln(exponent) + threshold``.
+
+    Maps any real input into ``(threshold, max_value + threshold)``; with the defaults the output
+    changes by a factor of ``exponent`` per unit of ``x`` in the saturated-low regime (DDSP).
+    """
+    return max_value * torch.sigmoid(x) ** math.log(exponent) + threshold
+
+
+def upsample_with_windows(envelopes: torch.Tensor, n_samples: int) -> torch.Tensor:
+    """Upsample frame-rate envelopes by overlap-adding periodic Hann windows.
+
+    The last frame is repeated (``add_endpoint``), giving ``n_frames`` intervals of
+    ``hop = n_samples // n_frames`` samples; each frame is weighted by a Hann window of length
+    ``2 hop`` centred on sample ``t * hop``. Neighbouring windows sum to one, so a constant
+    envelope stays constant.
+
+    Args:
+        envelopes: ``[batch, n_frames, n_channels]``.
+        n_samples: output length; must be a multiple of ``n_frames``.
+
+    Returns:
+        ``[batch, n_samples, n_channels]``.
+    """
+    batch, n_frames, n_channels = envelopes.shape
+    if n_samples % n_frames:
+        raise ValueError(
+            f"`n_samples` ({n_samples}) must be a multiple of the number of frames ({n_frames})"
+        )
+    hop = n_samples // n_frames
+    window = torch.hann_window(2 * hop, periodic=True, dtype=envelopes.dtype, device=envelopes.device)
+    x = torch.cat([envelopes, envelopes[:, -1:]], dim=1)  # [B, T + 1, C]
+    # each frame becomes a windowed block of 2 hop samples; fold overlap-adds them with stride hop
+    blocks = x.permute(0, 2, 1).reshape(batch * n_channels, n_frames + 1, 1) * window  # [BC, T+1, 2hop]
+    out_len = (n_frames + 2) * hop
+    audio = nn.functional.fold(
+        blocks.transpose(1, 2), output_size=(1, out_len), kernel_size=(1, 2 * hop), stride=(1, hop)
+    ).reshape(batch, n_channels, out_len)
+    # frame t's window starts at t * hop; its centre (t + 1) * hop maps to output sample t * hop
+    return audio[:, :, hop : hop + n_samples].permute(0, 2, 1)
+
+
+def resample_linear(envelopes: torch.Tensor, n_samples: int) -> torch.Tensor:
+    """Linear interpolation of ``[batch, n_frames, n_channels]`` to ``[batch, n_samples, n_channels]``.
+
+    ``align_corners=False`` as in the reference.
+    """
+    out = nn.functional.interpolate(
+        envelopes.transpose(1, 2), size=n_samples, mode="linear", align_corners=False
+    )
+    return out.transpose(1, 2)
+
+
+def remove_above_nyquist(
+    frequencies_hz: torch.Tensor, amplitudes: torch.Tensor, sample_rate: float
+) -> torch.Tensor:
+    """Zero the amplitudes of partials at or above Nyquist (same shapes in and out)."""
+    return amplitudes * (frequencies_hz < sample_rate / 2).to(amplitudes.dtype)
+
+
+def oscillator_bank(
+    frequencies_hz: torch.Tensor, amplitudes: torch.Tensor, sample_rate: float
+) -> torch.Tensor:
+    """Sum of sinusoids with cumulative phase.
+
+    ``y[n] = sum_k A_k[n] sin(phi_k[n])``, ``phi_k[n] = sum_{m<=n} 2 pi f_k[m] / sample_rate``.
+    The phase is accumulated in float64 and wrapped to [0, 2 pi) before the sine, so long or
+    high-frequency signals do not drift as a float32 running sum would.
+
+    Args:
+        frequencies_hz: ``[batch, n_samples, n_partials]``, Hz.
+        amplitudes: ``[batch, n_samples, n_partials]``, linear.
+        sample_rate: Hz.
+
+    Returns:
+        audio ``[batch, n_samples]``.
+    """
+    omega = (2 * math.pi / sample_rate) * frequencies_hz.double()
+    phase = torch.remainder(torch.cumsum(omega, dim=1), 2 * math.pi).to(amplitudes.dtype)
+    return torch.sum(amplitudes * torch.sin(phase), dim=-1)
+
+
+def harmonic_synth(
+    f0_hz: torch.Tensor, amplitudes: torch.Tensor, n_samples: int, sample_rate: float
+) -> torch.Tensor:
+    """Render harmonic tones from frame-rate f0 and harmonic amplitudes.
+
+    Args:
+        f0_hz: fundamental frequency ``[batch, n_frames]``, Hz, > 0.
+        amplitudes: harmonic amplitudes ``[batch, n_frames, n_harmonics]``, linear, >= 0;
+            column ``k - 1`` drives harmonic ``k f0``.
+        n_samples: output length, a multiple of ``n_frames`` (4096 in the paper, 16 frames).
+        sample_rate: Hz (16000 in the paper).
+
+    Returns:
+        audio ``[batch, n_samples]`` (no output normalisation).
+    """
+    check_tensor("f0_hz", f0_hz, ndim=2, layout="[batch, n_frames]", positive=True)
+    check_tensor("amplitudes", amplitudes, ndim=3, layout="[batch, n_frames, n_harmonics]", nonnegative=True)
+    check_int("n_samples", n_samples, minimum=1)
+    check_positive_number("sample_rate", sample_rate)
+    if amplitudes.shape[:2] != f0_hz.shape:
+        raise ValueError(
+            f"`amplitudes` {tuple(amplitudes.shape)} must be [batch, n_frames, n_harmonics] with "
+            f"batch and n_frames matching `f0_hz` {tuple(f0_hz.shape)}"
+        )
+    n_harmonics = amplitudes.shape[-1]
+    ratios = torch.arange(1, n_harmonics + 1, dtype=f0_hz.dtype, device=f0_hz.device)
+    amplitudes = remove_above_nyquist(f0_hz[..., None] * ratios, amplitudes, sample_rate)
+    amp_env = upsample_with_windows(amplitudes, n_samples)  # [B, N, H]
+    f0_env = resample_linear(f0_hz[..., None], n_samples)  # [B, N, 1]
+    freq_env = f0_env * ratios  # [B, N, H]
+    amp_env = remove_above_nyquist(freq_env, amp_env, sample_rate)
+    return oscillator_bank(freq_env, amp_env, sample_rate)
+
+
+class HarmonicSynth(nn.Module):
+    """Module wrapper around :func:`harmonic_synth` with fixed output length and sample rate."""
+
+    def __init__(self, n_samples: int = 4096, sample_rate: int = 16000):
+        super().__init__()
+        self.n_samples = check_int("n_samples", n_samples, minimum=1)
+        self.sample_rate = check_int("sample_rate", sample_rate, minimum=1)
+
+    def forward(self, f0_hz: torch.Tensor, amplitudes: torch.Tensor) -> torch.Tensor:
+        """``f0_hz [batch, n_frames]`` Hz, ``amplitudes [batch, n_frames, n_harmonics]`` → ``[batch, n_samples]``."""
+        return harmonic_synth(f0_hz, amplitudes, self.n_samples, self.sample_rate)

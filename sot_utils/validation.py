@@ -1,0 +1,103 @@
+"""Argument checks shared by the public functions.
+
+Every check raises a ``ValueError`` that names the offending argument and says what was
+expected, so that bad input never ends in a bare traceback from deep inside torch and no NaN
+reaches a loss silently. This module imports nothing else from ``sot_utils``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+
+
+def check_tensor(
+    name: str,
+    x,
+    *,
+    ndim: int | None = None,
+    min_ndim: int | None = None,
+    layout: str = "",
+    nonnegative: bool = False,
+    positive: bool = False,
+) -> torch.Tensor:
+    """Check that ``x`` is a finite floating-point tensor of the expected rank and sign.
+
+    Args:
+        name: argument name, quoted in the error message.
+        x: the value to check.
+        ndim: exact number of dimensions required, or None.
+        min_ndim: minimum number of dimensions required, or None.
+        layout: human-readable layout, e.g. ``"[batch, n_samples]"``, quoted in errors.
+        nonnegative: require every entry ``>= 0`` (spectra, amplitudes).
+        positive: require every entry ``> 0`` (frequencies in Hz).
+
+    Returns:
+        ``x`` unchanged.
+    """
+    where = f" {layout}" if layout else ""
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"`{name}` must be a torch.Tensor{where}, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise ValueError(f"`{name}` must be a floating-point tensor{where}, got dtype {x.dtype}")
+    if ndim is not None and x.ndim != ndim:
+        raise ValueError(
+            f"`{name}` must have {ndim} dimension(s){where}, got shape {tuple(x.shape)}"
+        )
+    if min_ndim is not None and x.ndim < min_ndim:
+        raise ValueError(
+            f"`{name}` must have at least {min_ndim} dimension(s){where}, got shape {tuple(x.shape)}"
+        )
+    if x.numel() == 0:
+        raise ValueError(f"`{name}` is empty (shape {tuple(x.shape)}){where}")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"`{name}` contains NaN or inf values")
+    if positive and bool((x <= 0).any()):
+        raise ValueError(f"`{name}` must be strictly positive; its minimum is {x.min().item():.6g}")
+    if nonnegative and bool((x < 0).any()):
+        raise ValueError(f"`{name}` must be non-negative; its minimum is {x.min().item():.6g}")
+    return x
+
+
+def check_same_shape(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> None:
+    """Require two tensors to have identical shapes."""
+    if a.shape != b.shape:
+        raise ValueError(
+            f"`{name_a}` and `{name_b}` must have the same shape, "
+            f"got {tuple(a.shape)} and {tuple(b.shape)}"
+        )
+
+
+def check_int(name: str, value, *, minimum: int | None = None) -> int:
+    """Require a Python integer (not bool), optionally ``>= minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"`{name}` must be an int, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"`{name}` must be >= {minimum}, got {value}")
+    return value
+
+
+def check_positive_number(name: str, value) -> float:
+    """Require a finite real number > 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"`{name}` must be a positive number, got {value!r}")
+    if not (value > 0 and value < float("inf")):
+        raise ValueError(f"`{name}` must be a positive finite number, got {value!r}")
+    return float(value)
+
+
+def check_choice(name: str, value, choices: Iterable) -> None:
+    """Require ``value`` to be one of ``choices``."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise ValueError(f"`{name}` must be one of {choices}, got {value!r}")
+
+
+def check_sample_rate(name: str, given, expected: int) -> None:
+    """Require a sample rate passed at call time to match the one an object was built for."""
+    if given is not None and given != expected:
+        raise ValueError(
+            f"`{name}` is {given} Hz but this object was built for {expected} Hz; "
+            f"resample the audio or build a new object with sample_rate={given}"
+        )
