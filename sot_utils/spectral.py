@@ -54,7 +54,7 @@ def get_window(name: str, n_fft: int, dtype: torch.dtype = torch.float32, device
     """Periodic analysis window ``[n_fft]``: ``"hann"`` or ``"flattop"`` (5-term, as scipy)."""
     check_choice("window", name, WINDOWS)
     check_int("n_fft", n_fft, minimum=2)
-    return _window(name, n_fft, dtype, str(device or "cpu"))
+    return _window(name, n_fft, dtype, str(device or "cpu")).clone()  # callers may modify it
 
 
 def n_stft_frames(n_samples: int, hop_length: int) -> int:
@@ -83,6 +83,7 @@ def stft_magnitude(
     check_tensor("audio", audio, ndim=2, layout="[batch, n_samples]")
     check_int("n_fft", n_fft, minimum=2)
     check_int("hop_length", hop_length, minimum=1)
+    check_choice("window", window, WINDOWS)
     n_samples = audio.shape[-1]
     n_frames = n_stft_frames(n_samples, hop_length)
     pad = max(0, n_fft + hop_length * (n_frames - 1) - n_samples)
@@ -93,7 +94,7 @@ def stft_magnitude(
         n_fft=n_fft,
         hop_length=hop_length,
         win_length=n_fft,
-        window=get_window(window, n_fft, audio.dtype, audio.device),
+        window=_window(window, n_fft, audio.dtype, str(audio.device)),
         center=False,
         normalized=True,
         return_complex=True,
@@ -158,7 +159,10 @@ def bin_positions(
 
     - ``"linear"``: ``f / (sample_rate / 2)``, i.e. DC at 0 and Nyquist at 1.
     - ``"log"``: :func:`hz_to_unit` between ``fmin_hz`` and ``fmax_hz`` (default: the CQT bin
-      range, 32.70-7750.68 Hz, the same grid as the f0 decoder); DC maps to MIDI 0.
+      range, 32.70-7750.68 Hz, the same grid as the f0 decoder). DC maps to MIDI 0 as in the
+      reference; bins between 0 and 8.18 Hz (MIDI < 0, only for ``n_fft`` > 1956 at 16 kHz) are
+      also clamped to MIDI 0, so that the grid stays non-decreasing (the reference would place
+      them below DC). No paper group hits this case: SOT-512-LogF's first bin is 31.25 Hz.
 
     Returned in float64; cast to the spectrum's dtype where used.
     """
@@ -171,7 +175,8 @@ def bin_positions(
     cqt_f = cqt_frequencies()
     lo = float(cqt_f[0]) if fmin_hz is None else fmin_hz
     hi = float(cqt_f[-1]) if fmax_hz is None else fmax_hz
-    return hz_to_unit(freqs, lo, hi)
+    midi = torch.clamp(hz_to_midi(freqs), min=0.0)
+    return (midi - _midi_float(lo)) / (_midi_float(hi) - _midi_float(lo))
 
 
 # --------------------------------------------------------------------------------------------

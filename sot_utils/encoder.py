@@ -1,0 +1,203 @@
+"""PESTO-like frame encoder: CQT frame -> (f0 logits, harmonic amplitudes) (spec §3).
+
+Each CQT frame ``[n_bins]`` is encoded on its own (no temporal context):
+
+1. LayerNorm over the frame (with affine);
+2. a "same"-padded conv (1 -> channels[0]) and residual prefilter convs (channels[0] ->
+   channels[0], ``x = x + f(x)``), all followed by LeakyReLU;
+3. 1x1 convs through ``channels[1:-1]`` with LeakyReLU, Dropout, and a last 1x1 conv to
+   ``channels[-1]`` with no activation;
+4. flatten channel-major to ``channels[-1] * n_bins`` features, then two heads:
+
+   - f0: :class:`ToeplitzLinear` to ``n_bins`` logits. Being a convolution, it keeps the CQT's
+     translation equivariance (a pitch shift of one bin shifts the logits by one bin);
+   - amplitudes: ``Linear`` to ``n_harmonics`` values, then ``exp_sigmoid`` (range
+     ``(1e-7, 2 + 1e-7)``, absolute, not normalized).
+
+f0 is decoded by a soft-argmax on a grid that is linear in MIDI, so that logit ``i`` maps exactly
+to CQT bin ``i`` (see :func:`f0_from_logits`). Dropout is active only in training mode
+(``module.train()``); call ``module.eval()`` for deterministic outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from . import spectral
+from .synth import exp_sigmoid
+from .validation import check_int, check_positive_number, check_tensor
+
+PAPER_CHANNELS = (40, 30, 30, 10, 3)
+
+
+class ToeplitzLinear(nn.Conv1d):
+    """Linear map ``[N, in_features] -> [N, out_features]`` whose matrix is Toeplitz.
+
+    Implemented as ``Conv1d(1, 1, kernel_size=in + out - 1, padding=out - 1, bias=False)``:
+    ``y[j] = sum_i w[i - j + out - 1] x[i]``. Shifting the input by one position shifts the output
+    by one position (away from the edges), the PESTO idea.
+    """
+
+    def __init__(self, in_features: int, out_features: int):
+        check_int("in_features", in_features, minimum=1)
+        check_int("out_features", out_features, minimum=1)
+        super().__init__(
+            1, 1, kernel_size=in_features + out_features - 1, padding=out_features - 1, bias=False
+        )
+        self.in_features = in_features
+        self.out_features = out_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x``: ``[N, in_features]`` -> ``[N, out_features]``."""
+        if x.ndim != 2 or x.shape[-1] != self.in_features:
+            raise ValueError(f"`x` must have shape [N, {self.in_features}], got {tuple(x.shape)}")
+        return super().forward(x.unsqueeze(1)).squeeze(1)
+
+
+def soft_argmax_unit(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Expected position of ``softmax(logits / temperature)`` on ``linspace(0, 1, n_bins)``.
+
+    Args:
+        logits: ``[..., n_bins]``.
+        temperature: softmax temperature (> 0); the paper uses 0.1.
+
+    Returns:
+        unit positions ``[...]`` in ``[0, 1]`` (bin ``i`` sits at ``i / (n_bins - 1)``).
+    """
+    check_tensor("logits", logits, min_ndim=1, layout="[..., n_bins]")
+    temperature = check_positive_number("temperature", temperature)
+    n_bins = logits.shape[-1]
+    if n_bins < 2:
+        raise ValueError(f"`logits` needs at least 2 bins in its last dimension, got {n_bins}")
+    positions = torch.linspace(0.0, 1.0, n_bins, dtype=logits.dtype, device=logits.device)
+    return (torch.softmax(logits / temperature, dim=-1) * positions).sum(dim=-1)
+
+
+def f0_from_logits(logits: torch.Tensor, temperature: float, fmin_hz: float, fmax_hz: float) -> torch.Tensor:
+    """Decode f0 in Hz from logits ``[..., n_bins]`` -> ``[...]``.
+
+    ``u = soft_argmax_unit(logits, temperature)``, then ``f0 = unit_to_hz(u, fmin_hz, fmax_hz)``:
+    the expectation is taken in the log-frequency (MIDI-linear) domain, as in the reference code,
+    not in Hz as the paper's diagram writes it (spec §11.5). With ``fmin_hz``/``fmax_hz`` the first
+    and last CQT bin frequencies, a logit vector peaked at bin ``i`` decodes to CQT bin ``i``.
+    f0 lies in ``[fmin_hz, fmax_hz]``.
+    """
+    fmin_hz = check_positive_number("fmin_hz", fmin_hz)
+    fmax_hz = check_positive_number("fmax_hz", fmax_hz)
+    if fmax_hz <= fmin_hz:
+        raise ValueError(f"`fmax_hz` ({fmax_hz}) must exceed `fmin_hz` ({fmin_hz})")
+    return spectral.unit_to_hz(soft_argmax_unit(logits, temperature), fmin_hz, fmax_hz)
+
+
+@dataclass
+class EncoderOutput:
+    """Encoder predictions per frame.
+
+    Attributes:
+        f0_hz: fundamental frequency, Hz, ``[batch, n_frames]``.
+        amplitudes: linear harmonic amplitudes, ``[batch, n_frames, n_harmonics]``.
+        logits: f0 logits on the CQT grid, ``[batch, n_frames, n_bins]``.
+    """
+
+    f0_hz: torch.Tensor
+    amplitudes: torch.Tensor
+    logits: torch.Tensor
+
+
+class PitchEncoder(nn.Module):
+    """PESTO-like encoder of the paper (defaults: 46,012 parameters).
+
+    Args:
+        n_bins: CQT bins per frame (default: the paper's CQT, 285).
+        n_harmonics: number of harmonic amplitudes predicted (20).
+        channels: ``(prefilter, 1x1 hidden..., output)`` channel counts; at least 2 entries.
+            Paper: ``(40, 30, 30, 10, 3)``; Dropout sits before the last 1x1 conv.
+        kernel_size: odd width of the prefilter convs, in bins (15).
+        n_residual_prefilters: residual ``channels[0] -> channels[0]`` convs after the first
+            conv (1). The reference's ``n_prefilt_layers = 2`` counts the first conv too.
+        leaky_slope: negative slope of every LeakyReLU (0.3).
+        dropout: dropout probability before the last 1x1 conv (0.5).
+        temperature: soft-argmax temperature for f0 decoding (0.1).
+        fmin_hz, fmax_hz: frequencies, Hz, of logit bins 0 and ``n_bins - 1`` (default: the
+            first and last CQT bin frequencies, 32.70 and 7750.68 Hz).
+    """
+
+    def __init__(
+        self,
+        n_bins: int | None = None,
+        n_harmonics: int = 20,
+        channels: tuple[int, ...] = PAPER_CHANNELS,
+        kernel_size: int = 15,
+        n_residual_prefilters: int = 1,
+        leaky_slope: float = 0.3,
+        dropout: float = 0.5,
+        temperature: float = 0.1,
+        fmin_hz: float | None = None,
+        fmax_hz: float | None = None,
+    ):
+        super().__init__()
+        n_bins = spectral.cqt_n_bins() if n_bins is None else n_bins
+        check_int("n_bins", n_bins, minimum=2)
+        check_int("n_harmonics", n_harmonics, minimum=1)
+        check_int("kernel_size", kernel_size, minimum=1)
+        if kernel_size % 2 == 0:
+            raise ValueError(f"`kernel_size` must be odd ('same' padding is symmetric), got {kernel_size}")
+        check_int("n_residual_prefilters", n_residual_prefilters, minimum=0)
+        channels = tuple(channels)
+        if len(channels) < 2:
+            raise ValueError(f"`channels` needs at least 2 entries, got {channels}")
+        for c in channels:
+            check_int("channels", c, minimum=1)
+        check_positive_number("leaky_slope", leaky_slope)
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"`dropout` must be in [0, 1), got {dropout!r}")
+        bin_hz = spectral.cqt_frequencies(n_bins)
+        self.fmin_hz = float(bin_hz[0]) if fmin_hz is None else check_positive_number("fmin_hz", fmin_hz)
+        self.fmax_hz = float(bin_hz[-1]) if fmax_hz is None else check_positive_number("fmax_hz", fmax_hz)
+        if self.fmax_hz <= self.fmin_hz:
+            raise ValueError(f"`fmax_hz` ({self.fmax_hz}) must exceed `fmin_hz` ({self.fmin_hz})")
+        self.temperature = check_positive_number("temperature", temperature)
+        self.n_bins = n_bins
+        self.n_harmonics = n_harmonics
+
+        def act() -> nn.Module:
+            return nn.LeakyReLU(leaky_slope)
+
+        width, pad = channels[0], kernel_size // 2
+        self.norm = nn.LayerNorm([1, n_bins])
+        self.conv_in = nn.Sequential(nn.Conv1d(1, width, kernel_size, padding=pad), act())
+        self.prefilters = nn.ModuleList(
+            nn.Sequential(nn.Conv1d(width, width, kernel_size, padding=pad), act())
+            for _ in range(n_residual_prefilters)
+        )
+        pointwise: list[nn.Module] = []
+        for c_in, c_out in zip(channels[:-2], channels[1:-1]):
+            pointwise += [nn.Conv1d(c_in, c_out, 1), act()]
+        pointwise += [nn.Dropout(dropout), nn.Conv1d(channels[-2], channels[-1], 1)]
+        self.pointwise = nn.Sequential(*pointwise)
+        n_features = channels[-1] * n_bins
+        self.f0_head = ToeplitzLinear(n_features, n_bins)
+        self.amplitude_head = nn.Linear(n_features, n_harmonics)
+
+    def forward(self, cqt: torch.Tensor) -> EncoderOutput:
+        """Encode CQT magnitudes ``[batch, n_frames, n_bins]`` frame by frame.
+
+        Returns:
+            :class:`EncoderOutput` with ``f0_hz [batch, n_frames]`` (Hz),
+            ``amplitudes [batch, n_frames, n_harmonics]`` and ``logits [batch, n_frames, n_bins]``.
+        """
+        check_tensor("cqt", cqt, ndim=3, layout="[batch, n_frames, n_bins]")
+        batch, n_frames, n_bins = cqt.shape
+        if n_bins != self.n_bins:
+            raise ValueError(f"`cqt` must have {self.n_bins} bins in its last dimension, got {n_bins}")
+        x = self.conv_in(self.norm(cqt.reshape(batch * n_frames, 1, n_bins)))
+        for prefilter in self.prefilters:
+            x = x + prefilter(x)
+        features = self.pointwise(x).flatten(1)  # channel-major: [N, channels[-1] * n_bins]
+        logits = self.f0_head(features).reshape(batch, n_frames, n_bins)
+        amplitudes = exp_sigmoid(self.amplitude_head(features)).reshape(batch, n_frames, self.n_harmonics)
+        f0_hz = f0_from_logits(logits, self.temperature, self.fmin_hz, self.fmax_hz)
+        return EncoderOutput(f0_hz=f0_hz, amplitudes=amplitudes, logits=logits)

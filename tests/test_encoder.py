@@ -1,0 +1,226 @@
+"""Tests for the PESTO-like encoder (spec §3)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from sot_utils import spectral
+from sot_utils.encoder import EncoderOutput, PitchEncoder, ToeplitzLinear, f0_from_logits, soft_argmax_unit
+
+N_BINS = 285
+FMIN_HZ, FMAX_HZ = 32.70, 7750.68
+
+
+def n_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def cents(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return 1200.0 * torch.log2(a.double() / b.double()).abs()
+
+
+@pytest.fixture(scope="module")
+def encoder() -> PitchEncoder:
+    torch.manual_seed(0)
+    return PitchEncoder().eval()
+
+
+# --------------------------------------------------------------------------------------------
+# Architecture
+
+
+def test_parameter_count_and_breakdown(encoder):
+    assert n_params(encoder) == 46_012
+    assert n_params(encoder.norm) == 570
+    assert n_params(encoder.conv_in) == 640
+    assert [n_params(layer) for layer in encoder.prefilters] == [24_040]
+    pointwise_convs = [m for m in encoder.pointwise if isinstance(m, nn.Conv1d)]
+    assert [n_params(m) for m in pointwise_convs] == [1_230, 930, 310, 33]
+    assert n_params(encoder.f0_head) == 1_139
+    assert n_params(encoder.amplitude_head) == 17_120
+
+
+def test_constructor_arguments_change_the_architecture():
+    assert n_params(PitchEncoder(n_residual_prefilters=2)) == 46_012 + 24_040
+    assert n_params(PitchEncoder(n_residual_prefilters=0)) == 46_012 - 24_040
+    assert n_params(PitchEncoder(n_harmonics=8)) == 46_012 - 12 * (3 * N_BINS + 1)
+    small = PitchEncoder(n_bins=72, channels=(8, 4, 2), kernel_size=5, n_harmonics=4)
+    out = small(torch.rand(3, 5, 72))
+    assert out.logits.shape == (3, 5, 72) and out.amplitudes.shape == (3, 5, 4)
+    assert abs(small.fmax_hz - float(spectral.cqt_frequencies(72)[-1])) < 1e-9
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"kernel_size": 14}, "kernel_size"),
+        ({"channels": (40,)}, "channels"),
+        ({"dropout": 1.0}, "dropout"),
+        ({"temperature": 0.0}, "temperature"),
+        ({"fmin_hz": 100.0, "fmax_hz": 50.0}, "fmax_hz"),
+        ({"n_residual_prefilters": -1}, "n_residual_prefilters"),
+    ],
+)
+def test_bad_constructor_arguments(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        PitchEncoder(**kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# ToeplitzLinear
+
+
+def toeplitz_matrix(kernel: np.ndarray, in_features: int, out_features: int) -> np.ndarray:
+    """Oracle: M[j, i] = kernel[i - j + out_features - 1] (cross-correlation with padding)."""
+    matrix = np.zeros((out_features, in_features))
+    for j in range(out_features):
+        for i in range(in_features):
+            matrix[j, i] = kernel[i - j + out_features - 1]
+    return matrix
+
+
+@pytest.mark.parametrize("in_features, out_features", [(855, 285), (7, 11), (12, 12)])
+def test_toeplitz_linear_matches_explicit_matrix(in_features, out_features):
+    torch.manual_seed(1)
+    layer = ToeplitzLinear(in_features, out_features).double()
+    x = torch.randn(4, in_features, dtype=torch.float64)
+    kernel = layer.weight.detach().numpy()[0, 0]
+    expected = x.numpy() @ toeplitz_matrix(kernel, in_features, out_features).T
+    np.testing.assert_allclose(layer(x).detach().numpy(), expected, rtol=1e-10, atol=1e-10)
+
+
+def test_toeplitz_linear_is_translation_equivariant():
+    torch.manual_seed(2)
+    layer = ToeplitzLinear(40, 40).double()
+    x = torch.zeros(3, 40, dtype=torch.float64)
+    x[:, 5:30] = torch.randn(3, 25, dtype=torch.float64)
+    shifted = torch.roll(x, 1, dims=-1)  # zeros at both ends, so nothing wraps around
+    torch.testing.assert_close(layer(shifted)[:, 1:], layer(x)[:, :-1])
+
+
+def test_toeplitz_linear_rejects_wrong_width():
+    with pytest.raises(ValueError, match="`x`"):
+        ToeplitzLinear(10, 5)(torch.zeros(2, 9))
+
+
+# --------------------------------------------------------------------------------------------
+# f0 decoding
+
+
+@pytest.mark.parametrize("i", [0, 1, 37, 142, 200, 283, 284])
+def test_peaked_logits_decode_to_cqt_bin(i):
+    bin_hz = spectral.cqt_frequencies()
+    logits = torch.zeros(N_BINS)
+    logits[i] = 100.0
+    f0 = f0_from_logits(logits, 0.1, float(bin_hz[0]), float(bin_hz[-1]))
+    assert cents(f0, bin_hz[i]) < 0.01
+
+
+def test_encoder_decodes_with_cqt_range(encoder):
+    bin_hz = spectral.cqt_frequencies()
+    assert encoder.fmin_hz == pytest.approx(FMIN_HZ, abs=5e-3)
+    assert encoder.fmax_hz == pytest.approx(FMAX_HZ, abs=5e-3)
+    logits = torch.zeros(2, 3, N_BINS)
+    logits[..., 100] = 100.0
+    f0 = f0_from_logits(logits, encoder.temperature, encoder.fmin_hz, encoder.fmax_hz)
+    assert f0.shape == (2, 3)
+    assert float(cents(f0, bin_hz[100]).max()) < 0.01
+
+
+def test_expectation_is_taken_in_midi_not_hz():
+    # equal mass on bins 90 and 96 decodes to bin 93 (geometric mean), not the arithmetic mean in Hz
+    bin_hz = spectral.cqt_frequencies()
+    logits = torch.zeros(N_BINS, dtype=torch.float64)
+    logits[[90, 96]] = 100.0
+    f0 = f0_from_logits(logits, 0.1, float(bin_hz[0]), float(bin_hz[-1]))
+    assert cents(f0, bin_hz[93]) < 1e-6
+
+
+def test_soft_argmax_unit_uniform_and_temperature():
+    assert float(soft_argmax_unit(torch.zeros(11), 0.1)) == pytest.approx(0.5)
+    logits = torch.tensor([0.0, 1.0, 0.0, 0.0, 0.0])
+    hot = float(soft_argmax_unit(logits, 1e-3))
+    warm = float(soft_argmax_unit(logits, 10.0))
+    assert hot == pytest.approx(0.25) and warm == pytest.approx(0.5, abs=0.01)
+
+
+@pytest.mark.parametrize("temperature", [0.0, -0.1, float("nan"), float("inf")])
+def test_soft_argmax_rejects_bad_temperature(temperature):
+    with pytest.raises(ValueError, match="temperature"):
+        soft_argmax_unit(torch.zeros(5), temperature)
+
+
+# --------------------------------------------------------------------------------------------
+# Forward pass
+
+
+def test_output_shapes_and_ranges(encoder):
+    torch.manual_seed(3)
+    out = encoder(10.0 * torch.rand(2, 16, N_BINS))
+    assert isinstance(out, EncoderOutput)
+    assert out.f0_hz.shape == (2, 16)
+    assert out.amplitudes.shape == (2, 16, 20)
+    assert out.logits.shape == (2, 16, N_BINS)
+    assert bool((out.amplitudes > 1e-7).all()) and bool((out.amplitudes <= 2 + 1e-7).all())
+    assert bool((out.f0_hz >= FMIN_HZ - 0.01).all()) and bool((out.f0_hz <= FMAX_HZ + 0.01).all())
+
+
+def test_frames_are_encoded_independently(encoder):
+    torch.manual_seed(4)
+    cqt = torch.rand(2, 16, N_BINS)
+    full = encoder(cqt)
+    single = encoder(cqt[1:, 7:8])
+    torch.testing.assert_close(single.logits[0, 0], full.logits[1, 7], rtol=1e-5, atol=1e-5)
+
+
+def test_end_to_end_with_real_cqt(encoder):
+    t = torch.arange(4096) / spectral.SAMPLE_RATE
+    audio = 0.9 * torch.sin(2 * math.pi * 440.0 * t).unsqueeze(0).repeat(2, 1)
+    cqt = spectral.CQT()(audio[:, :-1])  # the paper feeds 4095 samples -> 16 frames
+    assert cqt.shape == (2, 16, N_BINS)
+    out = encoder(cqt)
+    assert out.f0_hz.shape == (2, 16) and bool(torch.isfinite(out.f0_hz).all())
+
+
+def test_eval_is_deterministic_and_train_uses_dropout():
+    torch.manual_seed(5)
+    model = PitchEncoder()
+    cqt = torch.rand(2, 4, N_BINS)
+    model.eval()
+    torch.testing.assert_close(model(cqt).logits, model(cqt).logits, rtol=0, atol=0)
+    model.train()
+    torch.manual_seed(6)
+    first = model(cqt)
+    torch.manual_seed(7)
+    second = model(cqt)
+    assert not torch.equal(first.logits, second.logits)
+    assert not torch.equal(first.amplitudes, second.amplitudes)
+
+
+@pytest.mark.parametrize(
+    "cqt",
+    [
+        torch.zeros(16, N_BINS),  # missing batch dimension
+        torch.zeros(2, 16, N_BINS - 1),  # wrong number of bins
+        torch.full((2, 16, N_BINS), float("nan")),
+        torch.zeros(2, 16, N_BINS, dtype=torch.int64),
+        np.zeros((2, 16, N_BINS), dtype=np.float32),
+    ],
+    ids=["ndim", "n_bins", "nan", "int", "numpy"],
+)
+def test_bad_input_names_cqt(encoder, cqt):
+    with pytest.raises(ValueError, match="`cqt`"):
+        encoder(cqt)
+
+
+def test_gradients_reach_every_parameter():
+    torch.manual_seed(8)
+    model = PitchEncoder().train()
+    out = model(torch.rand(2, 4, N_BINS))
+    (out.f0_hz.sum() + out.amplitudes.sum()).backward()
+    for name, param in model.named_parameters():
+        assert param.grad is not None, name
+        assert bool(torch.isfinite(param.grad).all()), name

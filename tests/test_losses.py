@@ -1,0 +1,384 @@
+"""Losses against independent oracles: POT, scipy, the authors' `sot-loss`, closed forms, numpy."""
+
+import math
+
+import numpy as np
+import ot
+import pytest
+import scipy.signal
+import scipy.stats
+import torch
+from sot.losses import Wasserstein1DLoss as AuthorsLoss
+from sot.losses import wasserstein_1d as authors_wasserstein_1d
+
+from sot_utils.losses import (
+    PAPER_GROUPS,
+    MultiScaleSpectralLoss,
+    SpectralOTLoss,
+    WeightedLossSum,
+    paper_loss,
+    spectral_ot,
+    wasserstein_1d,
+    wasserstein_1d_shared_support,
+)
+from sot_utils.spectral import bin_positions, stft_magnitude
+
+SR = 16000
+
+
+def random_spectra(batch, n, seed, dtype=torch.float64, floor=1e-3):
+    """Peaky non-negative spectra (a floor keeps CDF levels distinct: no ties)."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(batch, n, generator=g, dtype=dtype) ** 4 + floor
+
+
+def normalised(w):
+    return w / w.sum(-1, keepdim=True)
+
+
+def harmonic_tone(f0, n_harmonics=1, n_samples=4096, amplitude=0.5, dtype=torch.float32):
+    n = torch.arange(n_samples, dtype=torch.float64)
+    x = sum(amplitude / k * torch.sin(2 * math.pi * k * f0 * n / SR) for k in range(1, n_harmonics + 1))
+    return x.to(dtype)[None]
+
+
+# ------------------------------------------------------------------------------------------
+# wasserstein_1d against POT, sot-loss, scipy and closed forms
+
+
+@pytest.mark.parametrize("p", [1, 2])
+def test_wasserstein_matches_pot_and_authors_package_on_random_spectra(p):
+    n, batch = 257, 32
+    x = torch.linspace(0, 1, n, dtype=torch.float64)
+    u, v = normalised(random_spectra(batch, n, 0)), normalised(random_spectra(batch, n, 1))
+    ours = wasserstein_1d(x, x, u, v, p=p)
+    pot = ot.wasserstein_1d(x[:, None].expand(n, batch), x[:, None].expand(n, batch), u.T, v.T, p=p)
+    authors = authors_wasserstein_1d(x.expand(batch, n), x.expand(batch, n), u, v, p=p)
+    assert ours.shape == (batch,)
+    torch.testing.assert_close(ours, pot, atol=1e-5, rtol=0)
+    torch.testing.assert_close(ours, authors, atol=1e-5, rtol=0)
+    # float32 inputs, as in training
+    ours32 = wasserstein_1d(x.float(), x.float(), u.float(), v.float(), p=p)
+    torch.testing.assert_close(ours32.double(), pot, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("p", [1, 2, 3])
+def test_wasserstein_matches_pot_on_different_unsorted_supports(p):
+    g = torch.Generator().manual_seed(3)
+    u_values, v_values = torch.rand(5, 40, generator=g, dtype=torch.float64), torch.rand(5, 30, generator=g, dtype=torch.float64)
+    u_weights, v_weights = normalised(torch.rand(5, 40, generator=g, dtype=torch.float64)), normalised(torch.rand(5, 30, generator=g, dtype=torch.float64))
+    ours = wasserstein_1d(u_values, v_values, u_weights, v_weights, p=p)
+    for i in range(5):
+        expected = ot.wasserstein_1d(u_values[i], v_values[i], u_weights[i], v_weights[i], p=p)
+        assert float(ours[i]) == pytest.approx(float(expected), abs=1e-10)
+    # uniform weights by default
+    assert float(wasserstein_1d(u_values[0], v_values[0], p=p)) == pytest.approx(float(ot.wasserstein_1d(u_values[0], v_values[0], p=p)), abs=1e-10)
+
+
+def test_w1_equals_scipy_wasserstein_distance():
+    g = np.random.default_rng(0)
+    for _ in range(5):
+        u, v = g.normal(size=50), g.normal(1.0, 2.0, size=70)
+        uw, vw = g.random(50), g.random(70)
+        expected = scipy.stats.wasserstein_distance(u, v, uw, vw)
+        ours = wasserstein_1d(torch.tensor(u), torch.tensor(v), torch.tensor(uw / uw.sum()), torch.tensor(vw / vw.sum()), p=1)
+        assert float(ours) == pytest.approx(expected, rel=1e-10)
+
+
+@pytest.mark.parametrize("p", [1, 2, 3])
+@pytest.mark.parametrize("shift", [1, 5, 40])
+def test_dirac_shifted_by_delta_costs_delta_to_the_p(p, shift):
+    n = 101
+    x = torch.linspace(0, 1, n, dtype=torch.float64)
+    u, v = torch.zeros(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64)
+    u[30], v[30 + shift] = 1.0, 1.0
+    delta = float(x[30 + shift] - x[30])
+    for fn in (lambda **kw: wasserstein_1d(x, x, u, v, **kw), lambda **kw: wasserstein_1d_shared_support(x, u, v, **kw)):
+        assert float(fn(p=p)) == pytest.approx(delta**p, rel=1e-12)
+        assert float(fn(p=p, root=True)) == pytest.approx(delta, rel=1e-12)
+
+
+def test_frequency_cutoff_examples_of_the_spec():
+    """Target Dirac at 0.3; spec §5.3: half the energy costs 0.245, double costs 0, a shift to 0.5 costs 0.04."""
+    x = torch.linspace(0, 1, 11, dtype=torch.float64)
+    target = torch.zeros(11, dtype=torch.float64)
+    target[3] = 1.0
+    half, double, moved = target * 0.5, target * 2.0, torch.roll(target, 2)
+    assert float(spectral_ot(target, half, x, p=2, mode="cut")) == pytest.approx(0.245, abs=1e-12)
+    assert float(spectral_ot(target, double, x, p=2, mode="cut")) == pytest.approx(0.0, abs=1e-12)
+    assert float(spectral_ot(target, moved, x, p=2, mode="cut")) == pytest.approx(0.04, abs=1e-12)
+    # balanced mode compares shapes only: scaling the estimate costs nothing
+    assert float(spectral_ot(target, half, x, p=2, mode="balanced")) == pytest.approx(0.0, abs=1e-12)
+    assert float(spectral_ot(target, moved, x, p=2, mode="balanced")) == pytest.approx(0.04, abs=1e-12)
+
+
+# ------------------------------------------------------------------------------------------
+# shared-support path == general path (values and gradients)
+
+
+@pytest.mark.parametrize("p", [1, 1.5, 2])
+@pytest.mark.parametrize("cutoff", [None, 1.0])
+@pytest.mark.parametrize("scale", ["linear", "log"])
+def test_shared_support_path_equals_general_path_with_gradients(p, cutoff, scale):
+    n, batch = 257, 64
+    x = bin_positions(512, SR, scale=scale)
+    u = normalised(random_spectra(batch, n, 10))
+    # with the cutoff the estimate carries more or less mass than the target
+    v = normalised(random_spectra(batch, n, 11)) * (torch.linspace(0.5, 1.5, batch, dtype=torch.float64)[:, None] if cutoff else 1)
+    u1, v1 = u.clone().requires_grad_(), v.clone().requires_grad_()
+    u2, v2 = u.clone().requires_grad_(), v.clone().requires_grad_()
+    general = wasserstein_1d(x, x, u1, v1, p=p, quantile_cutoff=cutoff)
+    shared = wasserstein_1d_shared_support(x, u2, v2, p=p, quantile_cutoff=cutoff)
+    torch.testing.assert_close(shared, general, atol=1e-6, rtol=0)
+    g_general = torch.autograd.grad((general * torch.arange(batch)).sum(), (u1, v1))
+    g_shared = torch.autograd.grad((shared * torch.arange(batch)).sum(), (u2, v2))
+    for a, b in zip(g_shared, g_general):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+
+
+def test_cutoff_matches_authors_package_with_unnormalised_estimate():
+    n, batch = 1025, 16
+    x = torch.linspace(0, 1, n, dtype=torch.float64)
+    u = normalised(random_spectra(batch, n, 20))
+    v = normalised(random_spectra(batch, n, 21)) * torch.linspace(0.3, 3.0, batch, dtype=torch.float64)[:, None]
+    authors = authors_wasserstein_1d(x.expand(batch, n), x.expand(batch, n), u, v, p=2, limit_quantile_range=True)
+    for fn in (wasserstein_1d, lambda x1, x2, a, b, **kw: wasserstein_1d_shared_support(x1, a, b, **kw)):
+        torch.testing.assert_close(fn(x, x, u, v, p=2, quantile_cutoff=1.0), authors, atol=1e-10, rtol=0)
+
+
+def test_batch_dimensions_broadcast():
+    x = torch.linspace(0, 1, 33, dtype=torch.float64)
+    u, v = normalised(random_spectra(6, 33, 1)).reshape(2, 3, 33), normalised(random_spectra(6, 33, 2)).reshape(2, 3, 33)
+    out = wasserstein_1d_shared_support(x, u, v, p=2)
+    assert out.shape == (2, 3)
+    torch.testing.assert_close(out.reshape(6), wasserstein_1d(x, x, u.reshape(6, 33), v.reshape(6, 33), p=2))
+
+
+# ------------------------------------------------------------------------------------------
+# gradcheck (float64)
+
+
+def test_gradcheck_wasserstein_general_path_wrt_weights():
+    x = torch.linspace(0, 1, 12, dtype=torch.float64)
+    u = normalised(random_spectra(2, 12, 30)).requires_grad_()
+    v = normalised(random_spectra(2, 12, 31)).requires_grad_()
+    for p in (1, 2):
+        assert torch.autograd.gradcheck(lambda a, b: wasserstein_1d(x, x, a, b, p=p), (u, v))
+        assert torch.autograd.gradcheck(lambda a, b: wasserstein_1d(x, x, a, b, p=p, root=True), (u, v))
+
+
+def test_gradcheck_wasserstein_wrt_support_positions():
+    g = torch.Generator().manual_seed(5)
+    u_values = torch.rand(2, 10, generator=g, dtype=torch.float64).requires_grad_()
+    v_values = torch.rand(2, 8, generator=g, dtype=torch.float64).requires_grad_()
+    assert torch.autograd.gradcheck(lambda a, b: wasserstein_1d(a, b, p=2), (u_values, v_values))
+
+
+def test_gradcheck_shared_support_and_spectral_ot():
+    x = torch.linspace(0, 1, 12, dtype=torch.float64)
+    u = random_spectra(2, 12, 40).requires_grad_()
+    v = random_spectra(2, 12, 41).requires_grad_()
+    for p in (1, 2):
+        assert torch.autograd.gradcheck(lambda a, b: wasserstein_1d_shared_support(x, normalised(a), normalised(b), p=p), (u, v))
+        for mode in ("cut", "balanced"):
+            assert torch.autograd.gradcheck(lambda a, b: spectral_ot(a, b, x, p=p, mode=mode), (u, v))
+
+
+def test_gradcheck_multiscale_spectral_loss():
+    g = torch.Generator().manual_seed(7)
+    target = torch.randn(2, 128, generator=g, dtype=torch.float64)
+    estimate = torch.randn(2, 128, generator=g, dtype=torch.float64).requires_grad_()
+    for norm in ("l1", "l2"):
+        loss = MultiScaleSpectralLoss(fft_sizes=(64, 32), lin_weight=1.0, log_weight=1.0, norm=norm)
+        assert torch.autograd.gradcheck(lambda e: loss(target, e), (estimate,))
+
+
+# ------------------------------------------------------------------------------------------
+# Loss modules on audio
+
+
+def numpy_stft_magnitude(audio, n_fft, hop, window):
+    """Independent oracle: end padding, no centring, periodic window, |rfft| / sqrt(n_fft)."""
+    n_frames = -(-audio.shape[-1] // hop)
+    pad = max(0, n_fft + hop * (n_frames - 1) - audio.shape[-1])
+    x = np.pad(audio, [(0, 0), (0, pad)])
+    w = scipy.signal.get_window(window, n_fft)
+    frames = np.stack([x[:, i * hop : i * hop + n_fft] * w for i in range(n_frames)], axis=1)
+    return np.abs(np.fft.rfft(frames, axis=-1)) / np.sqrt(n_fft)
+
+
+@pytest.mark.parametrize("mode", ["cut", "balanced"])
+@pytest.mark.parametrize("root", [False, True])
+def test_spectral_ot_loss_equals_authors_loss_on_the_same_spectra(mode, root):
+    g = torch.Generator().manual_seed(8)
+    target = harmonic_tone(220.0, 4).expand(3, -1) + 0.01 * torch.randn(3, 4096, generator=g)
+    estimate = harmonic_tone(300.0, 3).expand(3, -1) * torch.tensor([[0.5], [1.0], [2.0]])
+    loss = SpectralOTLoss(n_fft=2048, mode=mode, root=root, p=2, reduction="none")
+    ours = loss(target, estimate)
+    spec_t = torch.tensor(numpy_stft_magnitude(target.double().numpy(), 2048, 256, "flattop")) ** 2
+    spec_e = torch.tensor(numpy_stft_magnitude(estimate.double().numpy(), 2048, 256, "flattop")) ** 2
+    authors = AuthorsLoss(transform="stft", fft_size=2048, p=2, balanced=(mode == "balanced"), quantile_lowpass=(mode == "cut"), apply_root=root, eps=0.0)
+    positions = torch.linspace(0, 1, 1025, dtype=torch.float64)
+    expected = authors.loss(spec_t, spec_e, x_positions=positions, y_positions=positions).reshape(3, 16).mean(-1)
+    torch.testing.assert_close(loss(target.double(), estimate.double()), expected, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(ours.double(), expected, rtol=1e-3, atol=1e-6)  # float32 cumsum precision
+    assert SpectralOTLoss(n_fft=2048, mode=mode, root=root)(target, estimate).shape == ()
+
+
+def test_spectral_ot_loss_is_a_v_shape_in_frequency_for_a_sine():
+    target = harmonic_tone(1000.0)
+    offsets = torch.tensor([-600.0, -400.0, -200.0, -100.0, 0.0, 100.0, 200.0, 400.0, 600.0])
+    estimates = torch.cat([harmonic_tone(1000.0 + float(d)) for d in offsets])
+    balanced = SpectralOTLoss(n_fft=2048, root=True, mode="balanced", reduction="none")
+    values = balanced(target.expand(len(offsets), -1), estimates)
+    left, right = values[:5], values[4:]
+    assert bool((left[:-1] > left[1:]).all()) and bool((right[:-1] < right[1:]).all())
+    assert int(values.argmin()) == 4 and float(values[4]) < 1e-6
+    # W_2 of a pure shift is |Δf| / Nyquist; window leakage and the zero-padded last frames bend it slightly
+    torch.testing.assert_close(values[[0, 1, 2, 5, 6, 7, 8]] * 8000, offsets[[0, 1, 2, 5, 6, 7, 8]].abs(), rtol=0.2, atol=0)
+    # with the cutoff, frame-energy differences add transport to Nyquist: still minimal at the target
+    cut = SpectralOTLoss(n_fft=2048, root=True, mode="cut", reduction="none")(target.expand(len(offsets), -1), estimates)
+    assert int(cut.argmin()) == 4 and bool((cut[[0, 1, 2, 3, 5, 6, 7, 8]] > 0.01).all())
+
+
+def test_spectral_ot_loss_multi_resolution_sums_single_resolutions():
+    target, estimate = harmonic_tone(330.0, 3), harmonic_tone(400.0, 2)
+    multi = SpectralOTLoss(n_fft=(512, 2048), hop_length=(128, 256))
+    singles = SpectralOTLoss(n_fft=512, hop_length=128)(target, estimate) + SpectralOTLoss(n_fft=2048)(target, estimate)
+    torch.testing.assert_close(multi(target, estimate), singles)
+
+
+def test_spectral_ot_loss_options_change_the_value():
+    target, estimate = harmonic_tone(330.0, 3), harmonic_tone(400.0, 2) * 0.7
+    base = dict(n_fft=512)
+    reference = SpectralOTLoss(**base)(target, estimate)
+    for option in (dict(window="hann"), dict(power=False), dict(frequency_scale="log"), dict(p=1), dict(root=True), dict(mode="balanced"), dict(hop_length=128)):
+        assert not torch.isclose(SpectralOTLoss(**base, **option)(target, estimate), reference), option
+    # power=False compares magnitudes: equals the power loss applied to the square root of the signal's spectrum
+    magnitude_loss = SpectralOTLoss(n_fft=512, power=False, reduction="none")
+    mag_t, mag_e = stft_magnitude(target, 512, 256, "flattop"), stft_magnitude(estimate, 512, 256, "flattop")
+    torch.testing.assert_close(magnitude_loss(target, estimate), spectral_ot(mag_t, mag_e, bin_positions(512).float(), p=2).mean(-1))
+
+
+@pytest.mark.parametrize("norm", ["l1", "l2"])
+def test_multiscale_spectral_loss_equals_numpy_oracle(norm):
+    g = torch.Generator().manual_seed(9)
+    target, estimate = torch.randn(2, 4096, generator=g), torch.randn(2, 4096, generator=g) * 0.3
+    sizes = (2048, 1024, 512, 256, 128, 64)
+    expected = 0.0
+    for n in sizes:
+        s_t = numpy_stft_magnitude(target.double().numpy(), n, n // 4, "hann")
+        s_e = numpy_stft_magnitude(estimate.double().numpy(), n, n // 4, "hann")
+        d = (lambda a, b: np.abs(a - b)) if norm == "l1" else (lambda a, b: (a - b) ** 2)
+        expected += 1.0 * d(s_t, s_e).mean() + 0.5 * d(np.log(np.maximum(s_t, 1e-5)), np.log(np.maximum(s_e, 1e-5))).mean()
+    ours = MultiScaleSpectralLoss(sizes, lin_weight=1.0, log_weight=0.5, norm=norm)(target, estimate)
+    assert float(ours) == pytest.approx(expected, rel=1e-4)
+
+
+def test_mss_has_flat_plateau_far_from_target_while_sot_keeps_slope():
+    target = harmonic_tone(1000.0)
+    estimates = torch.cat([harmonic_tone(f) for f in (2000.0, 2500.0, 3000.0)])
+    mss = MultiScaleSpectralLoss(fft_sizes=(2048,), reduction="none")(target.expand(3, -1), estimates)
+    sot = SpectralOTLoss(n_fft=2048, reduction="none")(target.expand(3, -1), estimates)
+    assert float((mss.max() - mss.min()) / mss.mean()) < 0.06  # almost no information about how far
+    assert bool((sot[1:] > sot[:-1] * 1.2).all())
+
+
+def test_paper_groups_are_expressible():
+    expected = {
+        "MSS-Lin": None,
+        "MSS-LogLin": None,
+        "SOT-512": (512, "cut", "linear", 0.05, 6),
+        "SOT-512-LogF": (512, "cut", "log", 0.05, 6),
+        "SOT-2048": (2048, "cut", "linear", 0.05, 6),
+        "SOT-2048-SS": (2048, "cut", "linear", 0.1, 1),
+        "SOT-NoCut": (2048, "balanced", "linear", 0.05, 6),
+    }
+    assert set(PAPER_GROUPS) == set(expected)
+    for group, settings in expected.items():
+        loss = paper_loss(group)
+        if settings is None:
+            assert isinstance(loss, MultiScaleSpectralLoss) and loss.fft_sizes == (2048, 1024, 512, 256, 128, 64)
+            assert loss.log_weight == (1.0 if group == "MSS-LogLin" else 0.0) and loss.lin_weight == 1.0
+            continue
+        n_fft, mode, scale, mss_weight, n_scales = settings
+        assert isinstance(loss, WeightedLossSum)
+        sot, mss = loss.terms["sot"], loss.terms["mss"]
+        assert (sot.n_ffts, sot.hop_lengths, sot.mode, sot.frequency_scale, sot.p, sot.power, sot.window) == ((n_fft,), (256,), mode, scale, 2, True, "flattop")
+        assert loss.weights == {"mss": mss_weight, "sot": 1.0}
+        assert len(mss.fft_sizes) == n_scales and mss.log_weight == 0.0
+    assert paper_loss("SOT-512-LogF", reference_logf=True).terms["sot"].frequency_scale == "linear"
+    assert paper_loss("SOT-2048", root=True).terms["sot"].root is True
+
+
+def test_weighted_sum_equals_sum_of_weighted_terms():
+    target, estimate = harmonic_tone(330.0, 3), harmonic_tone(400.0, 2)
+    loss = paper_loss("SOT-2048")
+    expected = 0.05 * MultiScaleSpectralLoss()(target, estimate) + SpectralOTLoss(n_fft=2048)(target, estimate)
+    torch.testing.assert_close(loss(target, estimate), expected)
+    assert set(loss.components(target, estimate)) == {"mss", "sot"}
+
+
+# ------------------------------------------------------------------------------------------
+# Silence and bad input
+
+
+@pytest.mark.parametrize("group", PAPER_GROUPS)
+@pytest.mark.parametrize("silent", ["target", "estimate", "both"])
+def test_silent_frames_give_finite_loss_and_gradients(group, silent):
+    target = harmonic_tone(440.0, 3).expand(2, -1).clone()
+    estimate = harmonic_tone(500.0, 2).expand(2, -1).clone()
+    if silent in ("target", "both"):
+        target[:, 2048:] = 0.0  # silent second half: several all-zero frames
+        target[1] = 0.0
+    if silent in ("estimate", "both"):
+        estimate[:, :1024] = 0.0
+        estimate[1] = 0.0
+    estimate.requires_grad_()
+    for root in (False, True):
+        loss = paper_loss(group, root=root)
+        value = loss(target, estimate)
+        (grad,) = torch.autograd.grad(value, estimate)
+        assert torch.isfinite(value) and bool(torch.isfinite(grad).all()), (group, silent, root)
+
+
+def test_identical_signals_give_zero_and_finite_root_gradient():
+    x = harmonic_tone(440.0, 3)
+    estimate = x.clone().requires_grad_()
+    value = SpectralOTLoss(root=True)(x, estimate)
+    (grad,) = torch.autograd.grad(value, estimate)
+    assert float(value.detach()) == pytest.approx(0.0, abs=1e-6) and bool(torch.isfinite(grad).all())
+
+
+def test_bad_input_raises_value_errors_naming_the_argument():
+    x = torch.linspace(0, 1, 8)
+    w = torch.full((8,), 1 / 8)
+    audio = torch.randn(2, 4096)
+    cases = [
+        (lambda: wasserstein_1d(x, x, w, -w), "v_weights"),
+        (lambda: wasserstein_1d(x, x, w * float("nan"), w), "u_weights"),
+        (lambda: wasserstein_1d(x, x, w[:5], w), "u_weights"),
+        (lambda: wasserstein_1d(x, x, w, w, p=0.5), "`p`"),
+        (lambda: wasserstein_1d(x.numpy(), x, w, w), "u_values"),
+        (lambda: wasserstein_1d_shared_support(x.flip(0), w, w), "positions"),
+        (lambda: spectral_ot(-w, w, x), "target"),
+        (lambda: spectral_ot(w, w * float("inf"), x), "estimate"),
+        (lambda: spectral_ot(w, w[:4], x), "estimate"),
+        (lambda: spectral_ot(w, w, x, mode="nocut"), "mode"),
+        (lambda: SpectralOTLoss()(audio, audio[:, :100]), "estimate"),
+        (lambda: SpectralOTLoss()(audio[0], audio[0]), "target"),
+        (lambda: SpectralOTLoss()(audio, audio * float("nan")), "estimate"),
+        (lambda: SpectralOTLoss()(audio, audio, sample_rate=44100), "sample_rate"),
+        (lambda: SpectralOTLoss(frequency_scale="mel"), "scale"),
+        (lambda: SpectralOTLoss(n_fft=(512, 1024), hop_length=(256,)), "hop_length"),
+        (lambda: SpectralOTLoss(reduction="sum"), "reduction"),
+        (lambda: MultiScaleSpectralLoss()(audio, audio, sample_rate=22050), "sample_rate"),
+        (lambda: MultiScaleSpectralLoss(norm="l3"), "norm"),
+        (lambda: MultiScaleSpectralLoss(lin_weight=0, log_weight=0), "lin_weight"),
+        (lambda: MultiScaleSpectralLoss(overlap=1.0), "overlap"),
+        (lambda: WeightedLossSum({}), "terms"),
+        (lambda: paper_loss("SOT-4096"), "group"),
+    ]
+    for fn, name in cases:
+        with pytest.raises(ValueError, match=name):
+            fn()
