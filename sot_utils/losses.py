@@ -34,6 +34,7 @@ from torch import nn
 
 from .spectral import SAMPLE_RATE, bin_positions, stft_magnitude
 from .validation import (
+    check_audio_pair,
     check_choice,
     check_int,
     check_positive_number,
@@ -285,12 +286,6 @@ def _as_resolutions(name: str, value, n: int | None = None) -> tuple[int, ...]:
     return values
 
 
-def _check_audio_pair(target, estimate) -> None:
-    check_tensor("target", target, ndim=2, layout="[batch, n_samples]")
-    check_tensor("estimate", estimate, ndim=2, layout="[batch, n_samples]")
-    check_same_shape("target", target, "estimate", estimate)
-
-
 def _reduce(per_example: torch.Tensor, reduction: str) -> torch.Tensor:
     return per_example.mean() if reduction == "mean" else per_example
 
@@ -351,7 +346,7 @@ class SpectralOTLoss(nn.Module):
         self, target: torch.Tensor, estimate: torch.Tensor, sample_rate: int | None = None
     ) -> torch.Tensor:
         """``target``, ``estimate``: audio ``[batch, n_samples]`` → scalar, or ``[batch]``."""
-        _check_audio_pair(target, estimate)
+        check_audio_pair(target, estimate)
         check_sample_rate("sample_rate", sample_rate, self.sample_rate)
         total = 0.0
         for i in range(len(self.n_ffts)):
@@ -417,7 +412,7 @@ class MultiScaleSpectralLoss(nn.Module):
         self, target: torch.Tensor, estimate: torch.Tensor, sample_rate: int | None = None
     ) -> torch.Tensor:
         """``target``, ``estimate``: audio ``[batch, n_samples]`` → scalar, or ``[batch]``."""
-        _check_audio_pair(target, estimate)
+        check_audio_pair(target, estimate)
         check_sample_rate("sample_rate", sample_rate, self.sample_rate)
         total = 0.0
         for n_fft, hop in zip(self.fft_sizes, self.hop_lengths):

@@ -69,6 +69,13 @@ def check_same_shape(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor)
         )
 
 
+def check_audio_pair(target, estimate) -> None:
+    """Require two finite waveform batches ``[batch, n_samples]`` of the same shape."""
+    check_tensor("target", target, ndim=2, layout="[batch, n_samples]")
+    check_tensor("estimate", estimate, ndim=2, layout="[batch, n_samples]")
+    check_same_shape("target", target, "estimate", estimate)
+
+
 def check_int(name: str, value, *, minimum: int | None = None) -> int:
     """Require a Python integer (not bool), optionally ``>= minimum``."""
     if isinstance(value, bool) or not isinstance(value, int):
