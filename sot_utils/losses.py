@@ -286,11 +286,30 @@ def _as_resolutions(name: str, value, n: int | None = None) -> tuple[int, ...]:
     return values
 
 
-def _reduce(per_example: torch.Tensor, reduction: str) -> torch.Tensor:
-    return per_example.mean() if reduction == "mean" else per_example
+class _AudioLoss(nn.Module):
+    """Shared front door of the audio losses: input checks, sample-rate check and reduction.
+
+    Subclasses set ``sample_rate`` and ``reduction`` and implement ``per_example``.
+    """
+
+    sample_rate: int
+    reduction: str
+
+    def per_example(self, target: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
+        """Loss per example ``[batch]`` from audio ``[batch, n_samples]`` (inputs already checked)."""
+        raise NotImplementedError
+
+    def forward(
+        self, target: torch.Tensor, estimate: torch.Tensor, sample_rate: int | None = None
+    ) -> torch.Tensor:
+        """``target``, ``estimate``: audio ``[batch, n_samples]`` → scalar, or ``[batch]``."""
+        check_audio_pair(target, estimate)
+        check_sample_rate("sample_rate", sample_rate, self.sample_rate)
+        per_example = self.per_example(target, estimate)
+        return per_example.mean() if self.reduction == "mean" else per_example
 
 
-class SpectralOTLoss(nn.Module):
+class SpectralOTLoss(_AudioLoss):
     """Spectral optimal transport loss between audio signals (spec §5.3).
 
     Audio → STFT magnitude (not centred, end padding, normalised) → power (or magnitude) →
@@ -342,12 +361,8 @@ class SpectralOTLoss(nn.Module):
         mag = stft_magnitude(audio, self.n_ffts[resolution], self.hop_lengths[resolution], self.window)
         return mag**2 if self.power else mag
 
-    def forward(
-        self, target: torch.Tensor, estimate: torch.Tensor, sample_rate: int | None = None
-    ) -> torch.Tensor:
-        """``target``, ``estimate``: audio ``[batch, n_samples]`` → scalar, or ``[batch]``."""
-        check_audio_pair(target, estimate)
-        check_sample_rate("sample_rate", sample_rate, self.sample_rate)
+    def per_example(self, target: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
+        """Mean over frames, summed over resolutions: ``[batch]``."""
         total = 0.0
         for i in range(len(self.n_ffts)):
             positions = getattr(self, f"positions_{i}").to(target.dtype)
@@ -355,10 +370,10 @@ class SpectralOTLoss(nn.Module):
                 self.spectra(target, i), self.spectra(estimate, i), positions, self.p, self.root, self.mode
             )
             total = total + per_frame.mean(dim=-1)
-        return _reduce(total, self.reduction)
+        return total
 
 
-class MultiScaleSpectralLoss(nn.Module):
+class MultiScaleSpectralLoss(_AudioLoss):
     """Multi-scale spectral loss (DDSP; spec §5.2): the "vertical" baseline.
 
     For each FFT size N (hop N/4, Hann, not centred, end padding, normalised STFT):
@@ -408,12 +423,8 @@ class MultiScaleSpectralLoss(nn.Module):
         d = torch.abs(a - b) if self.norm == "l1" else (a - b) ** 2
         return d.mean(dim=(-2, -1))  # [batch]
 
-    def forward(
-        self, target: torch.Tensor, estimate: torch.Tensor, sample_rate: int | None = None
-    ) -> torch.Tensor:
-        """``target``, ``estimate``: audio ``[batch, n_samples]`` → scalar, or ``[batch]``."""
-        check_audio_pair(target, estimate)
-        check_sample_rate("sample_rate", sample_rate, self.sample_rate)
+    def per_example(self, target: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
+        """Sum over FFT sizes of the weighted spectral distances: ``[batch]``."""
         total = 0.0
         for n_fft, hop in zip(self.fft_sizes, self.hop_lengths):
             s_target = stft_magnitude(target, n_fft, hop, "hann")
@@ -422,7 +433,7 @@ class MultiScaleSpectralLoss(nn.Module):
                 total = total + self.lin_weight * self._distance(s_target, s_estimate)
             if self.log_weight:
                 total = total + self.log_weight * self._distance(_safe_log(s_target), _safe_log(s_estimate))
-        return _reduce(total, self.reduction)
+        return total
 
 
 def _safe_log(x: torch.Tensor) -> torch.Tensor:
