@@ -7,7 +7,7 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-EXTRAS := test,baselines
+EXTRAS := test,baselines,notebooks
 DATA := data/harmonic_sr16000_n4000_seed0.pt
 
 .PHONY: reproduce test data venv clean-venv

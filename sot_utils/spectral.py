@@ -63,19 +63,23 @@ def n_stft_frames(n_samples: int, hop_length: int) -> int:
 
 
 def stft_magnitude(
-    audio: torch.Tensor, n_fft: int, hop_length: int, window: str = "hann"
+    audio: torch.Tensor, n_fft: int, hop_length: int, window: str = "hann", pad_end: bool = True
 ) -> torch.Tensor:
     """Normalised STFT magnitude as the reference computes it.
 
-    The signal is zero-padded at the end by ``n_fft + hop_length * (n_frames - 1) - n_samples``
-    samples with ``n_frames = ceil(n_samples / hop_length)``; frames are not centred; the DFT is
-    scaled by ``n_fft ** -0.5`` (``normalized=True``).
+    With ``pad_end`` (the reference), the signal is zero-padded at the end by
+    ``n_fft + hop_length * (n_frames - 1) - n_samples`` samples with
+    ``n_frames = ceil(n_samples / hop_length)``: the last frames straddle the end of the signal,
+    whose hard cut leaks energy across the whole spectrum. Without it, only complete frames are
+    kept: ``n_frames = 1 + (n_samples - n_fft) // hop_length``. Frames are not centred; the DFT
+    is scaled by ``n_fft ** -0.5`` (``normalized=True``).
 
     Args:
         audio: waveforms ``[batch, n_samples]``.
         n_fft: FFT size (= window length), samples.
         hop_length: hop between frames, samples.
         window: ``"hann"`` or ``"flattop"`` (periodic).
+        pad_end: zero-pad the end (reference) or keep complete frames only.
 
     Returns:
         magnitudes ``[batch, n_frames, n_fft // 2 + 1]``.
@@ -85,8 +89,10 @@ def stft_magnitude(
     check_int("hop_length", hop_length, minimum=1)
     check_choice("window", window, WINDOWS)
     n_samples = audio.shape[-1]
+    if not pad_end and n_samples < n_fft:
+        raise ValueError(f"`audio` has {n_samples} samples, fewer than n_fft={n_fft}: no complete frame")
     n_frames = n_stft_frames(n_samples, hop_length)
-    pad = max(0, n_fft + hop_length * (n_frames - 1) - n_samples)
+    pad = max(0, n_fft + hop_length * (n_frames - 1) - n_samples) if pad_end else 0
     if pad:
         audio = nn.functional.pad(audio, (0, pad))
     spec = torch.stft(

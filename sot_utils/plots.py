@@ -1,0 +1,151 @@
+"""Figure functions for the notebooks. They draw what other modules computed; each figure is saved
+as PNG and PDF by :func:`save_figure`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+U_STYLE = dict(color="tab:blue", linestyle="--", marker="o", markersize=3, label=r"$\alpha$ (target)")
+V_STYLE = dict(color="tab:orange", linestyle="-", marker="o", markersize=3, label=r"$\beta$ (estimate)")
+LINK_COLOR = "tab:green"
+
+
+def save_figure(fig: plt.Figure, name: str, output_dir: str | Path) -> list[Path]:
+    """Save ``fig`` as ``<output_dir>/<name>.png`` (150 dpi) and ``.pdf``; return both paths."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    paths = [output_dir / f"{name}.png", output_dir / f"{name}.pdf"]
+    fig.savefig(paths[0], dpi=150, bbox_inches="tight")
+    fig.savefig(paths[1], bbox_inches="tight")
+    return paths
+
+
+def _spectra_axes(ax, frequencies, u, v, title):
+    ax.plot(frequencies, u, **U_STYLE)
+    ax.plot(frequencies, v, **V_STYLE)
+    ax.set(xlabel="Normalized frequency (f / sample rate)", ylabel="Amplitude", title=title)
+    ax.legend(loc="upper right")
+
+
+def plot_spectra(frequencies, u, v, title="Normalized spectra"):
+    """Two spectra on a common axis. ``frequencies``, ``u``, ``v``: ``[n_bins]``."""
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    _spectra_axes(ax, frequencies, u, v, title)
+    return fig
+
+
+def plot_vertical_comparison(frequencies, u, v):
+    """Bin-wise ("vertical") differences, what spectral losses such as MSS compare."""
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    _spectra_axes(ax, frequencies, u, v, "Vertical comparison: bin-wise differences")
+    ax.vlines(frequencies, np.minimum(u, v), np.maximum(u, v), color=LINK_COLOR, linewidth=1.5)
+    return fig
+
+
+def plot_transport_lines(frequencies, u, v, plan, min_mass=1e-3):
+    """Horizontal comparison: the optimal transport plan ``plan [n, n]`` as arcs between bins.
+
+    An arc goes from ``(f_i, u_i)`` to ``(f_j, v_j)``; its width grows with the mass moved.
+    """
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    _spectra_axes(ax, frequencies, u, v, "Horizontal comparison: optimal transport plan")
+    rows, cols = np.nonzero(plan > min_mass * plan.max())
+    for i, j in zip(rows, cols):
+        ax.plot([frequencies[i], frequencies[j]], [u[i], v[j]], color=LINK_COLOR, alpha=0.6,
+                linewidth=0.5 + 3 * plan[i, j] / plan.max())
+    return fig
+
+
+def plot_cdfs_and_quantiles(curves: dict[str, np.ndarray]):
+    """CDFs with the area between them (left) and quantile functions with theirs (right).
+
+    ``curves`` as returned by :func:`sot_utils.landscape.cdf_quantile_curves`. For p = 1 both
+    areas equal W_1; the right panel is the integral ``∫ |F_α^{-1} - F_β^{-1}|^p dr``.
+    """
+    x = curves["positions"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    left.step(x, curves["u_cdf"], where="post", color="tab:blue", linestyle="--", label=r"$F_\alpha$")
+    left.step(x, curves["v_cdf"], where="post", color="tab:orange", label=r"$F_\beta$")
+    left.fill_between(x, curves["u_cdf"], curves["v_cdf"], step="post", hatch="---", facecolor="none",
+                      edgecolor="grey", linewidth=0)
+    left.set(title="CDF", xlabel="Normalized frequency", ylabel="Cumulative mass")
+    left.legend()
+    levels = np.concatenate([[0.0], curves["levels"]])
+    u_q = np.concatenate([curves["u_quantile"][:1], curves["u_quantile"]])
+    v_q = np.concatenate([curves["v_quantile"][:1], curves["v_quantile"]])
+    right.step(levels, u_q, where="pre", color="tab:blue", linestyle="--", label=r"$F_\alpha^{-1}$")
+    right.step(levels, v_q, where="pre", color="tab:orange", label=r"$F_\beta^{-1}$")
+    right.fill_between(levels, u_q, v_q, step="pre", hatch="|||", facecolor="none", edgecolor="grey", linewidth=0)
+    right.set(title="Quantile function", xlabel="Quantile level r", ylabel="Normalized frequency")
+    right.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_loss_curves(x, panels: list[dict[str, np.ndarray]], xlabel="Frequency difference (kHz)",
+                     ylabel="Normalized loss [0-1]", titles=None, x_scale=1e-3):
+    """One panel per dict of ``name -> curve`` against ``x`` (plotted as ``x * x_scale``)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.6), sharey=True, squeeze=False)
+    for k, (ax, curves) in enumerate(zip(axes[0], panels)):
+        for name, values in curves.items():
+            style = dict(linestyle="--", linewidth=2.2, color="tab:green") if name.startswith("SOT") else dict(linewidth=1.2)
+            ax.plot(np.asarray(x) * x_scale, values, label=name, **style)
+        ax.set(xlabel=xlabel, title=None if titles is None else titles[k])
+        ax.legend(fontsize=8, loc="lower right")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(ylabel)
+    fig.tight_layout()
+    return fig
+
+
+def plot_surfaces(values_x, values_y, grids: dict[str, np.ndarray], xlabel, ylabel, truth=None, log_x=True):
+    """Heat maps of losses over two parameters, one panel per ``name -> grid [len(y), len(x)]``.
+
+    Colours are logarithmic (each panel its own range); white dots mark each row's minimum and a
+    star marks ``truth=(x, y)``.
+    """
+    from matplotlib.colors import LogNorm
+
+    fig, axes = plt.subplots(1, len(grids), figsize=(4.6 * len(grids), 3.8), squeeze=False)
+    for ax, (name, grid) in zip(axes[0], grids.items()):
+        positive = grid[grid > 0]
+        norm = LogNorm(vmin=max(positive.min(), positive.max() * 1e-4), vmax=positive.max())
+        mesh = ax.pcolormesh(values_x, values_y, np.maximum(grid, norm.vmin), shading="auto", cmap="viridis", norm=norm)
+        fig.colorbar(mesh, ax=ax, label="loss (log scale)")
+        ax.plot(np.asarray(values_x)[grid.argmin(axis=1)], values_y, "o", color="white", markersize=4, label="row minimum")
+        if truth is not None:
+            ax.plot(*truth, marker="*", color="red", markersize=14, markeredgecolor="black", linestyle="none", label="target")
+        ax.set(xlabel=xlabel, ylabel=ylabel, title=name, xscale="log" if log_x else "linear")
+    axes[0][0].legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_success_rate(rates: pd.DataFrame, title="Direct f0 fitting by gradient descent"):
+    """Success rate (%) against initial detuning (octaves), one line per loss."""
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    for name in rates.columns:
+        style = dict(linestyle="--", linewidth=2.2) if name.startswith("SOT") else dict(linewidth=1.2)
+        ax.plot(rates.index, rates[name], marker="o", markersize=4, label=name, **style)
+    ax.set(xlabel="Initial detuning (octaves)", ylabel="Success rate (%) — final error < 50 cents",
+           title=title, ylim=(-3, 103))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_rank_accuracy(table: pd.DataFrame, column="rank accuracy"):
+    """Horizontal bar chart of rank accuracy per loss; chance (0.5) is marked."""
+    fig, ax = plt.subplots(figsize=(6, 0.35 * len(table) + 1.2))
+    ordered = table.sort_values(column)
+    ax.barh(ordered.index, ordered[column], color=["tab:green" if n.startswith("SOT") else "tab:grey" for n in ordered.index])
+    ax.axvline(0.5, color="black", linestyle=":", label="chance")
+    ax.set(xlim=(0, 1), xlabel="Rank accuracy (Turian & Henry, 2020)")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
