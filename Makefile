@@ -1,6 +1,6 @@
 # Two commands on a fresh clone:
-#   make reproduce   # the main job: set up .venv, generate data, regenerate results
-#   make test        # set up .venv and run the test suite
+#   make reproduce   # the main job: set up .venv, generate data, run every notebook (full mode)
+#   make test        # set up .venv, run the unit tests and execute the notebooks (quick mode, nbval)
 # Every target bootstraps the virtual environment on first use.
 
 PYTHON ?= python3.11
@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 EXTRAS := test,baselines,notebooks
 DATA := data/harmonic_sr16000_n4000_seed0.pt
 
-.PHONY: reproduce test data venv clean-venv
+.PHONY: reproduce test data notebooks venv clean-venv
 
 venv: $(STAMP)
 
@@ -22,14 +22,17 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q tests --nbval-lax $(wildcard notebooks/[0-9][0-9]_*.ipynb)
 
 data: $(DATA)
 
 $(DATA): $(STAMP)
 	$(PY) -m sot_utils.data --seed 0 --out $(DATA)
 
-reproduce: $(STAMP) data
+notebooks: $(STAMP)
+	$(PY) -m sot_utils.run_notebooks
+
+reproduce: $(STAMP) data notebooks
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,0 +1,81 @@
+"""Run the numbered notebooks headless with papermill (the main job's notebook step).
+
+Full mode (default) writes figures to ``figures/``, tables to ``results/`` and the executed
+notebooks to ``results/notebooks/``; ``--quick`` writes to the ``quick/`` sub-folders instead (the
+same folders the committed notebooks use by default, so CI never touches the full results).
+
+Usage::
+
+    python -m sot_utils.run_notebooks [--quick] [--only 01 03]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPO / "notebooks"
+
+
+def notebook_paths(only: list[str] | None = None) -> list[Path]:
+    """The numbered notebooks ``notebooks/NN_*.ipynb``, optionally filtered by their number."""
+    paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        paths = [p for p in paths if p.name[:2] in only]
+        if not paths:
+            raise ValueError(f"`only` matched no notebook: {only}")
+    return paths
+
+
+def parameters(quick: bool) -> dict:
+    """Papermill parameters, relative to ``notebooks/`` (the kernel's working directory)."""
+    suffix = "/quick" if quick else ""
+    return {"quick": quick, "output_dir": f"../figures{suffix}", "results_dir": f"../results{suffix}"}
+
+
+def run(quick: bool = False, only: list[str] | None = None) -> dict[str, float]:
+    """Execute the notebooks; return the wall time of each, seconds."""
+    import papermill
+
+    executed_dir = REPO / "results" / ("quick/notebooks" if quick else "notebooks")
+    executed_dir.mkdir(parents=True, exist_ok=True)
+    times = {}
+    for path in tqdm(notebook_paths(only), desc="notebooks", unit="nb"):
+        params = parameters(quick)
+        declared = _declared_parameters(path)
+        start = time.perf_counter()
+        papermill.execute_notebook(
+            str(path), str(executed_dir / path.name), parameters={k: v for k, v in params.items() if k in declared},
+            cwd=str(NOTEBOOKS), kernel_name="python3", progress_bar=False,
+        )
+        times[path.name] = time.perf_counter() - start
+        tqdm.write(f"{path.name}: {times[path.name]:.0f} s")
+    return times
+
+
+def _declared_parameters(path: Path) -> set[str]:
+    """Names assigned in the notebook's cell tagged ``parameters``."""
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            return {line.split("=")[0].strip() for line in cell.source.splitlines() if "=" in line and not line.startswith("#")}
+    raise ValueError(f"{path.name} has no cell tagged 'parameters'")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run the study's notebooks headless with papermill.")
+    parser.add_argument("--quick", action="store_true", help="coarse grids, few targets (CI)")
+    parser.add_argument("--only", nargs="*", help="notebook numbers to run, e.g. 01 03")
+    args = parser.parse_args(argv)
+    times = run(quick=args.quick, only=args.only)
+    print(f"ran {len(times)} notebooks in {sum(times.values()):.0f} s")
+
+
+if __name__ == "__main__":
+    main()
