@@ -1,0 +1,183 @@
+"""Tests for ``sot_utils.plots``: every figure function draws small synthetic inputs into a Figure,
+and :func:`save_figure` writes valid PNG and PDF files."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.collections import LineCollection, QuadMesh  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from sot_utils import plots  # noqa: E402
+from sot_utils.landscape import cdf_quantile_curves, success_rate  # noqa: E402
+from sot_utils.losses import transport_plan_1d  # noqa: E402
+
+N_BINS = 24
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture
+def spectra():
+    """Two unit-mass bumps on normalised frequencies, as torch float64 tensors."""
+    positions = torch.linspace(0, 1, N_BINS, dtype=torch.float64)
+    u = torch.exp(-0.5 * ((positions - 0.3) / 0.05) ** 2)
+    v = torch.exp(-0.5 * ((positions - 0.6) / 0.08) ** 2)
+    return positions, u / u.sum(), v / v.sum()
+
+
+def _check_saved(fig, name, tmp_path):
+    out = tmp_path / "figures" / "nested"  # save_figure creates missing folders
+    paths = plots.save_figure(fig, name, out)
+    assert [p.name for p in paths] == [f"{name}.png", f"{name}.pdf"]
+    png, pdf = (p.read_bytes() for p in paths)
+    assert len(png) > 1000 and png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert len(pdf) > 1000 and pdf.startswith(b"%PDF") and b"%%EOF" in pdf[-64:]
+    plt.close(fig)
+
+
+def _check_figure(fig, n_axes_at_least=1):
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) >= n_axes_at_least
+    fig.canvas.draw()  # the whole figure renders without error
+
+
+def test_plot_spectra(spectra, tmp_path):
+    positions, u, v = (t.numpy() for t in spectra)
+    fig = plots.plot_spectra(positions, u, v, title="two bumps")
+    _check_figure(fig)
+    ax = fig.axes[0]
+    assert ax.get_title() == "two bumps"
+    assert len(ax.get_lines()) == 2
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), u)
+    np.testing.assert_allclose(ax.get_lines()[1].get_ydata(), v)
+    _check_saved(fig, "spectra", tmp_path)
+
+
+def test_plot_vertical_comparison(spectra, tmp_path):
+    positions, u, v = (t.numpy() for t in spectra)
+    fig = plots.plot_vertical_comparison(positions, u, v)
+    _check_figure(fig)
+    ax = fig.axes[0]
+    assert len(ax.get_lines()) == 2
+    links = [c for c in ax.collections if isinstance(c, LineCollection)]
+    assert len(links) == 1 and len(links[0].get_segments()) == N_BINS
+    _check_saved(fig, "vertical", tmp_path)
+
+
+def test_plot_transport_lines(spectra, tmp_path):
+    positions, u, v = spectra
+    plan = transport_plan_1d(positions, u, v).numpy()
+    np.testing.assert_allclose(plan.sum(axis=1), u.numpy(), atol=1e-12)
+    np.testing.assert_allclose(plan.sum(axis=0), v.numpy(), atol=1e-12)
+    fig = plots.plot_transport_lines(positions.numpy(), u.numpy(), v.numpy(), plan)
+    _check_figure(fig)
+    n_arcs = int(np.count_nonzero(plan > 1e-3 * plan.max()))
+    assert n_arcs > 0
+    assert len(fig.axes[0].get_lines()) == 2 + n_arcs  # the two spectra and one line per arc
+    _check_saved(fig, "transport", tmp_path)
+
+
+def test_plot_cdfs_and_quantiles(spectra, tmp_path):
+    curves = cdf_quantile_curves(*spectra)
+    fig = plots.plot_cdfs_and_quantiles(curves)
+    _check_figure(fig, n_axes_at_least=2)
+    assert [ax.get_title() for ax in fig.axes] == ["CDF", "Quantile function"]
+    for ax in fig.axes:
+        assert len(ax.get_lines()) == 2
+        assert len(ax.collections) >= 1  # the hatched area between the curves
+    _check_saved(fig, "cdfs", tmp_path)
+
+
+def test_plot_loss_curves(tmp_path):
+    x = np.linspace(-2500, 2500, 21)
+    panels = [
+        {"SOT W2": np.abs(x) / 2500, "L1 SS": np.minimum(1.0, np.abs(x) / 100)},
+        {"SOT W2, complete frames": np.abs(x) / 2500, "L2 MSS (lin)": np.sqrt(np.abs(x) / 2500), "L1 MSS (log)": np.cos(x) ** 2},
+    ]
+    fig = plots.plot_loss_curves(x, panels, titles=["sine", "harmonic"])
+    _check_figure(fig, n_axes_at_least=2)
+    assert [ax.get_title() for ax in fig.axes] == ["sine", "harmonic"]
+    assert [len(ax.get_lines()) for ax in fig.axes] == [2, 3]
+    np.testing.assert_allclose(fig.axes[0].get_lines()[0].get_xdata(), x * 1e-3)
+    assert fig.axes[0].get_lines()[0].get_linestyle() == "--"  # SOT curves are dashed
+    _check_saved(fig, "loss_curves", tmp_path)
+
+    single = plots.plot_loss_curves(x, panels[:1])  # one panel, default titles
+    _check_figure(single)
+    assert len(single.axes) == 1
+    plt.close(single)
+
+
+def test_plot_surfaces(tmp_path):
+    values_x = np.geomspace(100, 1000, 9)
+    values_y = np.linspace(0.0, 1.0, 5)
+    xx, yy = np.meshgrid(np.log(values_x / 300), values_y - 0.5)
+    grids = {
+        "SOT": xx**2 + yy**2 + 1e-3,
+        "MSS": np.abs(xx) * np.abs(yy),  # exact zeros: the log colour scale must cope
+    }
+    assert (grids["MSS"] == 0).any()
+    fig = plots.plot_surfaces(values_x, values_y, grids, "f0 (Hz)", "amplitude", truth=(300.0, 0.5))
+    _check_figure(fig, n_axes_at_least=2)
+    panels = [ax for ax in fig.axes if ax.get_title() in grids]
+    assert [ax.get_title() for ax in panels] == ["SOT", "MSS"]
+    for ax, grid in zip(panels, grids.values()):
+        assert ax.get_xscale() == "log"
+        assert any(isinstance(c, QuadMesh) for c in ax.collections)
+        row_minima = ax.get_lines()[0]
+        np.testing.assert_allclose(row_minima.get_xdata(), values_x[grid.argmin(axis=1)])
+    assert len(fig.axes) == 4  # two panels and their colour bars
+    _check_saved(fig, "surfaces", tmp_path)
+
+    linear = plots.plot_surfaces(values_x, values_y, {"one": grids["SOT"]}, "x", "y", log_x=False)
+    _check_figure(linear)
+    assert linear.axes[0].get_xscale() == "linear"
+    plt.close(linear)
+
+
+def _fits(success_by_detuning):
+    rows = [{"target_f0_hz": f0, "initial_detuning_octaves": d, "success": s}
+            for d, flags in success_by_detuning.items() for f0, s in zip((200.0, 400.0, 800.0, 1600.0), flags)]
+    return pd.DataFrame(rows)
+
+
+def test_plot_success_rate(tmp_path):
+    rates = success_rate({
+        "SOT W2": _fits({-1.0: [True] * 4, 0.0: [True] * 4, 1.0: [True, True, False, True]}),
+        "L1 MSS (lin)": _fits({-1.0: [False] * 4, 0.0: [True] * 4, 1.0: [False, True, False, False]}),
+    })
+    assert list(rates.index) == [-1.0, 0.0, 1.0]
+    np.testing.assert_allclose(rates["SOT W2"], [100, 100, 75])
+    np.testing.assert_allclose(rates["L1 MSS (lin)"], [0, 100, 25])
+    fig = plots.plot_success_rate(rates, title="fits")
+    _check_figure(fig)
+    ax = fig.axes[0]
+    assert ax.get_title() == "fits"
+    assert len(ax.get_lines()) == 2
+    np.testing.assert_allclose(ax.get_lines()[1].get_ydata(), [0, 100, 25])
+    _check_saved(fig, "success_rate", tmp_path)
+
+
+def test_plot_rank_accuracy(tmp_path):
+    table = pd.DataFrame({"rank accuracy": [0.97, 0.55, 0.62, 0.41]},
+                         index=["SOT W2", "L1 SS", "L1 MSS (lin)", "L1 MSS (log)"])
+    fig = plots.plot_rank_accuracy(table)
+    _check_figure(fig)
+    ax = fig.axes[0]
+    bars = ax.patches
+    assert len(bars) == 4
+    np.testing.assert_allclose(sorted(b.get_width() for b in bars), sorted(table["rank accuracy"]))
+    assert ax.get_xlim() == (0.0, 1.0)
+    _check_saved(fig, "rank_accuracy", tmp_path)
