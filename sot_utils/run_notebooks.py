@@ -53,8 +53,21 @@ def run(quick: bool = False, only: list[str] | None = None) -> dict[str, float]:
             cwd=str(NOTEBOOKS), kernel_name="python3", progress_bar=False,
         )
         times[path.name] = time.perf_counter() - start
+        _relative_paths(executed_dir / path.name)
         tqdm.write(f"{path.name}: {times[path.name]:.0f} s")
     return times
+
+
+def _relative_paths(path: Path) -> None:
+    """Record papermill's input/output paths relative to the repository (no machine paths)."""
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    meta = notebook.metadata.get("papermill", {})
+    for key in ("input_path", "output_path"):
+        if key in meta:
+            meta[key] = str(Path(meta[key]).resolve().relative_to(REPO))
+    nbformat.write(notebook, path)
 
 
 def _declared_parameters(path: Path) -> set[str]:

@@ -1,0 +1,98 @@
+"""The paper's harmonic autoencoder: CQT frames → encoder → DDSP synth → audio (spec §2-§4).
+
+The CQT does not depend on the model, so it is computed once per dataset
+(:func:`cqt_features`) and the autoencoder starts from CQT frames. The reference feeds the
+encoder ``x[:, :-1]`` (4095 samples) so that a 4096-sample example gives 16 CQT frames, one per
+synthesizer control frame; :func:`cqt_features` does the same.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .encoder import EncoderOutput, PitchEncoder
+from .spectral import CQT, SAMPLE_RATE
+from .synth import harmonic_synth
+from .validation import check_int, check_tensor
+
+N_SAMPLES = 4096
+
+
+def cqt_features(audio: torch.Tensor, batch_size: int = 64, progress: bool = True, cqt: CQT | None = None) -> torch.Tensor:
+    """Encoder inputs for a set of examples: the CQT of ``audio[:, :-1]``.
+
+    Args:
+        audio: peak-normalised examples ``[N, n_samples]`` at 16 kHz.
+        batch_size: examples per CQT call.
+        progress: show a progress bar.
+        cqt: the transform (default: the paper's 285-bin CQT).
+
+    Returns:
+        ``[N, n_frames, n_bins]`` (``[N, 16, 285]`` for 4096-sample examples), float32.
+    """
+    check_tensor("audio", audio, ndim=2, layout="[N, n_samples]")
+    cqt = CQT() if cqt is None else cqt
+    chunks = torch.split(audio[:, :-1], batch_size)
+    with torch.no_grad():
+        return torch.cat([cqt(chunk) for chunk in tqdm(chunks, desc="CQT", disable=not progress, leave=False)])
+
+
+def roll_off_response(n_magnitudes: int = 65, corner_hz: float = 500.0, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
+    """Magnitude response ``[n_magnitudes]`` from 0 Hz to Nyquist: flat below ``corner_hz``,
+    then -6 dB per octave (amplitude ``corner / f``), the decoder roll-off of repo A's MSS-LogLin."""
+    frequencies = torch.linspace(0, sample_rate / 2, n_magnitudes, dtype=torch.float64)
+    return torch.clamp(corner_hz / frequencies.clamp(min=1e-9), max=1.0)
+
+
+class RollOffFilter(nn.Module):
+    """Zero-phase FIR filter with the :func:`roll_off_response` (DDSP ``frequency_filter`` style):
+    the inverse real FFT of the magnitudes, centred and Hann-windowed, applied with 'same' padding.
+    """
+
+    def __init__(self, n_magnitudes: int = 65, corner_hz: float = 500.0, sample_rate: int = SAMPLE_RATE):
+        super().__init__()
+        check_int("n_magnitudes", n_magnitudes, minimum=2)
+        impulse = torch.fft.irfft(roll_off_response(n_magnitudes, corner_hz, sample_rate))  # [2 (n - 1)]
+        impulse = torch.roll(impulse, impulse.shape[0] // 2) * torch.hann_window(impulse.shape[0], periodic=True, dtype=torch.float64)
+        self.register_buffer("impulse", impulse.float().flip(0)[None, None], persistent=False)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        """``audio [batch, n_samples]`` → filtered ``[batch, n_samples]`` (zero delay)."""
+        size = self.impulse.shape[-1]
+        padded = nn.functional.pad(audio[:, None], (size // 2, size - size // 2 - 1))
+        return nn.functional.conv1d(padded, self.impulse.to(audio.dtype))[:, 0]
+
+
+class HarmonicAutoencoder(nn.Module):
+    """Encoder (trained) + harmonic synthesizer (fixed) (+ optional roll-off filter).
+
+    Args:
+        n_samples: output length (4096).
+        sample_rate: Hz.
+        roll_off: filter the synthesizer output with :class:`RollOffFilter` (repo A's
+            MSS-LogLin decoder; the authors later turned it off).
+        encoder: keyword arguments of :class:`sot_utils.encoder.PitchEncoder`.
+    """
+
+    def __init__(self, n_samples: int = N_SAMPLES, sample_rate: int = SAMPLE_RATE, roll_off: bool = False, **encoder):
+        super().__init__()
+        self.n_samples = check_int("n_samples", n_samples, minimum=1)
+        self.sample_rate = check_int("sample_rate", sample_rate, minimum=1)
+        self.encoder = PitchEncoder(**encoder)
+        self.roll_off = RollOffFilter(sample_rate=sample_rate) if roll_off else None
+
+    def forward(self, cqt: torch.Tensor) -> tuple[torch.Tensor, EncoderOutput]:
+        """``cqt [batch, n_frames, n_bins]`` → (audio ``[batch, n_samples]``, encoder outputs)."""
+        out = self.encoder(cqt)
+        audio = harmonic_synth(out.f0_hz, out.amplitudes, self.n_samples, self.sample_rate)
+        if self.roll_off is not None:
+            audio = self.roll_off(audio)
+        return audio, out
+
+
+def n_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+

@@ -1,0 +1,244 @@
+"""Train the harmonic autoencoder (spec §7): config → run → checkpoints, CSV log; resumable.
+
+- The CQT of the dataset is computed once and cached next to it (``<data>.cqt.pt``).
+- Adam (lr 1e-4, weight decay 1e-4, L2-coupled as the reference), batch 64, no shuffling (the
+  reference's DataLoader), validation every ``validate_every`` steps on the validation split.
+- ``<out_dir>/last.pt`` holds everything needed to resume (model, optimiser, step, RNG state,
+  best validation LSD); ``<out_dir>/best.pt`` the weights with the lowest validation LSD (the
+  paper's checkpoint criterion); ``<out_dir>/log.csv`` the training loss and validation metrics;
+  ``<out_dir>/config.yaml`` the config. A run interrupted at any point restarts from the last
+  checkpoint and gives the same parameters as an uninterrupted run.
+
+CLI: ``python -m sot_utils.train --config experiments/<group>/seed<k>.yaml [--steps N] [--device cuda]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import hashlib
+import time
+from pathlib import Path
+
+import torch
+import yaml
+from tqdm.auto import tqdm
+
+from .autoencoder import HarmonicAutoencoder, cqt_features
+from .data import DEFAULT_PATH, load_split
+from .losses import PAPER_GROUPS, WeightedLossSum, paper_loss
+from .metrics import compute_metrics
+from .validation import check_choice, check_int, check_positive_number
+
+LOG_FIELDS = ("step", "epoch", "train_loss", "val_lsd", "val_rpa", "val_rca", "val_octave_difference", "val_mss", "val_mse", "elapsed_s")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Every option of a run. YAML files under ``experiments/`` set these keys and no others.
+
+    Attributes:
+        group: the paper's experiment group (loss), one of ``PAPER_GROUPS``.
+        seed: seeds the model initialisation, dropout and (if enabled) the shuffling.
+        steps: number of optimisation steps (the paper: 25,000 at most, 22,000 reached).
+        batch_size: examples per step (64).
+        learning_rate: Adam learning rate (1e-4).
+        weight_decay: L2 penalty added to the gradient, as ``torch.optim.Adam`` (1e-4).
+        validate_every: steps between validations and checkpoints (paper: every 5 epochs = 220).
+        shuffle: reshuffle the training set every epoch (the reference does not).
+        sot_root: SOT returns W_2 instead of W_2^2 (spec §11.1).
+        reference_logf: SOT-512-LogF trains with linear positions, as the reference's bug did.
+        sot_pad_end: the SOT STFT zero-pads the end (reference) or keeps complete frames only.
+        roll_off: the decoder's -6 dB/octave roll-off (repo A's MSS-LogLin; later turned off).
+        data: dataset file (``python -m sot_utils.data``).
+        out_dir: where checkpoints and logs go.
+        device: ``"cpu"`` or ``"cuda"``.
+    """
+
+    group: str
+    seed: int
+    steps: int = 22000
+    batch_size: int = 64
+    learning_rate: float = 1e-4
+    weight_decay: float = 1e-4
+    validate_every: int = 220
+    shuffle: bool = False
+    sot_root: bool = False
+    reference_logf: bool = False
+    sot_pad_end: bool = True
+    roll_off: bool = False
+    data: str = DEFAULT_PATH
+    out_dir: str = "checkpoints/run"
+    device: str = "cpu"
+
+    def __post_init__(self):
+        check_choice("group", self.group, PAPER_GROUPS)
+        for name in ("seed", "steps", "batch_size", "validate_every"):
+            check_int(name, getattr(self, name), minimum=0 if name == "seed" else 1)
+        check_positive_number("learning_rate", self.learning_rate)
+        if self.weight_decay < 0:
+            raise ValueError(f"`weight_decay` must be >= 0, got {self.weight_decay}")
+        check_choice("device", self.device.split(":")[0], ("cpu", "cuda"))
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides) -> "TrainConfig":
+        """Read a YAML config; unknown keys are an error (a key that does nothing is a bug)."""
+        values = yaml.safe_load(Path(path).read_text()) or {}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"{path}: unknown config keys {unknown}; known keys are {sorted(known)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def build_loss(config: TrainConfig) -> torch.nn.Module:
+    """The run's loss: the paper group's, with the config's SOT options."""
+    loss = paper_loss(config.group, root=config.sot_root, reference_logf=config.reference_logf)
+    if isinstance(loss, WeightedLossSum) and not config.sot_pad_end:
+        loss.terms["sot"].pad_end = False
+    return loss
+
+
+def cached_features(data_path: str | Path, split: str, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """(audio ``[N, 4096]`` peak-normalised, CQT ``[N, 16, 285]``, labels) of one split.
+
+    The CQT of every split is cached in ``<data>.cqt.pt``, tagged with the data file's SHA-256 so
+    that a regenerated dataset invalidates it.
+    """
+    data_path = Path(data_path)
+    digest = hashlib.sha256(data_path.read_bytes()).hexdigest()
+    cache_path = data_path.with_suffix(".cqt.pt")
+    cache = torch.load(cache_path, weights_only=True) if cache_path.exists() else {}
+    dataset = load_split(data_path, split)
+    if cache.get("sha256") != digest or split not in cache:
+        if cache.get("sha256") != digest:
+            cache = {"sha256": digest}
+        cache[split] = cqt_features(dataset.audio, progress=progress)
+        torch.save(cache, cache_path)
+    labels = {"f0_hz": dataset.f0_hz, "amplitudes": dataset.amplitudes, "n_harmonics": dataset.n_harmonics}
+    return dataset.audio, cache[split], labels
+
+
+def batch_indices(step: int, n_examples: int, batch_size: int, shuffle: bool, seed: int) -> torch.Tensor:
+    """Indices of the training batch at ``step`` (a pure function of the step: resumable).
+
+    Epochs hold ``ceil(n_examples / batch_size)`` batches, the last one smaller (no drop_last).
+    """
+    per_epoch = -(-n_examples // batch_size)
+    epoch, position = divmod(step, per_epoch)
+    if shuffle:
+        order = torch.randperm(n_examples, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+    else:
+        order = torch.arange(n_examples)
+    return order[position * batch_size : (position + 1) * batch_size]
+
+
+@torch.no_grad()
+def evaluate_model(model: HarmonicAutoencoder, audio: torch.Tensor, cqt: torch.Tensor, f0_hz: torch.Tensor,
+                   batch_size: int = 64, device: str = "cpu") -> dict[str, float]:
+    """The paper's metrics of ``model`` on a set of examples (eval mode; restores the mode)."""
+    was_training = model.training
+    model.eval()
+    estimates, f0_estimates = [], []
+    for start in range(0, len(audio), batch_size):
+        estimate, out = model(cqt[start : start + batch_size].to(device))
+        estimates.append(estimate.cpu())
+        f0_estimates.append(out.f0_hz.cpu())
+    model.train(was_training)
+    return compute_metrics(audio, torch.cat(estimates), f0_hz, torch.cat(f0_estimates))
+
+
+def _rng_state(device: torch.device) -> dict:
+    """The random state dropout draws from (CPU, and the GPU's when training there)."""
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["cpu"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def train(config: TrainConfig, progress: bool = True) -> Path:
+    """Train (or resume) the run described by ``config``; return its output folder."""
+    out_dir = Path(config.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    device = torch.device(config.device)
+    train_audio, train_cqt, _ = cached_features(config.data, "train", progress)
+    val_audio, val_cqt, val_labels = cached_features(config.data, "val", progress)
+
+    torch.manual_seed(config.seed)
+    model = HarmonicAutoencoder(roll_off=config.roll_off).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    loss_fn = build_loss(config).to(device)
+    state = {"step": 0, "best_lsd": float("inf"), "rng": _rng_state(device)}
+    last_path = out_dir / "last.pt"
+    if last_path.exists():
+        checkpoint = torch.load(last_path, weights_only=False)
+        if checkpoint["config"]["group"] != config.group or checkpoint["config"]["seed"] != config.seed:
+            raise ValueError(f"{last_path} belongs to another run ({checkpoint['config']['group']}, seed {checkpoint['config']['seed']})")
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        state = {k: checkpoint[k] for k in ("step", "best_lsd", "rng")}
+    _set_rng_state(state["rng"], device)
+    if state["step"] >= config.steps:
+        return out_dir
+
+    log_path = out_dir / "log.csv"
+    new_log = not log_path.exists() or state["step"] == 0
+    with open(log_path, "w" if new_log else "a", newline="") as log_file:
+        writer = csv.DictWriter(log_file, fieldnames=LOG_FIELDS)
+        if new_log:
+            writer.writeheader()
+        model.train()
+        running, count, start_time = 0.0, 0, time.perf_counter()
+        bar = tqdm(range(state["step"], config.steps), initial=state["step"], total=config.steps, disable=not progress, desc=f"{config.group} seed {config.seed}")
+        for step in bar:
+            idx = batch_indices(step, len(train_audio), config.batch_size, config.shuffle, config.seed)
+            estimate, _ = model(train_cqt[idx].to(device))
+            loss = loss_fn(train_audio[idx].to(device), estimate)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"non-finite training loss at step {step}: {float(loss)}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            running, count = running + float(loss.detach()), count + 1
+            done = step + 1
+            if done % config.validate_every == 0 or done == config.steps:
+                metrics = evaluate_model(model, val_audio, val_cqt, val_labels["f0_hz"], config.batch_size, device)
+                writer.writerow({"step": done, "epoch": round(done / -(-len(train_audio) // config.batch_size), 3),
+                                 "train_loss": running / count, **{f"val_{k}": v for k, v in metrics.items()},
+                                 "elapsed_s": round(time.perf_counter() - start_time, 2)})
+                log_file.flush()
+                bar.set_postfix(loss=f"{running / count:.4g}", val_lsd=f"{metrics['lsd']:.2f}", val_rpa=f"{metrics['rpa']:.1f}")
+                running, count = 0.0, 0
+                if metrics["lsd"] < state["best_lsd"]:
+                    state["best_lsd"] = metrics["lsd"]
+                    torch.save({"model": model.state_dict(), "config": config.to_dict(), "step": done, "val_metrics": metrics}, out_dir / "best.pt")
+                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "config": config.to_dict(),
+                            "step": done, "best_lsd": state["best_lsd"], "rng": _rng_state(device)}, last_path)
+    return out_dir
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Train the harmonic autoencoder of the paper.")
+    parser.add_argument("--config", required=True, help="YAML file with TrainConfig keys")
+    parser.add_argument("--steps", type=int, help="override the number of steps")
+    parser.add_argument("--device", help="cpu or cuda")
+    parser.add_argument("--out-dir", dest="out_dir", help="override the output folder")
+    args = parser.parse_args(argv)
+    config = TrainConfig.from_yaml(args.config, steps=args.steps, device=args.device, out_dir=args.out_dir)
+    print(f"trained to step {config.steps}: {train(config)}")
+
+
+if __name__ == "__main__":
+    main()

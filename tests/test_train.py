@@ -1,0 +1,120 @@
+"""Training: resume gives the same parameters as an uninterrupted run; configs; batches; roll-off."""
+
+import csv
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from sot_utils.autoencoder import HarmonicAutoencoder, RollOffFilter, cqt_features, n_parameters
+from sot_utils.data import generate_harmonic_dataset, save_dataset
+from sot_utils.losses import PAPER_GROUPS, MultiScaleSpectralLoss
+from sot_utils.train import TrainConfig, batch_indices, build_loss, train
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "tiny.pt"
+    save_dataset(generate_harmonic_dataset(seed=1, size=40, progress=False), path)
+    return path
+
+
+def run_config(tiny_data, out_dir, **overrides):
+    values = dict(group="SOT-512", seed=7, steps=4, batch_size=8, validate_every=2, shuffle=True, data=str(tiny_data), out_dir=str(out_dir))
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def test_resume_gives_the_same_parameters_as_a_straight_run(tiny_data, tmp_path):
+    straight = train(run_config(tiny_data, tmp_path / "straight", steps=4), progress=False)
+    train(run_config(tiny_data, tmp_path / "resumed", steps=2), progress=False)  # "interrupted" after 2 steps
+    resumed = train(run_config(tiny_data, tmp_path / "resumed", steps=4), progress=False)
+    a, b = torch.load(straight / "last.pt", weights_only=False), torch.load(resumed / "last.pt", weights_only=False)
+    assert a["step"] == b["step"] == 4
+    for name, value in a["model"].items():
+        torch.testing.assert_close(b["model"][name], value, rtol=0, atol=0)
+    # the logs agree row for row (the resumed one appended after the interruption)
+    rows = [list(csv.DictReader(open(d / "log.csv"))) for d in (straight, resumed)]
+    assert [r["step"] for r in rows[0]] == [r["step"] for r in rows[1]] == ["2", "4"]
+    assert [r["train_loss"] for r in rows[0]] == [r["train_loss"] for r in rows[1]]
+    assert (straight / "best.pt").exists() and (straight / "config.yaml").exists()
+
+
+def test_training_changes_parameters_and_dropout_depends_on_the_seed(tiny_data, tmp_path):
+    out = train(run_config(tiny_data, tmp_path / "a", steps=2, validate_every=2), progress=False)
+    other = train(run_config(tiny_data, tmp_path / "b", steps=2, validate_every=2, seed=8), progress=False)
+    torch.manual_seed(7)
+    initial = HarmonicAutoencoder().state_dict()
+    trained = torch.load(out / "last.pt", weights_only=False)["model"]
+    assert any(not torch.equal(initial[k], trained[k]) for k in initial)
+    assert any(not torch.equal(trained[k], v) for k, v in torch.load(other / "last.pt", weights_only=False)["model"].items())
+
+
+def test_a_checkpoint_of_another_run_is_refused(tiny_data, tmp_path):
+    train(run_config(tiny_data, tmp_path, steps=2), progress=False)
+    with pytest.raises(ValueError, match="another run"):
+        train(run_config(tiny_data, tmp_path, steps=4, seed=99), progress=False)
+
+
+def test_batches_follow_the_reference_order_and_cover_each_epoch():
+    assert batch_indices(0, 2800, 64, False, 0).tolist() == list(range(64))
+    assert batch_indices(43, 2800, 64, False, 0).tolist() == list(range(2752, 2800))  # the 44th batch has 48
+    assert batch_indices(44, 2800, 64, False, 0).tolist() == list(range(64))  # 44 steps per epoch
+    epoch = torch.cat([batch_indices(s, 100, 16, True, 3) for s in range(7)])
+    assert sorted(epoch.tolist()) == list(range(100))
+    assert not torch.equal(batch_indices(0, 100, 16, True, 3), batch_indices(7, 100, 16, True, 3))
+    torch.testing.assert_close(batch_indices(9, 100, 16, True, 3), batch_indices(9, 100, 16, True, 3))
+
+
+def test_experiment_configs_cover_every_group_and_seed():
+    files = sorted((REPO / "experiments").rglob("*.yaml"))
+    assert len(files) == 35
+    seen = set()
+    for path in files:
+        config = TrainConfig.from_yaml(path)
+        assert path.parent.name == config.group and path.stem == f"seed{config.seed}"
+        assert config.out_dir == f"checkpoints/{config.group}/{config.seed}"
+        seen.add((config.group, config.seed))
+    assert seen == {(g, s) for g in PAPER_GROUPS for s in (42, 123, 456, 789, 101112)}
+
+
+def test_unknown_config_keys_and_bad_values_are_rejected(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"group": "SOT-2048", "seed": 1, "learning_rte": 1e-3}))
+    with pytest.raises(ValueError, match="learning_rte"):
+        TrainConfig.from_yaml(path)
+    for bad, name in ((dict(group="SOT-4096"), "group"), (dict(steps=0), "steps"), (dict(learning_rate=-1.0), "learning_rate"), (dict(device="tpu"), "device")):
+        with pytest.raises(ValueError, match=name):
+            TrainConfig(**{"group": "SOT-2048", "seed": 1, **bad})
+    assert TrainConfig.from_yaml(REPO / "experiments/SOT-2048/seed42.yaml", steps=10).steps == 10
+
+
+def test_every_loss_config_key_changes_the_loss():
+    base = build_loss(TrainConfig(group="SOT-512-LogF", seed=0))
+    assert base.terms["sot"].frequency_scale == "log" and not base.terms["sot"].root and base.terms["sot"].pad_end
+    assert build_loss(TrainConfig(group="SOT-512-LogF", seed=0, reference_logf=True)).terms["sot"].frequency_scale == "linear"
+    assert build_loss(TrainConfig(group="SOT-512-LogF", seed=0, sot_root=True)).terms["sot"].root
+    assert not build_loss(TrainConfig(group="SOT-512-LogF", seed=0, sot_pad_end=False)).terms["sot"].pad_end
+    assert isinstance(build_loss(TrainConfig(group="MSS-Lin", seed=0)), MultiScaleSpectralLoss)
+
+
+def test_autoencoder_shapes_parameters_and_roll_off():
+    model = HarmonicAutoencoder()
+    assert n_parameters(model) == 46012  # the synthesizer (and the roll-off) have no parameters
+    audio = torch.randn(2, 4096) * 0.1
+    cqt = cqt_features(audio, progress=False)
+    assert cqt.shape == (2, 16, 285)
+    estimate, out = model(cqt)
+    assert estimate.shape == (2, 4096) and out.f0_hz.shape == (2, 16) and out.amplitudes.shape == (2, 16, 20)
+    assert n_parameters(HarmonicAutoencoder(roll_off=True)) == 46012
+    # the roll-off: flat below 500 Hz, -6 dB per octave above (amplitude halves per octave)
+    filt = RollOffFilter()
+    n = torch.arange(16000, dtype=torch.float32) / 16000
+    for f, gain in ((250.0, 1.0), (1000.0, 0.5), (2000.0, 0.25), (4000.0, 0.125)):
+        tone = torch.sin(2 * math.pi * f * n)[None]
+        out = filt(tone)[0, 2000:-2000]
+        assert float(out.abs().max()) == pytest.approx(gain, rel=0.08), f
