@@ -13,6 +13,18 @@ import pandas as pd
 U_STYLE = dict(color="tab:blue", linestyle="--", marker="o", markersize=3, label=r"$\alpha$ (target)")
 V_STYLE = dict(color="tab:orange", linestyle="-", marker="o", markersize=3, label=r"$\beta$ (estimate)")
 LINK_COLOR = "tab:green"
+# transport (SOT) curves: dashed, in greens; vertical losses: solid, in a palette without green
+SOT_COLORS = ("tab:green", "tab:cyan", "tab:olive", "darkgreen", "lightseagreen", "yellowgreen", "seagreen", "teal")
+OTHER_COLORS = ("tab:red", "black", "tab:blue", "tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:gray")
+
+
+def _curve_styles(names) -> dict[str, dict]:
+    """A distinct style per curve; names starting with "SOT" are the transport losses."""
+    sot = [n for n in names if n.startswith("SOT")]
+    other = [n for n in names if not n.startswith("SOT")]
+    styles = {n: dict(color=SOT_COLORS[i % len(SOT_COLORS)], linestyle="--", linewidth=2.2) for i, n in enumerate(sot)}
+    styles.update({n: dict(color=OTHER_COLORS[i % len(OTHER_COLORS)], linewidth=1.2) for i, n in enumerate(other)})
+    return styles
 
 
 def save_figure(fig: plt.Figure, name: str, output_dir: str | Path) -> list[Path]:
@@ -21,7 +33,7 @@ def save_figure(fig: plt.Figure, name: str, output_dir: str | Path) -> list[Path
     output_dir.mkdir(parents=True, exist_ok=True)
     paths = [output_dir / f"{name}.png", output_dir / f"{name}.pdf"]
     fig.savefig(paths[0], dpi=150, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight")
+    fig.savefig(paths[1], bbox_inches="tight", metadata={"CreationDate": None})  # same bytes on every run
     return paths
 
 
@@ -91,10 +103,10 @@ def plot_loss_curves(x, panels: list[dict[str, np.ndarray]], xlabel="Frequency d
                      ylabel="Normalized loss [0-1]", titles=None, x_scale=1e-3):
     """One panel per dict of ``name -> curve`` against ``x`` (plotted as ``x * x_scale``)."""
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.6), sharey=True, squeeze=False)
+    styles = _curve_styles(list(dict.fromkeys(name for curves in panels for name in curves)))
     for k, (ax, curves) in enumerate(zip(axes[0], panels)):
         for name, values in curves.items():
-            style = dict(linestyle="--", linewidth=2.2, color="tab:green") if name.startswith("SOT") else dict(linewidth=1.2)
-            ax.plot(np.asarray(x) * x_scale, values, label=name, **style)
+            ax.plot(np.asarray(x) * x_scale, values, label=name, **styles[name])
         ax.set(xlabel=xlabel, title=None if titles is None else titles[k])
         ax.legend(fontsize=8, loc="lower right")
         ax.grid(alpha=0.3)
@@ -129,9 +141,9 @@ def plot_surfaces(values_x, values_y, grids: dict[str, np.ndarray], xlabel, ylab
 def plot_success_rate(rates: pd.DataFrame, title="Direct f0 fitting by gradient descent"):
     """Success rate (%) against initial detuning (octaves), one line per loss."""
     fig, ax = plt.subplots(figsize=(7, 3.8))
+    styles = _curve_styles(list(rates.columns))
     for name in rates.columns:
-        style = dict(linestyle="--", linewidth=2.2) if name.startswith("SOT") else dict(linewidth=1.2)
-        ax.plot(rates.index, rates[name], marker="o", markersize=4, label=name, **style)
+        ax.plot(rates.index, rates[name], marker="o", markersize=4, label=name, **styles[name])
     ax.set(xlabel="Initial detuning (octaves)", ylabel="Success rate (%) — final error < 50 cents",
            title=title, ylim=(-3, 103))
     ax.grid(alpha=0.3)
