@@ -1,0 +1,92 @@
+"""Run many training configs: parallel local processes (default) or a SLURM cluster via submitit.
+
+Every run is resumable (:mod:`sot_utils.train`), so a sweep that is stopped can simply be started
+again: finished runs return at once, interrupted ones continue from their last checkpoint.
+
+CLI::
+
+    python -m sot_utils.sweep experiments/*/seed42.yaml [--steps N] [--jobs 2]
+    python -m sot_utils.sweep experiments/*/*.yaml --backend slurm --partition gpu --device cuda --time 720
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .train import TrainConfig, train
+from .validation import check_choice, check_int
+
+BACKENDS = ("processes", "submitit-local", "slurm")
+
+
+def run_one(config_path: str, steps: int | None = None, device: str | None = None, threads: int | None = None) -> str:
+    """Train (or resume) one config in this process; return its output folder. Picklable for submitit."""
+    if threads:
+        torch.set_num_threads(threads)
+    config = TrainConfig.from_yaml(config_path, steps=steps, device=device)
+    return str(train(config, progress=False))
+
+
+def run_processes(config_paths: list[str], steps: int | None = None, jobs: int = 1, device: str | None = None) -> list[str]:
+    """Run configs in ``jobs`` parallel worker processes, splitting the CPU cores between them."""
+    check_int("jobs", jobs, minimum=1)
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    outputs = []
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(run_one, path, steps, device, threads): path for path in config_paths}
+        for future in tqdm(as_completed(futures), total=len(futures), desc="runs", unit="run"):
+            outputs.append(future.result())
+            tqdm.write(f"done: {futures[future]} -> {outputs[-1]}")
+    return outputs
+
+
+def run_submitit(config_paths: list[str], steps: int | None = None, device: str | None = None, backend: str = "slurm",
+                 log_dir: str = "checkpoints/_submitit", **slurm) -> list[str]:
+    """Submit one job per config with submitit (``"slurm"``, or ``"submitit-local"`` to test locally).
+
+    ``slurm`` keyword arguments go to ``executor.update_parameters`` (e.g. ``slurm_partition``,
+    ``timeout_min``, ``gpus_per_node``).
+    """
+    import submitit
+
+    check_choice("backend", backend, BACKENDS[1:])
+    executor = submitit.LocalExecutor(folder=log_dir) if backend == "submitit-local" else submitit.AutoExecutor(folder=log_dir, cluster="slurm")
+    if slurm:
+        executor.update_parameters(**slurm)
+    jobs = executor.map_array(run_one, config_paths, [steps] * len(config_paths), [device] * len(config_paths))
+    return [job.result() for job in tqdm(jobs, desc="runs", unit="run")]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run many training configs.")
+    parser.add_argument("configs", nargs="+", help="YAML configs (e.g. experiments/*/seed42.yaml)")
+    parser.add_argument("--steps", type=int, help="override every config's number of steps")
+    parser.add_argument("--device", help="cpu or cuda")
+    parser.add_argument("--backend", default="processes", choices=BACKENDS)
+    parser.add_argument("--jobs", type=int, default=1, help="parallel local processes (backend 'processes')")
+    parser.add_argument("--partition", help="SLURM partition")
+    parser.add_argument("--time", type=int, default=720, help="SLURM time limit per job, minutes")
+    parser.add_argument("--gpus", type=int, default=0, help="GPUs per SLURM job")
+    args = parser.parse_args(argv)
+    missing = [path for path in args.configs if not Path(path).exists()]
+    if missing:
+        parser.error(f"config files not found: {missing}")
+    if args.backend == "processes":
+        outputs = run_processes(args.configs, args.steps, args.jobs, args.device)
+    else:
+        slurm = {"timeout_min": args.time, "gpus_per_node": args.gpus}
+        if args.partition:
+            slurm["slurm_partition"] = args.partition
+        outputs = run_submitit(args.configs, args.steps, args.device, args.backend, **(slurm if args.backend == "slurm" else {}))
+    print(f"{len(outputs)} runs finished")
+
+
+if __name__ == "__main__":
+    main()
