@@ -1,0 +1,144 @@
+"""Time one training step (batch 64), ours against the reference step layout, in the same run.
+
+- reference layout: the CQT recomputed from audio every step (nnAudio), the encoder with its
+  Toeplitz head as a single-channel convolution (PESTO / reference), synth, and the SOT term
+  computed with the authors' sort-based `sot.losses.wasserstein_1d` (their package);
+- ours: CQT cached once per dataset, the Toeplitz head as a matrix product, synth, our sort-free
+  shared-support SOT.
+
+Both use the same model, optimiser, batch and MSS term; a profile of our step is printed too.
+
+Usage: python benchmarks/bench_train_step.py [--groups SOT-2048 MSS-Lin] [--repeats 5]
+Writes its numbers under the key "train_step" of benchmarks/results.json (other keys are kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+from sot.losses import wasserstein_1d as authors_wasserstein_1d
+
+from sot_utils.autoencoder import HarmonicAutoencoder, cqt_features
+from sot_utils.data import generate_harmonic_dataset, peak_normalize
+from sot_utils.losses import PAPER_GROUPS, SpectralOTLoss, WeightedLossSum, _safe_divide, paper_loss
+from sot_utils.spectral import CQT
+
+
+class SortBasedSOT(torch.nn.Module):
+    """The SOT term as the reference computes it: same spectra, the authors' sort-based W_p."""
+
+    def __init__(self, ours: SpectralOTLoss):
+        super().__init__()
+        self.ours = ours
+
+    def forward(self, target, estimate):
+        spec_t, spec_e = self.ours.spectra(target), self.ours.spectra(estimate)
+        mass = spec_t.sum(-1, keepdim=True)
+        a, b = _safe_divide(spec_t, mass), _safe_divide(spec_e, mass if self.ours.mode == "cut" else spec_e.sum(-1, keepdim=True))
+        n = a.shape[-1]
+        x = self.ours.positions_0.to(a.dtype).expand(a.shape[0] * a.shape[1], n)
+        w = authors_wasserstein_1d(x, x, a.reshape(-1, n), b.reshape(-1, n), p=self.ours.p, limit_quantile_range=self.ours.mode == "cut")
+        return w.mean()
+
+
+def reference_loss(group: str) -> torch.nn.Module:
+    loss = paper_loss(group)
+    if isinstance(loss, WeightedLossSum):
+        loss.terms["sot"] = SortBasedSOT(loss.terms["sot"])
+    return loss
+
+
+def convolutional_toeplitz(model: HarmonicAutoencoder) -> HarmonicAutoencoder:
+    """The reference's Toeplitz head: ``conv1d`` with a 1139-tap kernel (same weights)."""
+    head = model.encoder.f0_head
+    head.forward = lambda x: torch.nn.functional.conv1d(x.unsqueeze(1), head.weight, padding=head.out_features - 1).squeeze(1)
+    return model
+
+
+def timed(fn, repeats):
+    fn()  # warm-up
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - start) / repeats
+
+
+def bench_group(group, audio, cqt, repeats):
+    torch.manual_seed(0)
+    model = HarmonicAutoencoder()
+    torch.manual_seed(0)
+    ref_model = convolutional_toeplitz(HarmonicAutoencoder())
+    ours_loss, ref_loss, cqt_module = paper_loss(group), reference_loss(group), CQT()
+    with torch.no_grad():
+        model.eval(), ref_model.eval()
+        estimate, ref_estimate = model(cqt)[0], ref_model(cqt_module(audio[:, :-1]))[0]
+        values = float(ours_loss(audio, estimate)), float(ref_loss(audio, ref_estimate))
+        model.train(), ref_model.train()
+
+    def stepper(net, loss_fn, features):
+        optimizer = torch.optim.Adam(net.parameters(), lr=1e-4, weight_decay=1e-4)
+
+        def step():
+            estimate, _ = net(features())
+            loss = loss_fn(audio, estimate)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+        return step
+
+    reference = timed(stepper(ref_model, ref_loss, lambda: cqt_module(audio[:, :-1])), repeats)
+    ours = timed(stepper(model, ours_loss, lambda: cqt), repeats)
+    return {"reference_layout_s": round(reference, 3), "ours_s": round(ours, 3), "speedup": round(reference / ours, 2),
+            "loss_ours": values[0], "loss_reference_layout": values[1]}
+
+
+def profile_ours(audio, cqt, repeats):
+    """Where our SOT-2048 step spends its time (forward and backward of each stage)."""
+    torch.manual_seed(0)
+    model = HarmonicAutoencoder()
+    loss_fn = paper_loss("SOT-2048")
+    parts = {}
+    parts["encoder forward"] = timed(lambda: model.encoder(cqt), repeats)
+    out = model.encoder(cqt)
+    from sot_utils.synth import harmonic_synth
+    parts["synth forward"] = timed(lambda: harmonic_synth(out.f0_hz, out.amplitudes, 4096, 16000), repeats)
+    estimate = harmonic_synth(out.f0_hz, out.amplitudes, 4096, 16000)
+    parts["MSS forward"] = timed(lambda: loss_fn.terms["mss"](audio, estimate), repeats)
+    parts["SOT forward"] = timed(lambda: loss_fn.terms["sot"](audio, estimate), repeats)
+
+    def full():
+        e, _ = model(cqt)
+        loss_fn(audio, e).backward()
+
+    parts["forward + backward"] = timed(full, repeats)
+    return {k: round(v, 3) for k, v in parts.items()}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--groups", nargs="*", default=list(PAPER_GROUPS))
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=Path(__file__).with_name("results.json"))
+    args = parser.parse_args()
+    dataset = generate_harmonic_dataset(seed=0, size=64, progress=False)
+    audio = peak_normalize(dataset["examples"]["audio"])
+    cqt = cqt_features(audio, progress=False)
+    results = {"what": "one Adam step, batch 64, CPU", "threads": torch.get_num_threads(), "torch": torch.__version__, "groups": {}}
+    for group in args.groups:
+        results["groups"][group] = bench_group(group, audio, cqt, args.repeats)
+        print(group, results["groups"][group], flush=True)
+    results["profile_ours_SOT-2048"] = profile_ours(audio, cqt, args.repeats)
+    print("profile", results["profile_ours_SOT-2048"])
+    stored = json.loads(args.out.read_text()) if args.out.exists() else {}
+    stored["train_step"] = results
+    args.out.write_text(json.dumps(stored, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
