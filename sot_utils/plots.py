@@ -161,3 +161,47 @@ def plot_rank_accuracy(table: pd.DataFrame, column="rank accuracy"):
     ax.legend(loc="lower right")
     fig.tight_layout()
     return fig
+
+
+def plot_training_curves(logs: dict[str, pd.DataFrame]):
+    """Training loss and validation LSD / RPA against step, one line per run (``log.csv`` frames)."""
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    for name, log in logs.items():
+        axes[0].plot(log["step"], log["train_loss"], label=name)
+        axes[1].plot(log["step"], log["val_lsd"], label=name)
+        axes[2].plot(log["step"], log["val_rpa"], label=name)
+    axes[0].set(xlabel="step", ylabel="training loss", yscale="log", title="Training loss")
+    axes[1].set(xlabel="step", ylabel="LSD (dB²)", title="Validation LSD")
+    axes[2].set(xlabel="step", ylabel="RPA (%)", title="Validation raw pitch accuracy", ylim=(-2, 102))
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    axes[2].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_f0_scatter(f0_true_hz, f0_est_hz, title="Predicted against true f0"):
+    """Per-example predicted f0 (median over frames) against the truth, log axes, octave lines."""
+    fig, ax = plt.subplots(figsize=(4.6, 4.4))
+    lo, hi = 30.0, 8000.0
+    for ratio, style in ((1.0, "-"), (2.0, ":"), (0.5, ":")):
+        ax.plot([lo, hi], [lo * ratio, hi * ratio], color="grey", linestyle=style, linewidth=1)
+    ax.scatter(f0_true_hz, f0_est_hz, s=8, alpha=0.6, color="tab:green")
+    ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), xlabel="true f0 (Hz)", ylabel="predicted f0 (Hz)", title=title)
+    ax.grid(alpha=0.3, which="both")
+    return fig
+
+
+def plot_reconstructions(frequencies_hz, target_spectra, estimate_spectra, titles):
+    """Target against reconstructed magnitude spectra (dB), one panel per example."""
+    n = len(titles)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.2), squeeze=False, sharey=True)
+    for ax, target, estimate, title in zip(axes[0], target_spectra, estimate_spectra, titles):
+        ax.plot(frequencies_hz, 20 * np.log10(np.maximum(target, 1e-5)), color="tab:blue", linestyle="--", label="target")
+        ax.plot(frequencies_hz, 20 * np.log10(np.maximum(estimate, 1e-5)), color="tab:orange", label="reconstruction")
+        ax.set(xlabel="frequency (Hz)", title=title, xlim=(0, frequencies_hz[-1]))
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("magnitude (dB)")
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -181,3 +181,25 @@ def test_plot_rank_accuracy(tmp_path):
     np.testing.assert_allclose(sorted(b.get_width() for b in bars), sorted(table["rank accuracy"]))
     assert ax.get_xlim() == (0.0, 1.0)
     _check_saved(fig, "rank_accuracy", tmp_path)
+
+
+def test_training_figures(tmp_path):
+    steps = np.arange(1, 6) * 100
+    log = pd.DataFrame({"step": steps, "train_loss": 1.0 / steps, "val_lsd": 50.0 / np.sqrt(steps), "val_rpa": np.linspace(5, 80, 5)})
+    fig = plots.plot_training_curves({"SOT-2048": log, "MSS-Lin": log.assign(val_rpa=5.0)})
+    _check_figure(fig, 3)
+    assert [len(ax.get_lines()) for ax in fig.axes] == [2, 2, 2]
+    np.testing.assert_allclose(fig.axes[2].get_lines()[0].get_ydata(), log["val_rpa"])
+    _check_saved(fig, "training", tmp_path)
+
+    fig = plots.plot_f0_scatter(np.array([100.0, 200.0, 400.0]), np.array([100.0, 400.0, 200.0]))
+    _check_figure(fig)
+    assert fig.axes[0].get_xscale() == "log" and len(fig.axes[0].collections) == 1
+    _check_saved(fig, "scatter", tmp_path)
+
+    freqs = np.linspace(0, 8000, 65)
+    spectra = np.abs(np.random.default_rng(0).normal(size=(2, 65)))
+    fig = plots.plot_reconstructions(freqs, spectra, spectra * 0.5, ["a", "b"])
+    _check_figure(fig, 2)
+    assert [ax.get_title() for ax in fig.axes] == ["a", "b"]
+    _check_saved(fig, "reconstructions", tmp_path)
