@@ -142,7 +142,11 @@ def harmonic_synth(
     f0_env = resample_linear(f0_hz[..., None], n_samples)  # [B, N, 1]
     freq_env = f0_env * ratios  # [B, N, H]
     amp_env = remove_above_nyquist(freq_env, amp_env, sample_rate)
-    return oscillator_bank(freq_env, amp_env, sample_rate)
+    # harmonic k's cumulative phase is k times the fundamental's: one cumsum instead of H
+    # (the same sum as oscillator_bank(freq_env, amp_env, sample_rate), up to rounding)
+    fundamental = torch.cumsum((2 * math.pi / sample_rate) * f0_env.double(), dim=1)  # [B, N, 1]
+    phase = torch.remainder(fundamental * ratios.double(), 2 * math.pi).to(amp_env.dtype)
+    return torch.sum(amp_env * torch.sin(phase), dim=-1)
 
 
 class HarmonicSynth(nn.Module):

@@ -224,3 +224,17 @@ def test_gradients_reach_every_parameter():
     for name, param in model.named_parameters():
         assert param.grad is not None, name
         assert bool(torch.isfinite(param.grad).all()), name
+
+
+def test_channels_last_forward_equals_the_plain_conv1d_stack():
+    """The fast channels-last forward computes exactly the reference layer stack (conv1d layout)."""
+    torch.manual_seed(3)
+    enc = PitchEncoder().eval()
+    cqt = torch.rand(2, 5, 285)
+    with torch.no_grad():
+        x = enc.conv_in(enc.norm(cqt.reshape(10, 1, 285)))
+        for prefilter in enc.prefilters:
+            x = x + prefilter(x)
+        features = enc.pointwise(x).flatten(1)
+        expected = enc.f0_head(features).reshape(2, 5, 285)
+        torch.testing.assert_close(enc(cqt).logits, expected, rtol=1e-5, atol=1e-5)

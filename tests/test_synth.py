@@ -384,3 +384,17 @@ def test_module_equals_function():
     small = HarmonicSynth(n_samples=640, sample_rate=8000)
     torch.testing.assert_close(small(f0, a), harmonic_synth(f0, a, 640, 8000), rtol=0, atol=0)
     assert len(list(synth.parameters())) == 0
+
+
+def test_harmonic_synth_equals_the_general_oscillator_bank():
+    """The shared-fundamental phase shortcut gives the oscillator bank's output."""
+    from sot_utils.synth import oscillator_bank, remove_above_nyquist, resample_linear, upsample_with_windows
+
+    g = torch.Generator().manual_seed(4)
+    f0 = 100 + 900 * torch.rand(2, 8, generator=g, dtype=torch.float64)
+    amps = torch.rand(2, 8, 12, generator=g, dtype=torch.float64)
+    ratios = torch.arange(1, 13, dtype=torch.float64)
+    amp_env = upsample_with_windows(remove_above_nyquist(f0[..., None] * ratios, amps, 16000), 1024)
+    freq_env = resample_linear(f0[..., None], 1024) * ratios
+    expected = oscillator_bank(freq_env, remove_above_nyquist(freq_env, amp_env, 16000), 16000)
+    torch.testing.assert_close(harmonic_synth(f0, amps, 1024, 16000), expected, rtol=1e-9, atol=1e-9)
