@@ -7,7 +7,9 @@
   best validation LSD); ``<out_dir>/best.pt`` the weights with the lowest validation LSD (the
   paper's checkpoint criterion); ``<out_dir>/log.csv`` the training loss and validation metrics;
   ``<out_dir>/config.yaml`` the config. A run interrupted at any point restarts from the last
-  checkpoint and gives the same parameters as an uninterrupted run.
+  checkpoint and gives the same parameters as an uninterrupted run (bit for bit with a fixed
+  thread count on an idle machine; multi-threaded oneDNN gradient reductions can differ in the
+  last ulp under load).
 
 CLI: ``python -m sot_utils.train --config experiments/<group>/seed<k>.yaml [--steps N] [--device cuda]``.
 """
@@ -18,6 +20,7 @@ import argparse
 import csv
 import dataclasses
 import hashlib
+import os
 import time
 from pathlib import Path
 
@@ -119,7 +122,9 @@ def cached_features(data_path: str | Path, split: str, progress: bool = True) ->
         if cache.get("sha256") != digest:
             cache = {"sha256": digest}
         cache[split] = cqt_features(dataset.audio, progress=progress)
-        torch.save(cache, cache_path)
+        partial = cache_path.with_suffix(f".{os.getpid()}.tmp")
+        torch.save(cache, partial)
+        os.replace(partial, cache_path)  # atomic: parallel runs may build the cache at the same time
     labels = {"f0_hz": dataset.f0_hz, "amplitudes": dataset.amplitudes, "n_harmonics": dataset.n_harmonics}
     return dataset.audio, cache[split], labels
 
