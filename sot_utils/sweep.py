@@ -38,12 +38,20 @@ def run_processes(config_paths: list[str], steps: int | None = None, jobs: int =
     """Run configs in ``jobs`` parallel worker processes, splitting the CPU cores between them."""
     check_int("jobs", jobs, minimum=1)
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    outputs = []
+    outputs, failures = [], {}
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
         futures = {pool.submit(run_one, path, steps, device, threads): path for path in config_paths}
         for future in tqdm(as_completed(futures), total=len(futures), desc="runs", unit="run"):
-            outputs.append(future.result())
-            tqdm.write(f"done: {futures[future]} -> {outputs[-1]}")
+            path = futures[future]
+            try:
+                outputs.append(future.result())
+            except Exception as error:  # report at once, let the other runs finish
+                failures[path] = error
+                tqdm.write(f"FAILED: {path}: {type(error).__name__}: {error}")
+                continue
+            tqdm.write(f"done: {path} -> {outputs[-1]}")
+    if failures:
+        raise RuntimeError(f"{len(failures)} of {len(config_paths)} runs failed (rerun to resume them): {sorted(failures)}")
     return outputs
 
 

@@ -37,6 +37,16 @@ def test_submitit_local_executor_runs_and_resumes(tiny_configs):
         assert torch.load(f"{out}/last.pt", weights_only=False)["step"] == 4
 
 
+def test_a_failing_run_is_reported_and_the_others_finish(tiny_configs, tmp_path):
+    root, paths = tiny_configs
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(yaml.safe_dump({"group": "MSS-Lin", "seed": 5, "steps": 2, "data": str(tmp_path / "missing.pt"),
+                                      "out_dir": str(tmp_path / "broken")}))
+    with pytest.raises(RuntimeError, match="1 of 2 runs failed"):
+        run_processes([str(broken), paths[0]], steps=5, jobs=2)
+    assert torch.load(f"{root}/runs/MSS-Lin/1/last.pt", weights_only=False)["step"] == 5  # after the other tests' 4
+
+
 def test_cli_rejects_missing_configs(capsys):
     with pytest.raises(SystemExit):
         main(["no/such/config.yaml"])
