@@ -122,11 +122,16 @@ def cached_features(data_path: str | Path, split: str, progress: bool = True) ->
         if cache.get("sha256") != digest:
             cache = {"sha256": digest}
         cache[split] = cqt_features(dataset.audio, progress=progress)
-        partial = cache_path.with_suffix(f".{os.getpid()}.tmp")
-        torch.save(cache, partial)
-        os.replace(partial, cache_path)  # atomic: parallel runs may build the cache at the same time
+        _atomic_save(cache, cache_path)  # parallel runs may build the cache at the same time
     labels = {"f0_hz": dataset.f0_hz, "amplitudes": dataset.amplitudes, "n_harmonics": dataset.n_harmonics}
     return dataset.audio, cache[split], labels
+
+
+def _atomic_save(obj, path: Path) -> None:
+    """``torch.save`` to a temporary file, then rename: a run killed mid-write leaves the old file."""
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    torch.save(obj, partial)
+    os.replace(partial, path)
 
 
 def batch_indices(step: int, n_examples: int, batch_size: int, shuffle: bool, seed: int) -> torch.Tensor:
@@ -228,9 +233,9 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
                 running, count = 0.0, 0
                 if metrics["lsd"] < state["best_lsd"]:
                     state["best_lsd"] = metrics["lsd"]
-                    torch.save({"model": model.state_dict(), "config": config.to_dict(), "step": done, "val_metrics": metrics}, out_dir / "best.pt")
-                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "config": config.to_dict(),
-                            "step": done, "best_lsd": state["best_lsd"], "rng": _rng_state(device)}, last_path)
+                    _atomic_save({"model": model.state_dict(), "config": config.to_dict(), "step": done, "val_metrics": metrics}, out_dir / "best.pt")
+                _atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "config": config.to_dict(),
+                              "step": done, "best_lsd": state["best_lsd"], "rng": _rng_state(device)}, last_path)
     return out_dir
 
 
