@@ -20,20 +20,19 @@ from .validation import check_int, check_tensor
 N_SAMPLES = 4096
 
 
-def cqt_features(audio: torch.Tensor, batch_size: int = 64, progress: bool = True, cqt: CQT | None = None) -> torch.Tensor:
+def cqt_features(audio: torch.Tensor, batch_size: int = 64, progress: bool = True) -> torch.Tensor:
     """Encoder inputs for a set of examples: the CQT of ``audio[:, :-1]``.
 
     Args:
         audio: peak-normalised examples ``[N, n_samples]`` at 16 kHz.
         batch_size: examples per CQT call.
         progress: show a progress bar.
-        cqt: the transform (default: the paper's 285-bin CQT).
 
     Returns:
         ``[N, n_frames, n_bins]`` (``[N, 16, 285]`` for 4096-sample examples), float32.
     """
     check_tensor("audio", audio, ndim=2, layout="[N, n_samples]")
-    cqt = CQT() if cqt is None else cqt
+    cqt = CQT()
     chunks = torch.split(audio[:, :-1], batch_size)
     with torch.no_grad():
         return torch.cat([cqt(chunk) for chunk in tqdm(chunks, desc="CQT", disable=not progress, leave=False)])
