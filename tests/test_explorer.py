@@ -18,14 +18,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 N_CANDIDATES = 41
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Each widget change runs many small torch ops; on a busy 2-core machine, intra-op threads
-    spin against the other load and make each op ~50x slower. One thread keeps the file fast."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

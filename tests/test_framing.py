@@ -16,13 +16,7 @@ N_SAMPLES = 4096
 HOP = 256
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Small transforms: one intra-op thread avoids spin-waiting against other load on 2 cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

@@ -29,17 +29,7 @@ def run_config(tiny_data, out_dir, **overrides):
     return TrainConfig(**values)
 
 
-@pytest.fixture
-def one_thread():
-    """Bitwise reproducibility needs a fixed reduction order: multi-threaded oneDNN weight
-    gradients may differ in the last ulp when the machine is loaded."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def test_resume_gives_the_same_parameters_as_a_straight_run(tiny_data, tmp_path, one_thread):
+def test_resume_gives_the_same_parameters_as_a_straight_run(tiny_data, tmp_path, one_torch_thread):
     straight = train(run_config(tiny_data, tmp_path / "straight", steps=4), progress=False)
     train(run_config(tiny_data, tmp_path / "resumed", steps=2), progress=False)  # "interrupted" after 2 steps
     resumed = train(run_config(tiny_data, tmp_path / "resumed", steps=4), progress=False)
