@@ -21,6 +21,7 @@ import csv
 import dataclasses
 import hashlib
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -54,6 +55,9 @@ class TrainConfig:
         reference_logf: SOT-512-LogF trains with linear positions, as the reference's bug did.
         sot_pad_end: the SOT STFT zero-pads the end (reference) or keeps complete frames only.
         roll_off: the decoder's -6 dB/octave roll-off (repo A's MSS-LogLin; later turned off).
+        keep_best_every: every this many steps (a multiple of ``validate_every``), keep a copy of
+            the best checkpoint so far as ``best-upto-<step>.pt``, so that a shorter budget chosen
+            after the run is evaluated with the paper's criterion without retraining (0: off).
         data: dataset file (``python -m sot_utils.data``).
         out_dir: where checkpoints and logs go.
         device: ``"cpu"`` or ``"cuda"``.
@@ -71,6 +75,7 @@ class TrainConfig:
     reference_logf: bool = False
     sot_pad_end: bool = True
     roll_off: bool = False
+    keep_best_every: int = 0
     data: str = DEFAULT_PATH
     out_dir: str = "checkpoints/run"
     device: str = "cpu"
@@ -79,6 +84,9 @@ class TrainConfig:
         check_choice("group", self.group, PAPER_GROUPS)
         for name in ("seed", "steps", "batch_size", "validate_every"):
             check_int(name, getattr(self, name), minimum=0 if name == "seed" else 1)
+        check_int("keep_best_every", self.keep_best_every, minimum=0)
+        if self.keep_best_every % self.validate_every:
+            raise ValueError(f"`keep_best_every` ({self.keep_best_every}) must be a multiple of `validate_every` ({self.validate_every})")
         check_positive_number("learning_rate", self.learning_rate)
         if self.weight_decay < 0:
             raise ValueError(f"`weight_decay` must be >= 0, got {self.weight_decay}")
@@ -234,6 +242,8 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
                 if metrics["lsd"] < state["best_lsd"]:
                     state["best_lsd"] = metrics["lsd"]
                     _atomic_save({"model": model.state_dict(), "config": config.to_dict(), "step": done, "val_metrics": metrics}, out_dir / "best.pt")
+                if config.keep_best_every and done % config.keep_best_every == 0:
+                    shutil.copyfile(out_dir / "best.pt", out_dir / f"best-upto-{done}.pt")
                 _atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "config": config.to_dict(),
                               "step": done, "best_lsd": state["best_lsd"], "rng": _rng_state(device)}, last_path)
     return out_dir

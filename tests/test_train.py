@@ -54,6 +54,20 @@ def test_training_changes_parameters_and_dropout_depends_on_the_seed(tiny_data, 
     assert any(not torch.equal(trained[k], v) for k, v in torch.load(other / "last.pt", weights_only=False)["model"].items())
 
 
+def test_kept_best_checkpoints_are_the_best_up_to_their_step(tiny_data, tmp_path):
+    out = train(run_config(tiny_data, tmp_path, steps=8, validate_every=2, keep_best_every=4), progress=False)
+    rows = list(csv.DictReader(open(out / "log.csv")))
+    for upto in (4, 8):
+        kept = torch.load(out / f"best-upto-{upto}.pt", weights_only=False)
+        candidates = [r for r in rows if int(r["step"]) <= upto]
+        best = min(candidates, key=lambda r: float(r["val_lsd"]))
+        assert kept["step"] == int(best["step"])
+        assert kept["val_metrics"]["lsd"] == pytest.approx(float(best["val_lsd"]))
+    assert not (out / "best-upto-2.pt").exists() and not (out / "best-upto-6.pt").exists()
+    with pytest.raises(ValueError, match="keep_best_every"):
+        run_config(tiny_data, tmp_path, validate_every=2, keep_best_every=3)
+
+
 def test_a_checkpoint_of_another_run_is_refused(tiny_data, tmp_path):
     train(run_config(tiny_data, tmp_path, steps=2), progress=False)
     with pytest.raises(ValueError, match="another run"):
