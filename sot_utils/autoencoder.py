@@ -95,3 +95,16 @@ def n_parameters(module: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
+
+@torch.no_grad()
+def predict(model: HarmonicAutoencoder, cqt: torch.Tensor, batch_size: int = 64, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """Reconstructions ``[N, 4096]`` and per-frame f0 (Hz) ``[N, n_frames]`` of CQT frames ``[N, n_frames, n_bins]``."""
+    was_training = model.training
+    model.eval()
+    audio, f0 = [], []
+    for start in range(0, len(cqt), batch_size):
+        estimate, out = model(cqt[start : start + batch_size].to(device))
+        audio.append(estimate.cpu())
+        f0.append(out.f0_hz.cpu())
+    model.train(was_training)
+    return torch.cat(audio), torch.cat(f0)

@@ -1,4 +1,10 @@
-"""Evaluate a trained checkpoint on a dataset split: the paper's metrics as JSON (spec §8).
+"""Evaluate trained checkpoints: the paper's metrics (spec §8) and results table (spec §10).
+
+- :func:`evaluate_checkpoint`: LSD, RPA, RCA, OD, MSS, MSE of one checkpoint on a split.
+- :func:`find_runs` / :func:`evaluate_runs` / :func:`results_table`: every shipped run of
+  ``checkpoints/<group>/<seed>/`` on the test split, then mean (std) and median over seeds per
+  group, as ``eval_paper.py`` does; :func:`results_markdown` bolds the best and italicises the
+  second best (LSD lowest, RPA and RCA highest).
 
 CLI: ``python -m sot_utils.evaluate CHECKPOINT [--data FILE] [--split test]``
 """
@@ -9,10 +15,18 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
 from .autoencoder import HarmonicAutoencoder
+from .losses import PAPER_GROUPS
 from .train import cached_features, evaluate_model
+
+TABLE_METRICS = {"lsd": "LSD", "rpa": "RPA", "rca": "RCA", "octave_difference": "OD"}
+"""The paper table's columns (metric key -> column name); MSS and MSE are computed but not shown."""
+_HIGHER_IS_BETTER = {"lsd": False, "rpa": True, "rca": True}  # OD is not highlighted (spec §10)
 
 
 def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[HarmonicAutoencoder, dict]:
@@ -40,6 +54,98 @@ def evaluate_checkpoint(path: str | Path, data: str | Path | None = None, split:
     model, config = load_checkpoint(path, device)
     audio, cqt, labels = cached_features(data or config["data"], split, progress)
     return evaluate_model(model, audio, cqt, labels["f0_hz"], device=device)
+
+
+def find_runs(root: str | Path = "checkpoints", checkpoint: str = "best.pt") -> pd.DataFrame:
+    """The runs under ``root/<group>/<seed>/`` that hold ``checkpoint``.
+
+    Returns:
+        one row per run, columns ``group`` (paper groups first, in the paper's order), ``seed``
+        (int), ``path`` (the checkpoint file); an empty frame if there are none.
+    """
+    root = Path(root)
+    rows = [{"group": p.parent.parent.name, "seed": int(p.parent.name), "path": str(p)}
+            for p in root.glob(f"*/*/{checkpoint}") if p.parent.name.isdigit()]
+    frame = pd.DataFrame(rows, columns=["group", "seed", "path"])
+    order = {g: i for i, g in enumerate(PAPER_GROUPS)}
+    frame["_order"] = frame["group"].map(lambda g: order.get(g, len(order)))
+    return frame.sort_values(["_order", "group", "seed"]).drop(columns="_order").reset_index(drop=True)
+
+
+def evaluate_runs(runs: pd.DataFrame, data: str | Path | None = None, split: str = "test", device: str = "cpu",
+                  progress: bool = True) -> pd.DataFrame:
+    """:func:`evaluate_checkpoint` for every row of :func:`find_runs`'s frame.
+
+    Returns:
+        ``runs`` with the checkpoint's training ``step`` and the metric columns ``lsd`` (dB²),
+        ``rpa``, ``rca`` (%), ``octave_difference``, ``mss``, ``mse`` added.
+    """
+    if not len(runs):
+        raise ValueError("`runs` is empty: no checkpoint found (train with `python -m sot_utils.train`)")
+    rows = []
+    for run in tqdm(runs.itertuples(index=False), total=len(runs), disable=not progress, desc=f"evaluate ({split})"):
+        step = torch.load(run.path, map_location="cpu", weights_only=False)["step"]
+        rows.append({**run._asdict(), "step": step, **evaluate_checkpoint(run.path, data, split, device)})
+    return pd.DataFrame(rows)
+
+
+def results_table(per_run: pd.DataFrame, metrics: dict[str, str] = TABLE_METRICS) -> pd.DataFrame:
+    """Mean, sample std (ddof 1) and median over seeds per group, as ``eval_paper.py``.
+
+    Args:
+        per_run: :func:`evaluate_runs`'s frame (columns ``group``, ``seed`` and the metric keys).
+        metrics: metric key -> column name.
+
+    Returns:
+        index ``group`` (in the order of ``per_run``), columns ``(name, "mean" | "std" | "median")``
+        plus ``("seeds", "n")``. The std of a single seed is NaN.
+    """
+    missing = [k for k in metrics if k not in per_run]
+    if missing:
+        raise ValueError(f"`per_run` lacks the metric columns {missing}")
+    groups = list(dict.fromkeys(per_run["group"]))
+    grouped = per_run.groupby("group", sort=False)
+    table = pd.concat({name: grouped[key].agg(["mean", "std", "median"]) for key, name in metrics.items()}, axis=1)
+    table[("seeds", "n")] = grouped["seed"].count()
+    return table.loc[groups]
+
+
+def results_markdown(table: pd.DataFrame, decimals: int = 1) -> str:
+    """The table as markdown, "mean (std)" and median per metric, rounded as the paper (1 decimal).
+
+    Best group in **bold**, second in *italics*, by mean: LSD lowest, RPA and RCA highest.
+    """
+    names = [n for n in dict.fromkeys(table.columns.get_level_values(0)) if n != "seeds"]
+    keys = {v: k for k, v in TABLE_METRICS.items()}
+    header = ["group", "seeds"] + [f"{n} {part}" for n in names for part in ("mean (std)", "median")]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    ranks = {}
+    for name in names:
+        higher = _HIGHER_IS_BETTER.get(keys.get(name, ""))
+        if higher is not None:
+            ranks[name] = table[(name, "mean")].rank(ascending=not higher, method="min")
+    for group, row in table.iterrows():
+        cells = [str(group), str(int(row[("seeds", "n")]))]
+        for name in names:
+            mean, std, median = (round(float(row[(name, s)]), decimals) for s in ("mean", "std", "median"))
+            text = f"{mean:.{decimals}f} ({std:.{decimals}f})" if np.isfinite(std) else f"{mean:.{decimals}f}"
+            rank = ranks[name][group] if name in ranks else None
+            text = f"**{text}**" if rank == 1 else f"*{text}*" if rank == 2 else text
+            cells += [text, f"{median:.{decimals}f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def load_logs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The ``log.csv`` of every run (next to its checkpoint), stacked with ``group`` and ``seed`` columns."""
+    frames = []
+    for run in runs.itertuples(index=False):
+        log_path = Path(run.path).parent / "log.csv"
+        if log_path.exists():
+            frames.append(pd.read_csv(log_path).assign(group=run.group, seed=run.seed))
+    if not frames:
+        raise ValueError("no log.csv found next to the runs' checkpoints")
+    return pd.concat(frames, ignore_index=True)
 
 
 def main(argv: list[str] | None = None) -> None:

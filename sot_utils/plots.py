@@ -205,3 +205,42 @@ def plot_reconstructions(frequencies_hz, target_spectra, estimate_spectra, title
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def plot_learning_curves(logs: pd.DataFrame, metrics=(("val_rpa", "validation RPA (%)"), ("val_lsd", "validation LSD (dB²)")), budget=None):
+    """Validation metrics against step for many runs: one colour per group, one thin line per seed.
+
+    Args:
+        logs: stacked ``log.csv`` frames with ``group`` and ``seed`` columns.
+        metrics: (column, axis label) pairs, one panel each.
+        budget: step of the chosen training budget, drawn as a vertical line (None: none).
+    """
+    fig, axes = plt.subplots(1, len(metrics), figsize=(6.2 * len(metrics), 3.8), squeeze=False)
+    colours = dict(zip(dict.fromkeys(logs["group"]), plt.rcParams["axes.prop_cycle"].by_key()["color"] * 3))
+    for ax, (column, label) in zip(axes[0], metrics):
+        for (group, seed), log in logs.groupby(["group", "seed"], sort=False):
+            ax.plot(log["step"], log[column], color=colours[group], linewidth=1, alpha=0.8,
+                    label=group if seed == logs.loc[logs["group"] == group, "seed"].iloc[0] else None)
+        if budget is not None:
+            ax.axvline(budget, color="grey", linestyle=":", label=f"budget ({budget} steps)")
+        ax.set(xlabel="step", ylabel=label)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_metric_per_group(per_run: pd.DataFrame, column="rpa", label="test RPA (%)"):
+    """One metric per group: every seed as a dot, the mean as a bar."""
+    groups = list(dict.fromkeys(per_run["group"]))
+    fig, ax = plt.subplots(figsize=(1.1 * len(groups) + 2, 3.6))
+    for i, group in enumerate(groups):
+        values = per_run.loc[per_run["group"] == group, column].to_numpy()
+        ax.bar(i, values.mean(), color="tab:green" if group.startswith("SOT") else "tab:grey", alpha=0.35, width=0.6)
+        jitter = np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else np.zeros(1)
+        ax.scatter(i + jitter, values, color="black", s=14, zorder=3)
+    ax.set_xticks(range(len(groups)), groups, rotation=30, ha="right")
+    ax.set(ylabel=label)
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return fig

@@ -29,7 +29,7 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
-from .autoencoder import HarmonicAutoencoder, cqt_features
+from .autoencoder import HarmonicAutoencoder, cqt_features, predict
 from .data import DEFAULT_PATH, load_split
 from .losses import PAPER_GROUPS, WeightedLossSum, paper_loss
 from .metrics import compute_metrics
@@ -156,19 +156,11 @@ def batch_indices(step: int, n_examples: int, batch_size: int, shuffle: bool, se
     return order[position * batch_size : (position + 1) * batch_size]
 
 
-@torch.no_grad()
 def evaluate_model(model: HarmonicAutoencoder, audio: torch.Tensor, cqt: torch.Tensor, f0_hz: torch.Tensor,
                    batch_size: int = 64, device: str = "cpu") -> dict[str, float]:
     """The paper's metrics of ``model`` on a set of examples (eval mode; restores the mode)."""
-    was_training = model.training
-    model.eval()
-    estimates, f0_estimates = [], []
-    for start in range(0, len(audio), batch_size):
-        estimate, out = model(cqt[start : start + batch_size].to(device))
-        estimates.append(estimate.cpu())
-        f0_estimates.append(out.f0_hz.cpu())
-    model.train(was_training)
-    return compute_metrics(audio, torch.cat(estimates), f0_hz, torch.cat(f0_estimates))
+    estimates, f0_estimates = predict(model, cqt, batch_size, device)
+    return compute_metrics(audio, estimates, f0_hz, f0_estimates)
 
 
 def _rng_state(device: torch.device) -> dict:

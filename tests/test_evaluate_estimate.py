@@ -1,17 +1,20 @@
-"""Smoke: every group trains 20 steps on a tiny dataset; evaluate and estimate_f0 load the result."""
+"""Smoke: every group trains 20 steps on a tiny dataset; evaluate and estimate_f0 load the result;
+the results table over runs."""
 
 import json
 import math
+import statistics
 import subprocess
 import sys
 
 import pytest
 import soundfile
+import pandas as pd
 import torch
 
 import sot_utils
 from sot_utils.data import generate_harmonic_dataset, save_dataset
-from sot_utils.evaluate import evaluate_checkpoint, load_checkpoint
+from sot_utils.evaluate import evaluate_checkpoint, evaluate_runs, find_runs, load_checkpoint, load_logs, results_markdown, results_table
 from sot_utils.estimate import estimate_f0
 from sot_utils.losses import PAPER_GROUPS
 from sot_utils.train import TrainConfig, train
@@ -24,7 +27,7 @@ def tiny_runs(tmp_path_factory):
     save_dataset(generate_harmonic_dataset(seed=2, size=40, progress=False), data)
     runs = {}
     for group in PAPER_GROUPS:
-        config = TrainConfig(group=group, seed=0, steps=20, batch_size=8, validate_every=20, data=str(data), out_dir=str(root / group))
+        config = TrainConfig(group=group, seed=0, steps=20, batch_size=8, validate_every=20, data=str(data), out_dir=str(root / group / "0"))
         runs[group] = train(config, progress=False)
     return data, runs
 
@@ -85,3 +88,43 @@ def test_estimate_rejects_bad_audio_clearly(tiny_runs):
         estimate_f0(model, torch.randn(1, 5000), 0)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_checkpoint("no/such/checkpoint.pt")
+
+
+def test_runs_are_found_in_paper_order_and_evaluated(tiny_runs, tmp_path):
+    data, runs = tiny_runs
+    root = runs["MSS-Lin"].parent.parent
+    found = find_runs(root)
+    assert list(found["group"]) == list(PAPER_GROUPS) and set(found["seed"]) == {0}
+    per_run = evaluate_runs(found.iloc[:2], data, progress=False)
+    assert list(per_run["step"]) == [20, 20]
+    assert per_run.loc[0, "rpa"] == evaluate_checkpoint(found.loc[0, "path"], data)["rpa"]
+    assert set(load_logs(found)["group"]) == set(PAPER_GROUPS)
+    assert find_runs(tmp_path).empty
+    with pytest.raises(ValueError, match="runs"):
+        evaluate_runs(find_runs(tmp_path))
+
+
+def test_results_table_statistics_and_markdown_highlights():
+    per_run = pd.DataFrame({
+        "group": ["MSS-Lin"] * 3 + ["SOT-2048"] * 3 + ["SOT-512"],
+        "seed": [42, 123, 456] * 2 + [42],
+        "lsd": [10.0, 12.0, 20.0, 5.0, 6.0, 9.0, 7.0],
+        "rpa": [1.0, 2.0, 9.0, 80.0, 90.0, 40.0, 50.0],
+        "rca": [30.0, 20.0, 10.0, 90.0, 95.0, 70.0, 60.0],
+        "octave_difference": [-1.0, -2.0, -1.5, 0.0, 0.1, -0.2, 0.0],
+    })
+    table = results_table(per_run)
+    assert list(table.index) == ["MSS-Lin", "SOT-2048", "SOT-512"]
+    sot = per_run[per_run["group"] == "SOT-2048"]["rpa"].tolist()
+    assert table.loc["SOT-2048", ("RPA", "mean")] == pytest.approx(statistics.mean(sot))
+    assert table.loc["SOT-2048", ("RPA", "std")] == pytest.approx(statistics.stdev(sot))  # sample std, as pandas ddof=1
+    assert table.loc["SOT-2048", ("RPA", "median")] == statistics.median(sot)
+    assert table.loc["SOT-512", ("seeds", "n")] == 1 and math.isnan(table.loc["SOT-512", ("LSD", "std")])
+    markdown = results_markdown(table).splitlines()
+    assert markdown[0].startswith("| group | seeds | LSD mean (std) | LSD median | RPA")
+    mss, sot2048, sot512 = markdown[2:]
+    assert "**70.0 (26.5)**" in sot2048 and "*50.0*" in sot512  # RPA: best bold, second italic
+    assert "**6.7 (2.1)**" in sot2048 and "*7.0*" in sot512  # LSD: lowest is best
+    assert "-1.5 (0.5)" in mss and "*-1.5" not in mss  # OD is not highlighted
+    with pytest.raises(ValueError, match="lsd"):
+        results_table(per_run.drop(columns="lsd"))

@@ -203,3 +203,26 @@ def test_training_figures(tmp_path):
     _check_figure(fig, 2)
     assert [ax.get_title() for ax in fig.axes] == ["a", "b"]
     _check_saved(fig, "reconstructions", tmp_path)
+
+
+def test_results_figures(tmp_path):
+    steps = np.arange(1, 4) * 220
+    logs = pd.concat([pd.DataFrame({"step": steps, "val_rpa": np.linspace(0, 60, 3) + seed, "val_lsd": 100.0 - seed, "group": group, "seed": seed})
+                      for group in ("SOT-2048", "MSS-Lin") for seed in (42, 123)])
+    fig = plots.plot_learning_curves(logs, budget=440)
+    _check_figure(fig, 2)
+    lines = fig.axes[0].get_lines()
+    assert len(lines) == 5  # 2 groups x 2 seeds + the budget line
+    assert lines[0].get_color() == lines[1].get_color() != lines[2].get_color()  # one colour per group
+    np.testing.assert_allclose(lines[1].get_ydata(), np.linspace(0, 60, 3) + 123)
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["SOT-2048", "MSS-Lin", "budget (440 steps)"]
+    _check_saved(fig, "learning_curves", tmp_path)
+
+    per_run = pd.DataFrame({"group": ["MSS-Lin"] * 2 + ["SOT-2048"] * 3, "seed": [1, 2, 1, 2, 3], "rpa": [1.0, 3.0, 70.0, 80.0, 90.0]})
+    fig = plots.plot_metric_per_group(per_run)
+    _check_figure(fig)
+    ax = fig.axes[0]
+    np.testing.assert_allclose([b.get_height() for b in ax.patches], [2.0, 80.0])
+    np.testing.assert_allclose(ax.collections[1].get_offsets()[:, 1], [70.0, 80.0, 90.0])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["MSS-Lin", "SOT-2048"]
+    _check_saved(fig, "rpa_per_group", tmp_path)
