@@ -392,6 +392,18 @@ def load_split(path: str | os.PathLike, split: str) -> HarmonicDataset:
     return HarmonicDataset(split_examples(dataset, split), dataset["meta"])
 
 
+def ensure_dataset(path: str | os.PathLike = DEFAULT_PATH, seed: int = 0, size: int = 4000) -> Path:
+    """Generate the dataset into ``path`` unless the file exists; return the path.
+
+    The default is the paper's dataset (seed 0, 4000 tones), as ``make data`` writes it.
+    """
+    path = Path(path)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_dataset(generate_harmonic_dataset(seed=seed, size=size, progress=True), path)
+    return path
+
+
 # --------------------------------------------------------------------------------------------
 # CLI
 

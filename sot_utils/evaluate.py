@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from .autoencoder import HarmonicAutoencoder
 from .losses import PAPER_GROUPS
 from .train import cached_features, evaluate_model
+from .validation import check_int
 
 TABLE_METRICS = {"lsd": "LSD", "rpa": "RPA", "rca": "RCA", "octave_difference": "OD"}
 """The paper table's columns (metric key -> column name); MSS and MSE are computed but not shown."""
@@ -43,29 +44,59 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[HarmonicAuto
 
 
 def evaluate_checkpoint(path: str | Path, data: str | Path | None = None, split: str = "test",
-                        device: str = "cpu", progress: bool = False) -> dict[str, float]:
+                        device: str = "cpu", progress: bool = False, limit: int | None = None) -> dict[str, float]:
     """LSD (dB²), RPA and RCA (%), octave difference, MSS and MSE of a checkpoint on a split.
 
     Args:
         path: checkpoint file.
         data: dataset file (default: the one the run trained on).
         split: ``"train"``, ``"val"`` or ``"test"``.
+        limit: evaluate only the first ``limit`` examples of the split (None: all).
     """
+    if limit is not None:
+        check_int("limit", limit, minimum=1)
     model, config = load_checkpoint(path, device)
     audio, cqt, labels = cached_features(data or config["data"], split, progress)
-    return evaluate_model(model, audio, cqt, labels["f0_hz"], device=device)
+    return evaluate_model(model, audio[:limit], cqt[:limit], labels["f0_hz"][:limit], device=device)
 
 
-def find_runs(root: str | Path = "checkpoints", checkpoint: str = "best.pt") -> pd.DataFrame:
-    """The runs under ``root/<group>/<seed>/`` that hold ``checkpoint``.
+def budget_checkpoint(run_dir: str | Path, budget: int | None = None) -> Path | None:
+    """The checkpoint of a run that the paper's criterion picks for a training budget.
+
+    Args:
+        run_dir: a run's folder (``best.pt``, ``last.pt``, optional ``best-upto-<step>.pt``).
+        budget: training steps (None: the whole run, ``best.pt``).
+
+    Returns:
+        ``best-upto-<budget>.pt`` if kept; else ``best.pt`` if the run stopped exactly at the
+        budget; else None (the run has not reached the budget, or went past it without keeping
+        its best checkpoint at the budget).
+    """
+    run_dir = Path(run_dir)
+    if budget is None:
+        return run_dir / "best.pt" if (run_dir / "best.pt").exists() else None
+    kept = run_dir / f"best-upto-{budget}.pt"
+    if kept.exists():
+        return kept
+    last = run_dir / "last.pt"
+    if last.exists() and (run_dir / "best.pt").exists() and torch.load(last, map_location="cpu", weights_only=False)["step"] == budget:
+        return run_dir / "best.pt"
+    return None
+
+
+def find_runs(root: str | Path = "checkpoints", budget: int | None = None) -> pd.DataFrame:
+    """The runs under ``root/<group>/<seed>/`` with a checkpoint for ``budget`` (:func:`budget_checkpoint`).
 
     Returns:
         one row per run, columns ``group`` (paper groups first, in the paper's order), ``seed``
-        (int), ``path`` (the checkpoint file); an empty frame if there are none.
+        (int), ``path`` (the checkpoint file); an empty frame if there are none. Runs that have
+        not reached the budget are left out.
     """
-    root = Path(root)
-    rows = [{"group": p.parent.parent.name, "seed": int(p.parent.name), "path": str(p)}
-            for p in root.glob(f"*/*/{checkpoint}") if p.parent.name.isdigit()]
+    rows = []
+    for run_dir in Path(root).glob("*/*"):
+        path = budget_checkpoint(run_dir, budget) if run_dir.name.isdigit() else None
+        if path is not None:
+            rows.append({"group": run_dir.parent.name, "seed": int(run_dir.name), "path": str(path)})
     frame = pd.DataFrame(rows, columns=["group", "seed", "path"])
     order = {g: i for i, g in enumerate(PAPER_GROUPS)}
     frame["_order"] = frame["group"].map(lambda g: order.get(g, len(order)))
@@ -73,8 +104,8 @@ def find_runs(root: str | Path = "checkpoints", checkpoint: str = "best.pt") -> 
 
 
 def evaluate_runs(runs: pd.DataFrame, data: str | Path | None = None, split: str = "test", device: str = "cpu",
-                  progress: bool = True) -> pd.DataFrame:
-    """:func:`evaluate_checkpoint` for every row of :func:`find_runs`'s frame.
+                  progress: bool = True, limit: int | None = None) -> pd.DataFrame:
+    """:func:`evaluate_checkpoint` (same arguments) for every row of :func:`find_runs`'s frame.
 
     Returns:
         ``runs`` with the checkpoint's training ``step`` and the metric columns ``lsd`` (dB²),
@@ -85,7 +116,7 @@ def evaluate_runs(runs: pd.DataFrame, data: str | Path | None = None, split: str
     rows = []
     for run in tqdm(runs.itertuples(index=False), total=len(runs), disable=not progress, desc=f"evaluate ({split})"):
         step = torch.load(run.path, map_location="cpu", weights_only=False)["step"]
-        rows.append({**run._asdict(), "step": step, **evaluate_checkpoint(run.path, data, split, device)})
+        rows.append({**run._asdict(), "step": step, **evaluate_checkpoint(run.path, data, split, device, limit=limit)})
     return pd.DataFrame(rows)
 
 

@@ -181,7 +181,6 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
     """Train (or resume) the run described by ``config``; return its output folder."""
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
     device = torch.device(config.device)
     train_audio, train_cqt, _ = cached_features(config.data, "train", progress)
     val_audio, val_cqt, val_labels = cached_features(config.data, "val", progress)
@@ -200,8 +199,9 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
         optimizer.load_state_dict(checkpoint["optimizer"])
         state = {k: checkpoint[k] for k in ("step", "best_lsd", "rng")}
     _set_rng_state(state["rng"], device)
-    if state["step"] >= config.steps:
+    if state["step"] >= config.steps:  # already trained this far: leave the run untouched
         return out_dir
+    (out_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
 
     log_path = out_dir / "log.csv"
     new_log = not log_path.exists() or state["step"] == 0

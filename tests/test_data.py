@@ -11,8 +11,10 @@ import pytest
 import torch
 
 from sot_utils.data import (
+    ensure_dataset,
     DEFAULT_PATH,
     HarmonicDataset,
+    dataset_bytes,
     default_split_sizes,
     draw_parameters,
     generate_harmonic_dataset,
@@ -214,3 +216,12 @@ def test_cli_writes_the_same_file_as_the_api(tmp_path):
     save_dataset(generate_harmonic_dataset(seed=2, size=SIZE, progress=False), api)
     assert out.read_bytes() == api.read_bytes()  # also: byte-identical across processes
     assert len(load_split(out, "val")) == 8
+
+
+def test_ensure_dataset_generates_once(tmp_path):
+    path = tmp_path / "sub" / "tiny.pt"
+    assert ensure_dataset(path, seed=3, size=20) == path
+    first = path.read_bytes()
+    assert first == dataset_bytes(generate_harmonic_dataset(seed=3, size=20, progress=False))
+    ensure_dataset(path, seed=4, size=20)  # exists: left alone
+    assert path.read_bytes() == first

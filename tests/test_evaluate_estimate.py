@@ -14,7 +14,7 @@ import torch
 
 import sot_utils
 from sot_utils.data import generate_harmonic_dataset, save_dataset
-from sot_utils.evaluate import evaluate_checkpoint, evaluate_runs, find_runs, load_checkpoint, load_logs, results_markdown, results_table
+from sot_utils.evaluate import budget_checkpoint, evaluate_checkpoint, evaluate_runs, find_runs, load_checkpoint, load_logs, results_markdown, results_table
 from sot_utils.estimate import estimate_f0
 from sot_utils.losses import PAPER_GROUPS
 from sot_utils.train import TrainConfig, train
@@ -99,6 +99,11 @@ def test_runs_are_found_in_paper_order_and_evaluated(tiny_runs, tmp_path):
     assert list(per_run["step"]) == [20, 20]
     assert per_run.loc[0, "rpa"] == evaluate_checkpoint(found.loc[0, "path"], data)["rpa"]
     assert set(load_logs(found)["group"]) == set(PAPER_GROUPS)
+    # a budget picks the best checkpoint up to it: best.pt of runs that stopped there, else none
+    assert list(find_runs(root, budget=20)["path"]) == list(found["path"])
+    assert find_runs(root, budget=40).empty and find_runs(root, budget=10).empty
+    limited = evaluate_runs(found.iloc[:1], data, progress=False, limit=3)
+    assert limited.loc[0, "lsd"] != per_run.loc[0, "lsd"]
     assert find_runs(tmp_path).empty
     with pytest.raises(ValueError, match="runs"):
         evaluate_runs(find_runs(tmp_path))
@@ -128,3 +133,17 @@ def test_results_table_statistics_and_markdown_highlights():
     assert "-1.5 (0.5)" in mss and "*-1.5" not in mss  # OD is not highlighted
     with pytest.raises(ValueError, match="lsd"):
         results_table(per_run.drop(columns="lsd"))
+
+
+def test_budget_checkpoint_prefers_the_kept_best_and_never_a_later_one(tmp_path):
+    run = tmp_path / "SOT-2048" / "42"
+    run.mkdir(parents=True)
+    assert budget_checkpoint(run) is None
+    torch.save({"step": 660}, run / "last.pt")
+    torch.save({"step": 440}, run / "best.pt")
+    assert budget_checkpoint(run) == run / "best.pt"
+    assert budget_checkpoint(run, 660) == run / "best.pt"
+    assert budget_checkpoint(run, 440) is None  # the run went past 440 without keeping its best there
+    torch.save({"step": 440}, run / "best-upto-440.pt")
+    assert budget_checkpoint(run, 440) == run / "best-upto-440.pt"
+    assert budget_checkpoint(run, 880) is None

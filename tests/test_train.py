@@ -42,6 +42,9 @@ def test_resume_gives_the_same_parameters_as_a_straight_run(tiny_data, tmp_path,
     assert [r["step"] for r in rows[0]] == [r["step"] for r in rows[1]] == ["2", "4"]
     assert [r["train_loss"] for r in rows[0]] == [r["train_loss"] for r in rows[1]]
     assert (straight / "best.pt").exists() and (straight / "config.yaml").exists()
+    # asking a finished run for fewer steps leaves it untouched (config.yaml keeps its steps)
+    train(run_config(tiny_data, tmp_path / "straight", steps=2), progress=False)
+    assert yaml.safe_load((straight / "config.yaml").read_text())["steps"] == 4
 
 
 def test_training_changes_parameters_and_dropout_depends_on_the_seed(tiny_data, tmp_path):
