@@ -35,6 +35,10 @@ from .losses import PAPER_GROUPS, WeightedLossSum, paper_loss
 from .metrics import compute_metrics
 from .validation import check_choice, check_int, check_positive_number
 
+CPU_BUDGET_STEPS = 2200
+"""Training steps of the shipped CPU runs (the paper: 22,000), chosen from the learning curves
+(notebook 05): see the README's "Training budget"."""
+
 LOG_FIELDS = ("step", "epoch", "train_loss", "val_lsd", "val_rpa", "val_rca", "val_octave_difference", "val_mss", "val_mse", "elapsed_s")
 
 
