@@ -20,9 +20,10 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .autoencoder import HarmonicAutoencoder
+from .autoencoder import HarmonicAutoencoder, predict
+from .metrics import compute_metrics, pitch_tracking
 from .losses import PAPER_GROUPS
-from .train import cached_features, evaluate_model
+from .train import cached_features
 from .validation import check_int
 
 TABLE_METRICS = {"lsd": "LSD", "rpa": "RPA", "rca": "RCA", "octave_difference": "OD"}
@@ -44,7 +45,8 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[HarmonicAuto
 
 
 def evaluate_checkpoint(path: str | Path, data: str | Path | None = None, split: str = "test",
-                        device: str = "cpu", progress: bool = False, limit: int | None = None) -> dict[str, float]:
+                        device: str = "cpu", progress: bool = False, limit: int | None = None,
+                        tracking: bool = False) -> dict[str, float]:
     """LSD (dB²), RPA and RCA (%), octave difference, MSS and MSE of a checkpoint on a split.
 
     Args:
@@ -52,12 +54,16 @@ def evaluate_checkpoint(path: str | Path, data: str | Path | None = None, split:
         data: dataset file (default: the one the run trained on).
         split: ``"train"``, ``"val"`` or ``"test"``.
         limit: evaluate only the first ``limit`` examples of the split (None: all).
+        tracking: add :func:`~sot_utils.metrics.pitch_tracking`'s offset and log-f0 correlation.
     """
     if limit is not None:
         check_int("limit", limit, minimum=1)
     model, config = load_checkpoint(path, device)
     audio, cqt, labels = cached_features(data or config["data"], split, progress)
-    return evaluate_model(model, audio[:limit], cqt[:limit], labels["f0_hz"][:limit], device=device)
+    audio, cqt, f0_hz = audio[:limit], cqt[:limit], labels["f0_hz"][:limit]
+    estimates, f0_estimates = predict(model, cqt, device=device)
+    metrics = compute_metrics(audio, estimates, f0_hz, f0_estimates)
+    return {**metrics, **pitch_tracking(f0_hz, f0_estimates)} if tracking else metrics
 
 
 def budget_checkpoint(run_dir: str | Path, budget: int | None = None) -> Path | None:
@@ -109,14 +115,15 @@ def evaluate_runs(runs: pd.DataFrame, data: str | Path | None = None, split: str
 
     Returns:
         ``runs`` with the checkpoint's training ``step`` and the metric columns ``lsd`` (dB²),
-        ``rpa``, ``rca`` (%), ``octave_difference``, ``mss``, ``mse`` added.
+        ``rpa``, ``rca`` (%), ``octave_difference``, ``mss``, ``mse`` and the pitch-tracking
+        diagnostics ``offset_octaves``, ``offset_iqr_octaves``, ``log_f0_correlation`` added.
     """
     if not len(runs):
         raise ValueError("`runs` is empty: no checkpoint found (train with `python -m sot_utils.train`)")
     rows = []
     for run in tqdm(runs.itertuples(index=False), total=len(runs), disable=not progress, desc=f"evaluate ({split})"):
         step = torch.load(run.path, map_location="cpu", weights_only=False)["step"]
-        rows.append({**run._asdict(), "step": step, **evaluate_checkpoint(run.path, data, split, device, limit=limit)})
+        rows.append({**run._asdict(), "step": step, **evaluate_checkpoint(run.path, data, split, device, limit=limit, tracking=True)})
     return pd.DataFrame(rows)
 
 

@@ -246,6 +246,32 @@ def octave_difference(f0_true_hz, f0_est_hz) -> float:
     return float(0.0 - od_raw)  # not -od_raw: no negative zero
 
 
+def pitch_tracking(f0_true_hz, f0_est_hz) -> dict[str, float]:
+    """How the estimates follow the truth when they miss it: offset and correlation in log f0.
+
+    RPA is 0 both for an estimator that ignores its input and for one that tracks pitch at a
+    constant wrong interval; these two numbers tell them apart. Per frame,
+    ``r = log2(f0_est / f0_true)``.
+
+    Args:
+        f0_true_hz: ``[batch]`` or ``[batch, n_frames]``, Hz, > 0.
+        f0_est_hz: ``[batch]`` or ``[batch, n_frames]``, Hz, > 0.
+
+    Returns:
+        ``{"offset_octaves": median of r, "offset_iqr_octaves": interquartile range of r,
+        "log_f0_correlation": Pearson correlation of log f0_true and log f0_est}`` (the
+        correlation is NaN if either side is constant).
+    """
+    ref_cents, est_cents = _f0_cents(f0_true_hz, f0_est_hz)
+    ratio = (est_cents - ref_cents) / 1200.0  # log2(est / true)
+    q1, median, q3 = np.quantile(ratio, [0.25, 0.5, 0.75])
+    if np.ptp(ref_cents) == 0 or np.ptp(est_cents) == 0:
+        correlation = float("nan")
+    else:
+        correlation = float(np.corrcoef(ref_cents, est_cents)[0, 1])
+    return {"offset_octaves": float(median), "offset_iqr_octaves": float(q3 - q1), "log_f0_correlation": correlation}
+
+
 # --------------------------------------------------------------------------------------------
 # All at once
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from sot_utils.metrics import (
+    pitch_tracking,
     compute_metrics,
     log_spectral_distance,
     log_spectral_distance_rms_db,
@@ -270,3 +271,20 @@ def test_pitch_metrics_reject_bad_input(metric):
         metric(ref, np.ones((2, 4, 4)))
     with pytest.raises(ValueError, match="f0_true_hz"):
         metric(["a", "b"], ref)
+
+
+def test_pitch_tracking_tells_a_constant_interval_from_no_tracking():
+    rng = np.random.default_rng(0)
+    truth = 100.0 * 2 ** rng.uniform(0, 4, size=50)
+    tracked = pitch_tracking(truth, truth / 6.0)  # follows pitch, log2(6) = 2.585 octaves low
+    assert tracked["offset_octaves"] == pytest.approx(-np.log2(6.0))
+    assert tracked["offset_iqr_octaves"] == pytest.approx(0.0, abs=1e-9)
+    assert tracked["log_f0_correlation"] == pytest.approx(1.0)
+    noisy = truth * 2 ** rng.normal(0.0, 0.5, size=50)
+    expected = np.corrcoef(np.log(truth), np.log(noisy))[0, 1]  # independent oracle: numpy on log Hz
+    assert pitch_tracking(truth, noisy)["log_f0_correlation"] == pytest.approx(expected)
+    assert np.isnan(pitch_tracking(truth, np.full(50, 74.0))["log_f0_correlation"])  # a collapsed estimator
+    frames = pitch_tracking(truth, np.stack([truth * 2.0] * 4, axis=1))  # [batch] truth against [batch, frames]
+    assert frames["offset_octaves"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="f0_est_hz"):
+        pitch_tracking(truth, -truth)

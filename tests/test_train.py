@@ -89,14 +89,18 @@ def test_batches_follow_the_reference_order_and_cover_each_epoch():
 
 def test_experiment_configs_cover_every_group_and_seed():
     files = sorted((REPO / "experiments").rglob("*.yaml"))
-    assert len(files) == 35
+    paper = [p for p in files if "extensions" not in p.parts]
+    assert len(paper) == 35
     seen = set()
-    for path in files:
+    for path in paper:
         config = TrainConfig.from_yaml(path)
         assert path.parent.name == config.group and path.stem == f"seed{config.seed}"
         assert config.out_dir == f"checkpoints/{config.group}/{config.seed}"
         seen.add((config.group, config.seed))
     assert seen == {(g, s) for g in PAPER_GROUPS for s in (42, 123, 456, 789, 101112)}
+    for path in set(files) - set(paper):  # extensions: their own folder, named after the paper group they vary
+        config = TrainConfig.from_yaml(path)
+        assert path.parent.name.startswith(config.group + "-") and config.out_dir == f"checkpoints/{path.parent.name}/{config.seed}"
 
 
 def test_unknown_config_keys_and_bad_values_are_rejected(tmp_path):
