@@ -53,22 +53,35 @@ def upsample_with_windows(envelopes: torch.Tensor, n_samples: int) -> torch.Tens
     Returns:
         ``[batch, n_samples, n_channels]``.
     """
-    batch, n_frames, n_channels = envelopes.shape
+    n_frames = envelopes.shape[1]
     if n_samples % n_frames:
         raise ValueError(
             f"`n_samples` ({n_samples}) must be a multiple of the number of frames ({n_frames})"
         )
     hop = n_samples // n_frames
-    window = torch.hann_window(2 * hop, periodic=True, dtype=envelopes.dtype, device=envelopes.device)
+    weights = _window_interpolation_matrix(n_frames, hop, envelopes.dtype, envelopes.device)  # [N, T + 1]
     x = torch.cat([envelopes, envelopes[:, -1:]], dim=1)  # [B, T + 1, C]
-    # each frame becomes a windowed block of 2 hop samples; fold overlap-adds them with stride hop
-    blocks = x.permute(0, 2, 1).reshape(batch * n_channels, n_frames + 1, 1) * window  # [BC, T+1, 2hop]
-    out_len = (n_frames + 2) * hop
-    audio = nn.functional.fold(
-        blocks.transpose(1, 2), output_size=(1, out_len), kernel_size=(1, 2 * hop), stride=(1, hop)
-    ).reshape(batch, n_channels, out_len)
-    # frame t's window starts at t * hop; its centre (t + 1) * hop maps to output sample t * hop
-    return audio[:, :, hop : hop + n_samples].permute(0, 2, 1)
+    # overlap-adding windowed frames is linear in the frames: one small matrix product
+    return torch.matmul(weights, x)
+
+
+_INTERPOLATION_MATRICES: dict = {}
+
+
+def _window_interpolation_matrix(n_frames: int, hop: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``W [n_frames * hop, n_frames + 1]``: ``W[n, t]`` is frame ``t``'s Hann weight at sample ``n``.
+
+    Frame ``t``'s window (periodic Hann, ``2 hop`` long) is centred on sample ``t hop``, so
+    ``W[n, t] = hann[n - t hop + hop]`` where that index lies in ``[0, 2 hop)``, else 0.
+    """
+    key = (n_frames, hop, dtype, str(device))
+    if key not in _INTERPOLATION_MATRICES:
+        window = torch.hann_window(2 * hop, periodic=True, dtype=torch.float64)
+        offsets = torch.arange(n_frames * hop)[:, None] - torch.arange(n_frames + 1)[None, :] * hop + hop
+        inside = (offsets >= 0) & (offsets < 2 * hop)
+        matrix = torch.where(inside, window[offsets.clamp(0, 2 * hop - 1)], torch.zeros((), dtype=torch.float64))
+        _INTERPOLATION_MATRICES[key] = matrix.to(dtype=dtype, device=device)
+    return _INTERPOLATION_MATRICES[key]
 
 
 def resample_linear(envelopes: torch.Tensor, n_samples: int) -> torch.Tensor:
@@ -142,11 +155,13 @@ def harmonic_synth(
     f0_env = resample_linear(f0_hz[..., None], n_samples)  # [B, N, 1]
     freq_env = f0_env * ratios  # [B, N, H]
     amp_env = remove_above_nyquist(freq_env, amp_env, sample_rate)
-    # harmonic k's cumulative phase is k times the fundamental's: one cumsum instead of H
-    # (the same sum as oscillator_bank(freq_env, amp_env, sample_rate), up to rounding)
+    # harmonic k's cumulative phase is k times the fundamental's: one cumsum instead of H (the
+    # same sum as oscillator_bank(freq_env, amp_env, sample_rate), up to rounding). The
+    # fundamental's phase is accumulated and wrapped to [0, 2 pi) in float64; k times the wrapped
+    # phase is the same angle modulo 2 pi and stays below 2 pi H, small enough for float32.
     fundamental = torch.cumsum((2 * math.pi / sample_rate) * f0_env.double(), dim=1)  # [B, N, 1]
-    phase = torch.remainder(fundamental * ratios.double(), 2 * math.pi).to(amp_env.dtype)
-    return torch.sum(amp_env * torch.sin(phase), dim=-1)
+    fundamental = torch.remainder(fundamental, 2 * math.pi).to(amp_env.dtype)
+    return torch.sum(amp_env * torch.sin(fundamental * ratios.to(amp_env.dtype)), dim=-1)
 
 
 class HarmonicSynth(nn.Module):
