@@ -7,10 +7,12 @@ against the candidate f0 is recomputed and redrawn. Display it in a notebook wit
 
 from __future__ import annotations
 
+import io
+
 import ipywidgets as widgets
 import numpy as np
 import torch
-from IPython.display import clear_output, display
+from IPython.display import Image, clear_output, display
 from matplotlib.figure import Figure
 
 from .landscape import decaying_amplitudes, harmonic_tones, sweep, tone_family
@@ -93,7 +95,18 @@ class LossExplorer:
         self.n_updates += 1
         with self.output:
             clear_output(wait=True)
-            display(self.figure)
+            display(Image(data=self.png(), format="png"))
+
+    def png(self) -> bytes:
+        """The figure as PNG bytes.
+
+        Displayed as an image rather than as the Figure object: a kernel that never imported
+        pyplot (a standalone page, e.g. ``notebooks/explorer.ipynb`` under Voila) has no PNG
+        formatter for figures and would show only their text repr.
+        """
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+        return buffer.getvalue()
 
     def widget(self) -> widgets.Widget:
         """The controls and the plot, as one widget."""

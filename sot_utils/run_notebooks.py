@@ -3,10 +3,12 @@
 Full mode (default) writes figures to ``figures/``, tables to ``results/`` and the executed
 notebooks to ``results/notebooks/``; ``--quick`` writes to the ``quick/`` sub-folders instead (the
 same folders the committed notebooks use by default, so CI never touches the full results).
+``--quick --store`` then copies the executed cells' outputs back into ``notebooks/`` (how the
+committed outputs, which nbval checks, are refreshed after a change to the package).
 
 Usage::
 
-    python -m sot_utils.run_notebooks [--quick] [--only 01 03]
+    python -m sot_utils.run_notebooks [--quick [--store]] [--only 01 03]
 """
 
 from __future__ import annotations
@@ -58,6 +60,29 @@ def run(quick: bool = False, only: list[str] | None = None) -> dict[str, float]:
     return times
 
 
+def store_outputs(executed: Path, source: Path) -> int:
+    """Copy the outputs of the executed notebook into ``source``, cell by cell; return cells updated.
+
+    Cells are matched by their source text, so papermill's injected-parameters cell is left out
+    and the notebook keeps its own parameters cell. A source cell with no executed twin (edited
+    since the run) raises: its outputs would be stale.
+    """
+    import nbformat
+
+    ran = {cell.source: cell for cell in nbformat.read(executed, as_version=4).cells if cell.cell_type == "code"}
+    notebook = nbformat.read(source, as_version=4)
+    updated = 0
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        if cell.source not in ran:
+            raise ValueError(f"{source.name}: a cell changed since {executed} was executed:\n{cell.source[:200]}")
+        cell.outputs, cell.execution_count = ran[cell.source].outputs, ran[cell.source].execution_count
+        updated += 1
+    nbformat.write(notebook, source)
+    return updated
+
+
 def _relative_paths(path: Path) -> None:
     """Record papermill's input/output paths relative to the repository (no machine paths)."""
     import nbformat
@@ -85,9 +110,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run the study's notebooks headless with papermill.")
     parser.add_argument("--quick", action="store_true", help="coarse grids, few targets (CI)")
     parser.add_argument("--only", nargs="*", help="notebook numbers to run, e.g. 01 03")
+    parser.add_argument("--store", action="store_true", help="with --quick: copy the outputs into notebooks/")
     args = parser.parse_args(argv)
+    if args.store and not args.quick:
+        parser.error("--store needs --quick: the committed notebooks carry the quick outputs nbval checks")
     times = run(quick=args.quick, only=args.only)
     print(f"ran {len(times)} notebooks in {sum(times.values()):.0f} s")
+    if args.store:
+        for name in times:
+            store_outputs(REPO / "results" / "quick" / "notebooks" / name, NOTEBOOKS / name)
+        print(f"stored the outputs of {len(times)} notebooks in {NOTEBOOKS.relative_to(REPO)}/")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import hashlib
 import os
 import shutil
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -181,6 +182,34 @@ def _set_rng_state(state: dict, device: torch.device) -> None:
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
+def _prepare_log(log_path: Path, step: int, validate_every: int) -> Path:
+    """Start ``log.csv`` (step 0) or trim it to the rows of steps <= ``step`` (resuming).
+
+    A run killed between writing a validation row and saving ``last.pt`` resumes from the earlier
+    step and validates that step again: trimming keeps one row per step. Rows missing before
+    ``step`` (a log replaced while training wrote to it) cannot be recovered: warn.
+    """
+    rows = []
+    if step > 0 and log_path.exists():
+        with open(log_path, newline="") as f:
+            rows = [row for row in csv.DictReader(f) if int(row["step"]) <= step]
+        expected = step // validate_every
+        if len(rows) < expected:
+            warnings.warn(f"{log_path} holds {len(rows)} validation rows up to step {step}, expected {expected}: "
+                          "rows were lost; retrain from step 0 for a complete log", stacklevel=3)
+    with open(log_path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=LOG_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return log_path
+
+
+def _append_log_row(log_path: Path, row: dict) -> None:
+    """Append one row, opening the file for just this write (safe if the file is replaced meanwhile)."""
+    with open(log_path, "a", newline="") as f:
+        csv.DictWriter(f, fieldnames=LOG_FIELDS).writerow(row)
+
+
 def train(config: TrainConfig, progress: bool = True) -> Path:
     """Train (or resume) the run described by ``config``; return its output folder."""
     out_dir = Path(config.out_dir)
@@ -207,41 +236,35 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
         return out_dir
     (out_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
 
-    log_path = out_dir / "log.csv"
-    new_log = not log_path.exists() or state["step"] == 0
-    with open(log_path, "w" if new_log else "a", newline="") as log_file:
-        writer = csv.DictWriter(log_file, fieldnames=LOG_FIELDS)
-        if new_log:
-            writer.writeheader()
-        model.train()
-        running, count, start_time = 0.0, 0, time.perf_counter()
-        bar = tqdm(range(state["step"], config.steps), initial=state["step"], total=config.steps, disable=not progress, desc=f"{config.group} seed {config.seed}")
-        for step in bar:
-            idx = batch_indices(step, len(train_audio), config.batch_size, config.shuffle, config.seed)
-            estimate, _ = model(train_cqt[idx].to(device))
-            loss = loss_fn(train_audio[idx].to(device), estimate)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"non-finite training loss at step {step}: {float(loss)}")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            running, count = running + float(loss.detach()), count + 1
-            done = step + 1
-            if done % config.validate_every == 0 or done == config.steps:
-                metrics = evaluate_model(model, val_audio, val_cqt, val_labels["f0_hz"], config.batch_size, device)
-                writer.writerow({"step": done, "epoch": round(done / -(-len(train_audio) // config.batch_size), 3),
-                                 "train_loss": running / count, **{f"val_{k}": v for k, v in metrics.items()},
-                                 "elapsed_s": round(time.perf_counter() - start_time, 2)})
-                log_file.flush()
-                bar.set_postfix(loss=f"{running / count:.4g}", val_lsd=f"{metrics['lsd']:.2f}", val_rpa=f"{metrics['rpa']:.1f}")
-                running, count = 0.0, 0
-                if metrics["lsd"] < state["best_lsd"]:
-                    state["best_lsd"] = metrics["lsd"]
-                    _atomic_save({"model": model.state_dict(), "config": config.to_dict(), "step": done, "val_metrics": metrics}, out_dir / "best.pt")
-                if config.keep_best_every and done % config.keep_best_every == 0:
-                    shutil.copyfile(out_dir / "best.pt", out_dir / f"best-upto-{done}.pt")
-                _atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "config": config.to_dict(),
-                              "step": done, "best_lsd": state["best_lsd"], "rng": _rng_state(device)}, last_path)
+    log_path = _prepare_log(out_dir / "log.csv", state["step"], config.validate_every)
+    model.train()
+    running, count, start_time = 0.0, 0, time.perf_counter()
+    bar = tqdm(range(state["step"], config.steps), initial=state["step"], total=config.steps, disable=not progress, desc=f"{config.group} seed {config.seed}")
+    for step in bar:
+        idx = batch_indices(step, len(train_audio), config.batch_size, config.shuffle, config.seed)
+        estimate, _ = model(train_cqt[idx].to(device))
+        loss = loss_fn(train_audio[idx].to(device), estimate)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite training loss at step {step}: {float(loss)}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        running, count = running + float(loss.detach()), count + 1
+        done = step + 1
+        if done % config.validate_every == 0 or done == config.steps:
+            metrics = evaluate_model(model, val_audio, val_cqt, val_labels["f0_hz"], config.batch_size, device)
+            _append_log_row(log_path, {"step": done, "epoch": round(done / -(-len(train_audio) // config.batch_size), 3),
+                                       "train_loss": running / count, **{f"val_{k}": v for k, v in metrics.items()},
+                                       "elapsed_s": round(time.perf_counter() - start_time, 2)})
+            bar.set_postfix(loss=f"{running / count:.4g}", val_lsd=f"{metrics['lsd']:.2f}", val_rpa=f"{metrics['rpa']:.1f}")
+            running, count = 0.0, 0
+            if metrics["lsd"] < state["best_lsd"]:
+                state["best_lsd"] = metrics["lsd"]
+                _atomic_save({"model": model.state_dict(), "config": config.to_dict(), "step": done, "val_metrics": metrics}, out_dir / "best.pt")
+            if config.keep_best_every and done % config.keep_best_every == 0:
+                shutil.copyfile(out_dir / "best.pt", out_dir / f"best-upto-{done}.pt")
+            _atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "config": config.to_dict(),
+                          "step": done, "best_lsd": state["best_lsd"], "rng": _rng_state(device)}, last_path)
     return out_dir
 
 

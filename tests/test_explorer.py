@@ -178,6 +178,12 @@ def test_widget_contains_every_control_and_the_output():
     assert box.children[-1] is explorer.output
 
 
+def test_figure_is_displayed_as_png():
+    # as an image, not as the Figure: a kernel without pyplot has no PNG formatter for figures
+    png = LossExplorer(n_candidates=5).png()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000
+
+
 # ------------------------------------------------------------------------------------------------
 # In a real kernel
 

@@ -47,6 +47,28 @@ def test_resume_gives_the_same_parameters_as_a_straight_run(tiny_data, tmp_path,
     assert yaml.safe_load((straight / "config.yaml").read_text())["steps"] == 4
 
 
+def test_a_run_killed_between_log_row_and_checkpoint_resumes_with_one_row_per_step(tiny_data, tmp_path, one_torch_thread):
+    straight = train(run_config(tiny_data, tmp_path / "straight", steps=4), progress=False)
+    killed = tmp_path / "killed"
+    train(run_config(tiny_data, killed, steps=2), progress=False)
+    at_step_2 = (killed / "last.pt").read_bytes()
+    train(run_config(tiny_data, killed, steps=4), progress=False)
+    (killed / "last.pt").write_bytes(at_step_2)  # the row of step 4 was written, last.pt was not
+    train(run_config(tiny_data, killed, steps=4), progress=False)
+    rows = [list(csv.DictReader(open(d / "log.csv"))) for d in (straight, killed)]
+    assert [r["step"] for r in rows[1]] == ["2", "4"]
+    assert [r["train_loss"] for r in rows[0]] == [r["train_loss"] for r in rows[1]]
+
+
+def test_resuming_with_lost_log_rows_warns(tiny_data, tmp_path):
+    out = train(run_config(tiny_data, tmp_path / "a", steps=4), progress=False)
+    lines = (out / "log.csv").read_text().splitlines()
+    (out / "log.csv").write_text("\n".join(lines[:1]) + "\n")  # header only: rows of steps 2 and 4 lost
+    with pytest.warns(UserWarning, match="rows were lost"):
+        train(run_config(tiny_data, out, steps=6), progress=False)
+    assert [r["step"] for r in csv.DictReader(open(out / "log.csv"))] == ["6"]
+
+
 def test_training_changes_parameters_and_dropout_depends_on_the_seed(tiny_data, tmp_path):
     out = train(run_config(tiny_data, tmp_path / "a", steps=2, validate_every=2), progress=False)
     other = train(run_config(tiny_data, tmp_path / "b", steps=2, validate_every=2, seed=8), progress=False)
