@@ -8,6 +8,8 @@ synthesizer control frame; :func:`cqt_features` does the same.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import nn
 from tqdm.auto import tqdm
@@ -96,15 +98,24 @@ def n_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
+class Prediction(NamedTuple):
+    """What :func:`predict` returns, on the CPU."""
+
+    audio: torch.Tensor  #: reconstructions ``[N, n_samples]``
+    f0_hz: torch.Tensor  #: per-frame f0, Hz, ``[N, n_frames]``
+    amplitudes: torch.Tensor  #: per-frame harmonic amplitudes ``[N, n_frames, n_harmonics]``
+
+
 @torch.no_grad()
-def predict(model: HarmonicAutoencoder, cqt: torch.Tensor, batch_size: int = 64, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
-    """Reconstructions ``[N, 4096]`` and per-frame f0 (Hz) ``[N, n_frames]`` of CQT frames ``[N, n_frames, n_bins]``."""
+def predict(model: HarmonicAutoencoder, cqt: torch.Tensor, batch_size: int = 64, device: str = "cpu") -> Prediction:
+    """Run ``model`` (eval mode, then restored) on CQT frames ``[N, n_frames, n_bins]`` in batches."""
     was_training = model.training
     model.eval()
-    audio, f0 = [], []
+    audio, f0, amplitudes = [], [], []
     for start in range(0, len(cqt), batch_size):
         estimate, out = model(cqt[start : start + batch_size].to(device))
         audio.append(estimate.cpu())
         f0.append(out.f0_hz.cpu())
+        amplitudes.append(out.amplitudes.cpu())
     model.train(was_training)
-    return torch.cat(audio), torch.cat(f0)
+    return Prediction(torch.cat(audio), torch.cat(f0), torch.cat(amplitudes))

@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .autoencoder import HarmonicAutoencoder, predict
-from .metrics import compute_metrics, pitch_tracking
+from .metrics import compute_metrics, harmonic_usage, pitch_tracking
 from .losses import PAPER_GROUPS
 from .train import cached_features
 from .validation import check_int
@@ -54,16 +54,17 @@ def evaluate_checkpoint(path: str | Path, data: str | Path | None = None, split:
         data: dataset file (default: the one the run trained on).
         split: ``"train"``, ``"val"`` or ``"test"``.
         limit: evaluate only the first ``limit`` examples of the split (None: all).
-        tracking: add :func:`~sot_utils.metrics.pitch_tracking`'s offset and log-f0 correlation.
+        tracking: add :func:`~sot_utils.metrics.pitch_tracking`'s offset and log-f0 correlation
+            and :func:`~sot_utils.metrics.harmonic_usage`'s dominant harmonic.
     """
     if limit is not None:
         check_int("limit", limit, minimum=1)
     model, config = load_checkpoint(path, device)
     audio, cqt, labels = cached_features(data or config["data"], split, progress)
     audio, cqt, f0_hz = audio[:limit], cqt[:limit], labels["f0_hz"][:limit]
-    estimates, f0_estimates = predict(model, cqt, device=device)
+    estimates, f0_estimates, amplitudes = predict(model, cqt, device=device)
     metrics = compute_metrics(audio, estimates, f0_hz, f0_estimates)
-    return {**metrics, **pitch_tracking(f0_hz, f0_estimates)} if tracking else metrics
+    return {**metrics, **pitch_tracking(f0_hz, f0_estimates), **harmonic_usage(amplitudes)} if tracking else metrics
 
 
 def budget_checkpoint(run_dir: str | Path, budget: int | None = None) -> Path | None:
@@ -116,7 +117,8 @@ def evaluate_runs(runs: pd.DataFrame, data: str | Path | None = None, split: str
     Returns:
         ``runs`` with the checkpoint's training ``step`` and the metric columns ``lsd`` (dB²),
         ``rpa``, ``rca`` (%), ``octave_difference``, ``mss``, ``mse`` and the pitch-tracking
-        diagnostics ``offset_octaves``, ``offset_iqr_octaves``, ``log_f0_correlation`` added.
+        diagnostics ``offset_octaves``, ``offset_iqr_octaves``, ``log_f0_correlation`` and
+        ``dominant_harmonic``, ``dominant_share``, ``effective_harmonics`` added.
     """
     if not len(runs):
         raise ValueError("`runs` is empty: no checkpoint found (train with `python -m sot_utils.train`)")

@@ -272,6 +272,48 @@ def pitch_tracking(f0_true_hz, f0_est_hz) -> dict[str, float]:
     return {"offset_octaves": float(median), "offset_iqr_octaves": float(q3 - q1), "log_f0_correlation": correlation}
 
 
+def harmonic_energy_share(amplitudes: torch.Tensor) -> np.ndarray:
+    """Share of each harmonic in the energy of every example: ``[batch, n_harmonics]``, rows sum to 1.
+
+    ``share[b, k] = sum_t A[b, t, k]^2 / sum_{t, j} A[b, t, j]^2`` (the synth's partials are
+    sinusoids, so their energies add).
+
+    Args:
+        amplitudes: linear harmonic amplitudes ``[batch, n_frames, n_harmonics]``, >= 0, not all
+            zero in any example.
+    """
+    check_tensor("amplitudes", amplitudes, ndim=3, layout="[batch, n_frames, n_harmonics]", nonnegative=True)
+    energy = amplitudes.detach().double().square().sum(dim=1)
+    total = energy.sum(dim=-1, keepdim=True)
+    if bool((total == 0).any()):
+        raise ValueError("`amplitudes` must not be all zero in an example: its energy share is undefined")
+    return (energy / total).cpu().numpy()
+
+
+def harmonic_usage(amplitudes: torch.Tensor) -> dict[str, float]:
+    """Which harmonics an estimator uses: a collapse onto one partial shows here, not in RPA.
+
+    An autoencoder can reconstruct a tone of f0 with partial k of a fundamental near f0 / k and
+    the other partials silent; then f0 is off by log2(k) octaves while the audio matches.
+
+    Args:
+        amplitudes: ``[batch, n_frames, n_harmonics]``, linear (see :func:`harmonic_energy_share`).
+
+    Returns:
+        ``{"dominant_harmonic": the most frequent strongest harmonic (1 = fundamental),
+        "dominant_share": mean over examples of the strongest harmonic's energy share (1/H to 1),
+        "effective_harmonics": mean over examples of exp(entropy of the shares) (1 to H)}``.
+    """
+    share = harmonic_energy_share(amplitudes)
+    strongest = share.argmax(axis=-1)
+    entropy = -np.sum(np.where(share > 0, share * np.log(np.where(share > 0, share, 1.0)), 0.0), axis=-1)
+    return {
+        "dominant_harmonic": int(np.bincount(strongest).argmax()) + 1,
+        "dominant_share": float(share.max(axis=-1).mean()),
+        "effective_harmonics": float(np.exp(entropy).mean()),
+    }
+
+
 # --------------------------------------------------------------------------------------------
 # All at once
 

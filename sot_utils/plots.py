@@ -244,3 +244,25 @@ def plot_metric_per_group(per_run: pd.DataFrame, column="rpa", label="test RPA (
     ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
     return fig
+
+
+def plot_harmonic_share(shares: dict[str, np.ndarray], title: str | None = None):
+    """Mean energy share of each harmonic (1 = fundamental), one bar series per estimator.
+
+    Args:
+        shares: label -> ``[n_examples, n_harmonics]`` rows of
+            :func:`~sot_utils.metrics.harmonic_energy_share`.
+    """
+    fig, ax = plt.subplots(figsize=(7.5, 3.2))
+    width = 0.8 / len(shares)
+    for i, (label, share) in enumerate(shares.items()):
+        share = np.asarray(share)
+        harmonics = np.arange(1, share.shape[-1] + 1)
+        ax.bar(harmonics + (i - (len(shares) - 1) / 2) * width, share.mean(axis=0), width=width, label=label)
+    ax.set(xlabel="harmonic k (partial at k · predicted f0)", ylabel="mean energy share", title=title)
+    ax.set_xticks(harmonics)
+    ax.grid(alpha=0.3, axis="y")
+    if len(shares) > 1:
+        ax.legend()
+    fig.tight_layout()
+    return fig

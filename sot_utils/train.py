@@ -164,7 +164,7 @@ def batch_indices(step: int, n_examples: int, batch_size: int, shuffle: bool, se
 def evaluate_model(model: HarmonicAutoencoder, audio: torch.Tensor, cqt: torch.Tensor, f0_hz: torch.Tensor,
                    batch_size: int = 64, device: str = "cpu") -> dict[str, float]:
     """The paper's metrics of ``model`` on a set of examples (eval mode; restores the mode)."""
-    estimates, f0_estimates = predict(model, cqt, batch_size, device)
+    estimates, f0_estimates, _ = predict(model, cqt, batch_size, device)
     return compute_metrics(audio, estimates, f0_hz, f0_estimates)
 
 

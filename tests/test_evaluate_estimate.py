@@ -98,6 +98,7 @@ def test_runs_are_found_in_paper_order_and_evaluated(tiny_runs, tmp_path):
     per_run = evaluate_runs(found.iloc[:2], data, progress=False)
     assert list(per_run["step"]) == [20, 20]
     assert per_run.loc[0, "rpa"] == evaluate_checkpoint(found.loc[0, "path"], data)["rpa"]
+    assert per_run["dominant_harmonic"].between(1, 20).all() and per_run["effective_harmonics"].between(1, 20).all()
     assert set(load_logs(found)["group"]) == set(PAPER_GROUPS)
     # a budget picks the best checkpoint up to it: best.pt of runs that stopped there, else none
     assert list(find_runs(root, budget=20)["path"]) == list(found["path"])

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
 
 from sot_utils.metrics import (
+    harmonic_energy_share,
+    harmonic_usage,
     pitch_tracking,
     compute_metrics,
     log_spectral_distance,
@@ -288,3 +292,27 @@ def test_pitch_tracking_tells_a_constant_interval_from_no_tracking():
     assert frames["offset_octaves"] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="f0_est_hz"):
         pitch_tracking(truth, -truth)
+
+
+def test_harmonic_usage_of_one_partial_and_of_equal_partials():
+    one = torch.zeros(3, 4, 20)
+    one[..., 7] = torch.rand(3, 4) + 0.1  # only harmonic 8 sounds
+    usage = harmonic_usage(one)
+    assert usage == {"dominant_harmonic": 8, "dominant_share": pytest.approx(1.0), "effective_harmonics": pytest.approx(1.0)}
+    equal = torch.full((2, 4, 20), 0.3)
+    usage = harmonic_usage(equal)
+    assert usage["dominant_share"] == pytest.approx(1 / 20) and usage["effective_harmonics"] == pytest.approx(20.0)
+    # energies add: amplitudes 2 and 1 on two partials give shares 0.8 and 0.2
+    two = torch.zeros(1, 1, 5)
+    two[0, 0, :2] = torch.tensor([2.0, 1.0])
+    np.testing.assert_allclose(harmonic_energy_share(two), [[0.8, 0.2, 0.0, 0.0, 0.0]])
+    assert harmonic_usage(two)["effective_harmonics"] == pytest.approx(math.exp(-(0.8 * math.log(0.8) + 0.2 * math.log(0.2))))
+
+
+def test_harmonic_usage_rejects_bad_amplitudes():
+    with pytest.raises(ValueError, match="amplitudes"):
+        harmonic_usage(torch.rand(4, 20))
+    with pytest.raises(ValueError, match="amplitudes"):
+        harmonic_usage(-torch.rand(2, 3, 20))
+    with pytest.raises(ValueError, match="all zero"):
+        harmonic_usage(torch.zeros(2, 3, 20))

@@ -226,3 +226,13 @@ def test_results_figures(tmp_path):
     np.testing.assert_allclose(ax.collections[1].get_offsets()[:, 1], [70.0, 80.0, 90.0])
     assert [t.get_text() for t in ax.get_xticklabels()] == ["MSS-Lin", "SOT-2048"]
     _check_saved(fig, "rpa_per_group", tmp_path)
+
+
+def test_plot_harmonic_share_draws_the_mean_share_per_harmonic():
+    one = np.zeros((4, 20))
+    one[:, 7] = 1.0
+    fig = plots.plot_harmonic_share({"collapsed": one, "flat": np.full((3, 20), 0.05)})
+    ax = fig.axes[0]
+    heights = [patch.get_height() for patch in ax.patches]
+    assert len(heights) == 40 and heights[7] == pytest.approx(1.0) and heights[20:] == pytest.approx([0.05] * 20)
+    plt.close(fig)
