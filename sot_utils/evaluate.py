@@ -176,6 +176,23 @@ def results_markdown(table: pd.DataFrame, decimals: int = 1) -> str:
     return "\n".join(lines) + "\n"
 
 
+def training_progress(root: str | Path = "checkpoints") -> pd.DataFrame:
+    """Steps reached by every run under ``root/<group>/<seed>/`` (its ``last.pt``): a campaign's state.
+
+    Returns:
+        a frame indexed by group (paper groups first, in the paper's order), one column per seed,
+        values the step of ``last.pt`` (missing runs: NA); empty if there are none.
+    """
+    rows = [{"group": last.parent.parent.name, "seed": int(last.parent.name),
+             "step": torch.load(last, map_location="cpu", weights_only=False)["step"]}
+            for last in Path(root).glob("*/*/last.pt") if last.parent.name.isdigit()]
+    if not rows:
+        return pd.DataFrame()
+    table = pd.DataFrame(rows).pivot(index="group", columns="seed", values="step").astype("Int64")
+    order = {g: i for i, g in enumerate(PAPER_GROUPS)}
+    return table.loc[sorted(table.index, key=lambda g: (order.get(g, len(order)), g))]
+
+
 def load_logs(runs: pd.DataFrame) -> pd.DataFrame:
     """The ``log.csv`` of every run (next to its checkpoint), stacked with ``group`` and ``seed`` columns."""
     frames = []

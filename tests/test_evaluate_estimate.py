@@ -14,7 +14,7 @@ import torch
 
 import sot_utils
 from sot_utils.data import generate_harmonic_dataset, save_dataset
-from sot_utils.evaluate import budget_checkpoint, evaluate_checkpoint, evaluate_runs, find_runs, load_checkpoint, load_logs, results_markdown, results_table
+from sot_utils.evaluate import budget_checkpoint, evaluate_checkpoint, evaluate_runs, find_runs, load_checkpoint, load_logs, results_markdown, results_table, training_progress
 from sot_utils.estimate import estimate_f0
 from sot_utils.losses import PAPER_GROUPS
 from sot_utils.train import TrainConfig, train
@@ -106,6 +106,9 @@ def test_runs_are_found_in_paper_order_and_evaluated(tiny_runs, tmp_path):
     limited = evaluate_runs(found.iloc[:1], data, progress=False, limit=3)
     assert limited.loc[0, "lsd"] != per_run.loc[0, "lsd"]
     assert find_runs(tmp_path).empty
+    progress = training_progress(root)
+    assert list(progress.index) == list(PAPER_GROUPS) and list(progress.columns) == [0] and (progress[0] == 20).all()
+    assert training_progress(tmp_path).empty
     with pytest.raises(ValueError, match="runs"):
         evaluate_runs(find_runs(tmp_path))
 
