@@ -63,8 +63,8 @@ def reference_synth(f0_hz: torch.Tensor, amplitudes: torch.Tensor, n_samples: in
     hop = n_samples // n_frames
     frames = torch.cat([amplitudes, amplitudes[:, -1:]], dim=1)  # add_endpoint: 17 frames
     window = torch.hann_window(2 * hop)
-    blocks = (frames.transpose(1, 2)[..., None] * window).reshape(batch, n_harmonics * (n_frames + 1), 2 * hop)
-    blocks = blocks.reshape(batch, n_harmonics, n_frames + 1, 2 * hop).permute(0, 1, 3, 2).reshape(batch * n_harmonics, 2 * hop, n_frames + 1)
+    # one windowed block of 2 hop samples per frame, [B H, 2 hop, T + 1], overlap-added with stride hop
+    blocks = (frames.transpose(1, 2)[..., None] * window).transpose(2, 3).reshape(batch * n_harmonics, 2 * hop, n_frames + 1)
     length = hop * (n_frames + 2)
     audio = torch.nn.functional.fold(blocks, (1, length), (1, 2 * hop), stride=(1, hop))
     amp_env = audio.reshape(batch, n_harmonics, length)[..., hop:-hop].transpose(1, 2)

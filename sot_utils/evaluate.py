@@ -21,14 +21,19 @@ import torch
 from tqdm.auto import tqdm
 
 from .autoencoder import HarmonicAutoencoder, predict
-from .metrics import compute_metrics, harmonic_usage, pitch_tracking
 from .losses import PAPER_GROUPS
+from .metrics import compute_metrics, harmonic_usage, pitch_tracking
 from .train import cached_features
 from .validation import check_int
 
 TABLE_METRICS = {"lsd": "LSD", "rpa": "RPA", "rca": "RCA", "octave_difference": "OD"}
 """The paper table's columns (metric key -> column name); MSS and MSE are computed but not shown."""
 _HIGHER_IS_BETTER = {"lsd": False, "rpa": True, "rca": True}  # OD is not highlighted (spec §10)
+
+
+def _group_order(group: str) -> tuple[int, str]:
+    """Sort key: the paper's groups in the paper's order, then other folders (extensions) by name."""
+    return (PAPER_GROUPS.index(group) if group in PAPER_GROUPS else len(PAPER_GROUPS), group)
 
 
 def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[HarmonicAutoencoder, dict]:
@@ -104,10 +109,8 @@ def find_runs(root: str | Path = "checkpoints", budget: int | None = None) -> pd
         path = budget_checkpoint(run_dir, budget) if run_dir.name.isdigit() else None
         if path is not None:
             rows.append({"group": run_dir.parent.name, "seed": int(run_dir.name), "path": str(path)})
-    frame = pd.DataFrame(rows, columns=["group", "seed", "path"])
-    order = {g: i for i, g in enumerate(PAPER_GROUPS)}
-    frame["_order"] = frame["group"].map(lambda g: order.get(g, len(order)))
-    return frame.sort_values(["_order", "group", "seed"]).drop(columns="_order").reset_index(drop=True)
+    rows.sort(key=lambda row: (_group_order(row["group"]), row["seed"]))
+    return pd.DataFrame(rows, columns=["group", "seed", "path"])
 
 
 def evaluate_runs(runs: pd.DataFrame, data: str | Path | None = None, split: str = "test", device: str = "cpu",
@@ -189,8 +192,7 @@ def training_progress(root: str | Path = "checkpoints") -> pd.DataFrame:
     if not rows:
         return pd.DataFrame()
     table = pd.DataFrame(rows).pivot(index="group", columns="seed", values="step").astype("Int64")
-    order = {g: i for i, g in enumerate(PAPER_GROUPS)}
-    return table.loc[sorted(table.index, key=lambda g: (order.get(g, len(order)), g))]
+    return table.loc[sorted(table.index, key=_group_order)]
 
 
 def load_logs(runs: pd.DataFrame) -> pd.DataFrame:
