@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import mir_eval.melody
 import numpy as np
+import scipy.special
 import torch
 
 from .losses import MultiScaleSpectralLoss
@@ -306,7 +307,7 @@ def harmonic_usage(amplitudes: torch.Tensor) -> dict[str, float]:
     """
     share = harmonic_energy_share(amplitudes)
     strongest = share.argmax(axis=-1)
-    entropy = -np.sum(np.where(share > 0, share * np.log(np.where(share > 0, share, 1.0)), 0.0), axis=-1)
+    entropy = scipy.special.entr(share).sum(axis=-1)  # -sum p log p, with 0 log 0 = 0
     return {
         "dominant_harmonic": int(np.bincount(strongest).argmax()) + 1,
         "dominant_share": float(share.max(axis=-1).mean()),

@@ -39,11 +39,16 @@ def parameters(quick: bool) -> dict:
     return {"quick": quick, "output_dir": f"../figures{suffix}", "results_dir": f"../results{suffix}"}
 
 
+def executed_notebooks_dir(quick: bool) -> Path:
+    """Where :func:`run` writes the executed notebooks."""
+    return REPO / "results" / ("quick/notebooks" if quick else "notebooks")
+
+
 def run(quick: bool = False, only: list[str] | None = None) -> dict[str, float]:
     """Execute the notebooks; return the wall time of each, seconds."""
     import papermill
 
-    executed_dir = REPO / "results" / ("quick/notebooks" if quick else "notebooks")
+    executed_dir = executed_notebooks_dir(quick)
     executed_dir.mkdir(parents=True, exist_ok=True)
     times = {}
     for path in tqdm(notebook_paths(only), desc="notebooks", unit="nb"):
@@ -118,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"ran {len(times)} notebooks in {sum(times.values()):.0f} s")
     if args.store:
         for name in times:
-            store_outputs(REPO / "results" / "quick" / "notebooks" / name, NOTEBOOKS / name)
+            store_outputs(executed_notebooks_dir(quick=True) / name, NOTEBOOKS / name)
         print(f"stored the outputs of {len(times)} notebooks in {NOTEBOOKS.relative_to(REPO)}/")
 
 
