@@ -1,5 +1,6 @@
 """Evaluate trained checkpoints: the paper's metrics (spec §8) and results table (spec §10).
 
+- :func:`plateau_step` / :func:`choose_budget`: where a learning curve levels off, hence the training budget.
 - :func:`evaluate_checkpoint`: LSD, RPA, RCA, OD, MSS, MSE of one checkpoint on a split.
 - :func:`find_runs` / :func:`evaluate_runs` / :func:`results_table`: every shipped run of
   ``checkpoints/<group>/<seed>/`` on the test split, then mean (std) and median over seeds per
@@ -193,6 +194,78 @@ def training_progress(root: str | Path = "checkpoints") -> pd.DataFrame:
         return pd.DataFrame()
     table = pd.DataFrame(rows).pivot(index="group", columns="seed", values="step").astype("Int64")
     return table.loc[sorted(table.index, key=_group_order)]
+
+
+def plateau_step(steps, values, tolerance: float = 2.0, window: int = 3, patience: int = 2200) -> int | None:
+    r"""The validation step from which a learning curve has levelled off; None if it has not (yet).
+
+    The curve :math:`v(s)` is first smoothed by a centred running median over ``window``
+    validations (validation RPA moves by a few points from one validation to the
+    next), giving :math:`\tilde v`. The plateau starts at the earliest validation step
+    :math:`s^*` after which the smoothed curve never gains more than ``tolerance``:
+
+    .. math:: s^* = \min \{ s : \max_{t > s} \tilde v(t) \le \tilde v(s) + \text{tolerance} \},
+
+    and only if the curve has been observed for ``patience`` steps past it
+    (:math:`s_\text{last} - s^* \ge` patience); a curve that gains more than ``tolerance`` near
+    its end, or that was not run long enough to tell, has no plateau yet.
+
+    Args:
+        steps: validation steps, ``[n]``, strictly increasing.
+        values: the metric at those steps, ``[n]`` (e.g. validation RPA in %; higher is better).
+        tolerance: largest later gain still counted as level, in the metric's units (> 0).
+        window: number of validations in the running median (odd, >= 1).
+        patience: steps the curve must have stayed level after :math:`s^*` (>= 0).
+
+    Returns:
+        :math:`s^*` as an int, or None.
+    """
+    steps = np.asarray(steps, dtype=float)
+    values = np.asarray(values, dtype=float)
+    if steps.ndim != 1 or values.shape != steps.shape or steps.size == 0:
+        raise ValueError(f"steps and values must be 1-D of the same non-zero length, got shapes {steps.shape} and {values.shape}")
+    if np.any(np.diff(steps) <= 0):
+        raise ValueError("steps must be strictly increasing")
+    if not np.all(np.isfinite(values)):
+        raise ValueError("values must be finite")
+    if not tolerance > 0:
+        raise ValueError(f"tolerance must be > 0, got {tolerance}")
+    window = check_int("window", window, minimum=1)
+    if window % 2 == 0:
+        raise ValueError(f"window must be odd (a centred median), got {window}")
+    patience = check_int("patience", patience, minimum=0)
+    smooth = pd.Series(values).rolling(window, center=True, min_periods=1).median().to_numpy()
+    later_max = np.append(np.maximum.accumulate(smooth[::-1])[::-1][1:], -np.inf)  # max over t > s
+    for s, v, best_later in zip(steps, smooth, later_max):
+        if best_later <= v + tolerance:
+            return int(s) if steps[-1] - s >= patience else None
+    return None  # unreachable: the last step always qualifies
+
+
+def choose_budget(logs: pd.DataFrame, group: str = "SOT-2048", metric: str = "val_rpa", minimum: int = 2000,
+                  multiple: int = 1100, **plateau_kwargs) -> int | None:
+    """The training budget the learning curves call for: every seed of ``group`` has levelled off.
+
+    Args:
+        logs: stacked training logs (:func:`load_logs`): columns ``group``, ``seed``, ``step``, ``metric``.
+        group: the group whose curves decide (the issue's rule: SOT-2048's validation RPA).
+        metric: the log column to watch (higher is better).
+        minimum: the smallest budget allowed, in steps.
+        multiple: the budget is rounded up to a multiple of this (the runs keep ``best-upto-<k*multiple>.pt``).
+        **plateau_kwargs: ``tolerance``, ``window``, ``patience`` of :func:`plateau_step`.
+
+    Returns:
+        ``ceil(max(minimum, latest plateau over seeds) / multiple) * multiple``, or None when a
+        seed has no plateau yet (or the group has no logs).
+    """
+    curves = logs[(logs["group"] == group) & logs[metric].notna()]
+    if curves.empty:
+        return None
+    plateaus = [plateau_step(curve["step"], curve[metric], **plateau_kwargs)
+                for _, curve in curves.sort_values("step").groupby("seed")]
+    if any(p is None for p in plateaus):
+        return None
+    return int(-(-max(minimum, *plateaus) // multiple) * multiple)
 
 
 def load_logs(runs: pd.DataFrame) -> pd.DataFrame:

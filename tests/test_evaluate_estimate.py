@@ -7,6 +7,7 @@ import statistics
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import soundfile
 import pandas as pd
@@ -14,7 +15,8 @@ import torch
 
 import sot_utils
 from sot_utils.data import generate_harmonic_dataset, save_dataset
-from sot_utils.evaluate import budget_checkpoint, evaluate_checkpoint, evaluate_runs, find_runs, load_checkpoint, load_logs, results_markdown, results_table, training_progress
+from sot_utils.evaluate import (budget_checkpoint, choose_budget, evaluate_checkpoint, evaluate_runs, find_runs, load_checkpoint,
+                                 load_logs, plateau_step, results_markdown, results_table, training_progress)
 from sot_utils.estimate import estimate_f0
 from sot_utils.losses import PAPER_GROUPS
 from sot_utils.train import TrainConfig, train
@@ -151,3 +153,64 @@ def test_budget_checkpoint_prefers_the_kept_best_and_never_a_later_one(tmp_path)
     torch.save({"step": 440}, run / "best-upto-440.pt")
     assert budget_checkpoint(run, 440) == run / "best-upto-440.pt"
     assert budget_checkpoint(run, 880) is None
+
+
+def _saturating(steps, ceiling, rate):
+    """1 - exp(-rate * step), scaled: within `tol` of the ceiling from step ln(ceiling / tol) / rate."""
+    return ceiling * (1 - np.exp(-rate * np.asarray(steps, dtype=float)))
+
+
+def test_plateau_step_finds_where_a_saturating_curve_stops_gaining():
+    steps = np.arange(220, 8801, 220)
+    values = _saturating(steps, ceiling=40.0, rate=1 / 1000)
+    # Closed form: the remaining gain 40 exp(-s/1000) drops to 2 at s = 1000 ln 20 = 2996.
+    expected = steps[np.argmax(40 * np.exp(-steps / 1000) <= 2.0)]
+    assert plateau_step(steps, values, tolerance=2.0, window=1, patience=1100) == expected == 3080
+    # Median smoothing of a monotone curve changes nothing in the interior.
+    assert plateau_step(steps, values, tolerance=2.0, window=3, patience=1100) == 3080
+
+
+def test_plateau_step_is_none_while_still_rising_or_too_recent():
+    steps = np.arange(220, 3081, 220)
+    assert plateau_step(steps, 0.01 * steps, tolerance=2.0) is None  # linear growth: always gaining
+    values = _saturating(steps, ceiling=40.0, rate=1 / 1000)  # levels off at 3080, the last validation
+    assert plateau_step(steps, values, tolerance=2.0, patience=1100) is None
+    # Without patience a cut-off curve looks level too early: the gain observed after 2420
+    # (up to 3080 only) is under 2, though the curve gains 3.6 more later on.
+    observed_gain = values[-1] - values
+    assert plateau_step(steps, values, tolerance=2.0, patience=0) == steps[np.argmax(observed_gain <= 2.0)] == 2420
+
+
+def test_plateau_step_ignores_single_validation_spikes():
+    steps = np.arange(220, 6601, 220)
+    values = np.full(steps.shape, 5.0)
+    values[10] = 30.0  # one outlier validation
+    assert plateau_step(steps, values, window=1) == steps[10]  # raw curve: gains until the spike
+    assert plateau_step(steps, values, window=3) == 220  # median of 3 removes it: flat from the start
+
+
+def test_plateau_step_rejects_bad_curves():
+    with pytest.raises(ValueError, match="same non-zero length"):
+        plateau_step([1, 2, 3], [1.0, 2.0])
+    with pytest.raises(ValueError, match="strictly increasing"):
+        plateau_step([1, 3, 2], [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="finite"):
+        plateau_step([1, 2, 3], [1.0, float("nan"), 3.0])
+    with pytest.raises(ValueError, match="window must be odd"):
+        plateau_step([1, 2, 3], [1.0, 2.0, 3.0], window=2)
+    with pytest.raises(ValueError, match="tolerance"):
+        plateau_step([1, 2, 3], [1.0, 2.0, 3.0], tolerance=0)
+
+
+def test_choose_budget_waits_for_every_seed_and_rounds_up():
+    steps = np.arange(220, 8801, 220)
+    early = _saturating(steps, 10.0, 1 / 300)   # remaining gain 10 exp(-s/300) <= 2 from s = 483 -> 660
+    late = _saturating(steps, 40.0, 1 / 1000)   # levels off at 3080 (see above)
+    logs = pd.concat([pd.DataFrame({"step": steps, "val_rpa": early, "seed": 42}),
+                      pd.DataFrame({"step": steps, "val_rpa": late, "seed": 123}),
+                      pd.DataFrame({"step": steps, "val_rpa": 0.01 * steps, "seed": 7, "group": "MSS-Lin"})]).fillna({"group": "SOT-2048"})
+    assert choose_budget(logs, window=1) == 3300  # the later seed decides; 3080 rounded up to 3 x 1100
+    assert choose_budget(logs[logs["seed"] == 42], window=1) == 2200  # never below the 2,000-step floor
+    rising = logs.assign(group="SOT-2048")  # the MSS-Lin curve, still rising, now counts
+    assert choose_budget(rising, window=1) is None
+    assert choose_budget(logs, group="SOT-512") is None  # no logs
