@@ -207,13 +207,16 @@ def plot_reconstructions(frequencies_hz, target_spectra, estimate_spectra, title
     return fig
 
 
-def plot_learning_curves(logs: pd.DataFrame, metrics=(("val_rpa", "validation RPA (%)"), ("val_lsd", "validation LSD (dB²)")), budget=None):
+def plot_learning_curves(logs: pd.DataFrame, metrics=(("val_rpa", "validation RPA (%)"), ("val_lsd", "validation LSD (dB²)")), budget=None,
+                         plateaus=None):
     """Validation metrics against step for many runs: one colour per group, one thin line per seed.
 
     Args:
         logs: stacked ``log.csv`` frames with ``group`` and ``seed`` columns.
         metrics: (column, axis label) pairs, one panel each.
         budget: step of the chosen training budget, drawn as a vertical line (None: none).
+        plateaus: ``{(group, seed): step}``, where a run's curve levels off
+            (:func:`~sot_utils.evaluate.plateau_step`), drawn as a ring on its curve in every panel.
     """
     fig, axes = plt.subplots(1, len(metrics), figsize=(6.2 * len(metrics), 3.8), squeeze=False)
     colours = dict(zip(dict.fromkeys(logs["group"]), plt.rcParams["axes.prop_cycle"].by_key()["color"] * 3))
@@ -221,6 +224,12 @@ def plot_learning_curves(logs: pd.DataFrame, metrics=(("val_rpa", "validation RP
         for (group, seed), log in logs.groupby(["group", "seed"], sort=False):
             ax.plot(log["step"], log[column], color=colours[group], linewidth=1, alpha=0.8,
                     label=group if seed == logs.loc[logs["group"] == group, "seed"].iloc[0] else None)
+        for (group, seed), step in (plateaus or {}).items():
+            at = logs[(logs["group"] == group) & (logs["seed"] == seed) & (logs["step"] == step)]
+            if at.empty:
+                raise ValueError(f"plateaus: no {group} seed {seed} log row at step {step}")
+            ax.scatter([step], at[column].iloc[:1], s=45, facecolors="none", edgecolors=colours[group], linewidths=1.5, zorder=3,
+                       label="levels off" if (group, seed) == next(iter(plateaus)) else None)
         if budget is not None:
             ax.axvline(budget, color="grey", linestyle=":", label=f"budget ({budget} steps)")
         ax.set(xlabel="step", ylabel=label)

@@ -218,6 +218,15 @@ def test_results_figures(tmp_path):
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["SOT-2048", "MSS-Lin", "budget (440 steps)"]
     _check_saved(fig, "learning_curves", tmp_path)
 
+    fig = plots.plot_learning_curves(logs, plateaus={("SOT-2048", 123): 440})
+    rings = fig.axes[0].collections
+    assert len(rings) == 1 and rings[0].get_offsets().tolist() == [[440.0, 30.0 + 123]]
+    assert fig.axes[1].collections[0].get_offsets().tolist() == [[440.0, 100.0 - 123]]
+    assert "levels off" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="plateaus: no SOT-2048 seed 123 log row at step 500"):
+        plots.plot_learning_curves(logs, plateaus={("SOT-2048", 123): 500})
+
     per_run = pd.DataFrame({"group": ["MSS-Lin"] * 2 + ["SOT-2048"] * 3, "seed": [1, 2, 1, 2, 3], "rpa": [1.0, 3.0, 70.0, 80.0, 90.0]})
     fig = plots.plot_metric_per_group(per_run)
     _check_figure(fig)
