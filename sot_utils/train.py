@@ -37,9 +37,10 @@ from .metrics import compute_metrics
 from .validation import check_choice, check_int, check_positive_number
 
 CPU_BUDGET_STEPS = 2200
-"""Training steps of the shipped CPU runs (the paper: 22,000). Provisional: SOT-2048 seed 123's
-validation RPA is still rising at 2,200 steps; the README ("Training the estimators") says how the
-budget will be chosen from its learning curve."""
+"""Training steps of the shipped CPU runs (the paper: 22,000). Provisional: SOT-2048's validation
+RPA is still rising well past 2,200 steps; the budget will be set by
+:func:`sot_utils.evaluate.choose_budget` once every SOT-2048 seed has levelled off (README,
+"Training the estimators")."""
 
 LOG_FIELDS = ("step", "epoch", "train_loss", "val_lsd", "val_rpa", "val_rca", "val_octave_difference", "val_mss", "val_mse", "elapsed_s")
 
