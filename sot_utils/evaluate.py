@@ -236,10 +236,8 @@ def plateau_step(steps, values, tolerance: float = 2.0, window: int = 3, patienc
     patience = check_int("patience", patience, minimum=0)
     smooth = pd.Series(values).rolling(window, center=True, min_periods=1).median().to_numpy()
     later_max = np.append(np.maximum.accumulate(smooth[::-1])[::-1][1:], -np.inf)  # max over t > s
-    for s, v, best_later in zip(steps, smooth, later_max):
-        if best_later <= v + tolerance:
-            return int(s) if steps[-1] - s >= patience else None
-    return None  # unreachable: the last step always qualifies
+    start = steps[np.argmax(later_max <= smooth + tolerance)]  # the first True (the last step always is)
+    return int(start) if steps[-1] - start >= patience else None
 
 
 def choose_budget(logs: pd.DataFrame, group: str = "SOT-2048", metric: str = "val_rpa", minimum: int = 2000,
