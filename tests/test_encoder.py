@@ -238,3 +238,37 @@ def test_channels_last_forward_equals_the_plain_conv1d_stack():
         features = enc.pointwise(x).flatten(1)
         expected = enc.f0_head(features).reshape(2, 5, 285)
         torch.testing.assert_close(enc(cqt).logits, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("frames_per_block", [1, 3, 7, 256])
+def test_blocked_trunk_gives_the_conv1d_stack_outputs_and_gradients(monkeypatch, frames_per_block):
+    """Running the trunk on blocks of frames (for cache locality) changes neither the outputs nor
+    the parameter gradients of the plain conv1d stack over all frames at once."""
+    import sot_utils.encoder as encoder_module
+    from sot_utils.synth import exp_sigmoid
+
+    monkeypatch.setattr(encoder_module, "FRAMES_PER_BLOCK", frames_per_block)
+    torch.manual_seed(4)
+    enc = PitchEncoder(dropout=0.0)
+    cqt = torch.rand(2, 5, 285)
+
+    def plain_forward():
+        x = enc.conv_in(enc.norm(cqt.reshape(10, 1, 285)))
+        for prefilter in enc.prefilters:
+            x = x + prefilter(x)
+        features = enc.pointwise(x).flatten(1)
+        return enc.f0_head(features).reshape(2, 5, 285), exp_sigmoid(enc.amplitude_head(features)).reshape(2, 5, 20)
+
+    def gradients(logits, amplitudes):
+        enc.zero_grad()
+        (logits.square().sum() + amplitudes.square().sum()).backward()
+        return {name: p.grad.clone() for name, p in enc.named_parameters()}
+
+    logits, amplitudes = plain_forward()
+    expected = gradients(logits, amplitudes)
+    out = enc(cqt)
+    torch.testing.assert_close(out.logits, logits.detach(), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out.amplitudes, amplitudes.detach(), rtol=1e-5, atol=1e-7)
+    got = gradients(out.logits, out.amplitudes)
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-4, atol=1e-5, msg=name)
