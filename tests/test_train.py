@@ -11,7 +11,7 @@ import yaml
 from sot_utils.autoencoder import HarmonicAutoencoder, RollOffFilter, cqt_features, n_parameters
 from sot_utils.data import generate_harmonic_dataset, save_dataset
 from sot_utils.losses import PAPER_GROUPS, MultiScaleSpectralLoss
-from sot_utils.train import TrainConfig, batch_indices, build_loss, train
+from sot_utils.train import TrainConfig, batch_indices, build_loss, train, train_step
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -130,7 +130,7 @@ def test_unknown_config_keys_and_bad_values_are_rejected(tmp_path):
     path.write_text(yaml.safe_dump({"group": "SOT-2048", "seed": 1, "learning_rte": 1e-3}))
     with pytest.raises(ValueError, match="learning_rte"):
         TrainConfig.from_yaml(path)
-    for bad, name in ((dict(group="SOT-4096"), "group"), (dict(steps=0), "steps"), (dict(learning_rate=-1.0), "learning_rate"), (dict(device="tpu"), "device")):
+    for bad, name in ((dict(group="SOT-4096"), "group"), (dict(steps=0), "steps"), (dict(learning_rate=-1.0), "learning_rate"), (dict(device="tpu"), "device"), (dict(micro_batch_size=0), "micro_batch_size")):
         with pytest.raises(ValueError, match=name):
             TrainConfig(**{"group": "SOT-2048", "seed": 1, **bad})
     assert TrainConfig.from_yaml(REPO / "experiments/SOT-2048/seed42.yaml", steps=10).steps == 10
@@ -161,3 +161,59 @@ def test_autoencoder_shapes_parameters_and_roll_off():
         tone = torch.sin(2 * math.pi * f * n)[None]
         out = filt(tone)[0, 2000:-2000]
         assert float(out.abs().max()) == pytest.approx(gain, rel=0.08), f
+
+
+@pytest.mark.parametrize("group", PAPER_GROUPS)
+def test_micro_batched_step_has_the_full_batch_gradient(group, tiny_data):
+    """Oracle: plain autograd on the whole batch at once. Micro-batches of 3 (3 + 3 + 1 examples)
+    weighted by their share give the same gradient for every loss group. In float64, because the
+    log-magnitude terms amplify float32 rounding of near-silent bins (1e-3 relative)."""
+    from sot_utils.train import cached_features
+
+    audio, cqt, _ = cached_features(tiny_data, "train", progress=False)
+    audio, cqt = audio[:7].double(), cqt[:7].double()
+    torch.manual_seed(2)
+    model = HarmonicAutoencoder(roll_off=group == "MSS-LogLin").double().eval()  # no dropout: exact comparison
+    loss_fn = build_loss(TrainConfig(group=group, seed=0)).double()
+    expected_loss = loss_fn(audio, model(cqt)[0])
+    expected_loss.backward()
+    expected = {name: p.grad.clone() for name, p in model.named_parameters()}
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # a step that keeps the gradients readable
+    loss = train_step(model, loss_fn, optimizer, audio, cqt, micro_batch_size=3)
+    assert loss == pytest.approx(float(expected_loss), rel=1e-12)
+    for name, param in model.named_parameters():
+        torch.testing.assert_close(param.grad, expected[name], rtol=1e-9, atol=1e-12, msg=f"{group}: {name}")
+
+
+@pytest.mark.parametrize("micro_batch_size, expected", [(None, 16), (3, 3)])
+def test_micro_batch_size_reaches_the_training_step(tiny_data, tmp_path, monkeypatch, micro_batch_size, expected):
+    """The config key sets the micro-batch of every step (default: 16 on CPU). (Whole trajectories
+    are not compared: Adam divides each gradient element by its own magnitude, which turns
+    float rounding of near-zero elements into visible parameter differences.)"""
+    import sot_utils.train as train_module
+
+    seen = []
+    real_step = train_module.train_step
+
+    def spy(*args, **kwargs):
+        seen.append(args[-1])
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "train_step", spy)
+    out = train(run_config(tiny_data, tmp_path / "run", micro_batch_size=micro_batch_size), progress=False)
+    assert seen == [expected] * 4
+    assert yaml.safe_load((out / "config.yaml").read_text())["micro_batch_size"] == micro_batch_size
+
+
+def test_a_non_finite_loss_stops_the_step_before_the_parameters_change(tiny_data):
+    from sot_utils.train import cached_features
+
+    audio, cqt, _ = cached_features(tiny_data, "train", progress=False)
+    torch.manual_seed(0)
+    model = HarmonicAutoencoder()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    with pytest.raises(FloatingPointError, match="non-finite"):
+        train_step(model, lambda target, estimate: (target - estimate).sum() * float("nan"), optimizer, audio[:4], cqt[:4], 2)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k
