@@ -133,6 +133,29 @@ def evaluate_runs(runs: pd.DataFrame, data: str | Path | None = None, split: str
     return pd.DataFrame(rows)
 
 
+def evaluate_budgets(root: str | Path, budgets, data: str | Path | None = None, split: str = "test", device: str = "cpu",
+                     progress: bool = True, limit: int | None = None) -> pd.DataFrame:
+    """:func:`evaluate_runs` at several training budgets: every group compared at the same budget.
+
+    Args:
+        root: checkpoint folder (``<group>/<seed>/``).
+        budgets: training steps; each picks, per run, the best checkpoint up to it
+            (:func:`budget_checkpoint`). Runs that have not reached a budget are left out of it.
+        data, split, device, progress, limit: as :func:`evaluate_runs`.
+
+    Returns:
+        :func:`evaluate_runs`'s columns plus ``budget``, one row per (budget, run); empty if no run
+        reached any budget.
+    """
+    budgets = [check_int("budgets", b, minimum=1) for b in budgets]
+    frames = []
+    for budget in budgets:
+        runs = find_runs(root, budget)
+        if len(runs):
+            frames.append(evaluate_runs(runs, data, split, device, progress, limit).assign(budget=budget))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["group", "seed", "path", "step", "budget"])
+
+
 def results_table(per_run: pd.DataFrame, metrics: dict[str, str] = TABLE_METRICS) -> pd.DataFrame:
     """Mean, sample std (ddof 1) and median over seeds per group, as ``eval_paper.py``.
 

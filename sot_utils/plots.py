@@ -255,6 +255,40 @@ def plot_metric_per_group(per_run: pd.DataFrame, column="rpa", label="test RPA (
     return fig
 
 
+def plot_metric_against_budget(per_budget: pd.DataFrame, column="rpa", label="test RPA (%)"):
+    """One metric against the training budget, every group at the same budgets.
+
+    Args:
+        per_budget: :func:`~sot_utils.evaluate.evaluate_budgets`'s frame (``group``, ``seed``,
+            ``budget`` and ``column``).
+
+    Each seed is a dot (groups side by side at each budget), each group's mean over its seeds a
+    line; the number of seeds behind each mean is written next to it when seeds are missing.
+    """
+    groups = list(dict.fromkeys(per_budget["group"]))
+    styles = _curve_styles(groups)
+    budgets = sorted(per_budget["budget"].unique())
+    spacing = np.diff(budgets).min() if len(budgets) > 1 else max(budgets[0], 1)
+    offsets = (np.arange(len(groups)) - (len(groups) - 1) / 2) * 0.08 * spacing
+    full = per_budget.groupby("group")["seed"].nunique()
+    fig, ax = plt.subplots(figsize=(7.0, 3.8))
+    for group, offset in zip(groups, offsets):
+        rows = per_budget[per_budget["group"] == group]
+        mean = rows.groupby("budget")[column].agg(["mean", "count"])
+        ax.plot(mean.index + offset, mean["mean"], marker="o", markersize=4, label=group, **styles[group])
+        ax.scatter(rows["budget"] + offset, rows[column], color=styles[group]["color"], s=12, alpha=0.6, zorder=3)
+        for budget, (value, count) in mean.iterrows():
+            if count < full[group]:
+                ax.annotate(f"{int(count)}", (budget + offset, value), textcoords="offset points", xytext=(4, 4), fontsize=7,
+                            color=styles[group]["color"])
+    ax.set_xticks(budgets, [f"{int(b):,}" for b in budgets])
+    ax.set(xlabel="training budget (steps): the best checkpoint up to it", ylabel=label)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def plot_harmonic_share(shares: dict[str, np.ndarray], title: str | None = None):
     """Mean energy share of each harmonic (1 = fundamental), one bar series per estimator.
 

@@ -15,8 +15,8 @@ import torch
 
 import sot_utils
 from sot_utils.data import generate_harmonic_dataset, save_dataset
-from sot_utils.evaluate import (budget_checkpoint, choose_budget, evaluate_checkpoint, evaluate_runs, find_runs, load_checkpoint,
-                                 load_logs, plateau_step, results_markdown, results_table, training_progress)
+from sot_utils.evaluate import (budget_checkpoint, choose_budget, evaluate_budgets, evaluate_checkpoint, evaluate_runs,
+                                 find_runs, load_checkpoint, load_logs, plateau_step, results_markdown, results_table, training_progress)
 from sot_utils.estimate import estimate_f0
 from sot_utils.losses import PAPER_GROUPS
 from sot_utils.train import TrainConfig, train
@@ -214,3 +214,16 @@ def test_choose_budget_waits_for_every_seed_and_rounds_up():
     rising = logs.assign(group="SOT-2048")  # the MSS-Lin curve, still rising, now counts
     assert choose_budget(rising, window=1) is None
     assert choose_budget(logs, group="SOT-512") is None  # no logs
+
+
+def test_evaluate_budgets_compares_the_runs_that_reached_each_budget(tiny_runs):
+    data, runs = tiny_runs
+    root = runs["MSS-Lin"].parent.parent
+    per_budget = evaluate_budgets(root, [10, 20, 40], data, progress=False, limit=3)
+    assert set(per_budget["budget"]) == {20}  # the tiny runs stopped at 20 and kept no earlier best
+    assert list(per_budget["group"]) == list(PAPER_GROUPS) and (per_budget["step"] == 20).all()
+    same = evaluate_runs(find_runs(root, 20), data, progress=False, limit=3)
+    np.testing.assert_allclose(per_budget["rpa"], same["rpa"])
+    assert evaluate_budgets(root, [40], data, progress=False).empty
+    with pytest.raises(ValueError, match="budgets"):
+        evaluate_budgets(root, [0], data)

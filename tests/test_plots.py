@@ -237,6 +237,26 @@ def test_results_figures(tmp_path):
     _check_saved(fig, "rpa_per_group", tmp_path)
 
 
+def test_plot_metric_against_budget_draws_group_means_and_seed_dots(tmp_path):
+    per_budget = pd.DataFrame({
+        "group": ["SOT-2048"] * 6 + ["MSS-Lin"] * 4,
+        "seed": [1, 2, 3, 1, 2, 3, 1, 2, 1, 2],
+        "budget": [2200] * 3 + [4400] * 3 + [2200] * 2 + [4400] * 2,
+        "rpa": [0.0, 7.0, 2.0, 60.0, 10.0, 5.0, 1.0, 0.0, 1.0, 2.0],
+    }).iloc[:-1]  # MSS-Lin seed 2 has not reached 4,400 steps
+    fig = plots.plot_metric_against_budget(per_budget)
+    _check_figure(fig)
+    ax = fig.axes[0]
+    sot, mss = ax.get_lines()
+    np.testing.assert_allclose(sot.get_ydata(), [3.0, 25.0])
+    np.testing.assert_allclose(mss.get_ydata(), [0.5, 1.0])
+    assert sot.get_xdata()[0] < 2200 < mss.get_xdata()[0]  # groups side by side at each budget
+    assert [len(c.get_offsets()) for c in ax.collections] == [6, 3]
+    assert [t.get_text() for t in ax.texts] == ["1"]  # one MSS-Lin seed behind the 4,400 mean
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["SOT-2048", "MSS-Lin"]
+    _check_saved(fig, "rpa_against_budget", tmp_path)
+
+
 def test_plot_harmonic_share_draws_the_mean_share_per_harmonic():
     one = np.zeros((4, 20))
     one[:, 7] = 1.0
