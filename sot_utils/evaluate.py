@@ -73,6 +73,24 @@ def evaluate_checkpoint(path: str | Path, data: str | Path | None = None, split:
     return {**metrics, **pitch_tracking(f0_hz, f0_estimates), **harmonic_usage(amplitudes)} if tracking else metrics
 
 
+def f0_predictions(path: str | Path, data: str | Path | None = None, split: str = "test", device: str = "cpu",
+                   limit: int | None = None) -> pd.DataFrame:
+    """A checkpoint's f0 estimate for every example of a split, next to the truth.
+
+    Args: as :func:`evaluate_checkpoint`.
+
+    Returns:
+        columns ``f0_true_hz`` and ``f0_estimate_hz`` (median over the example's frames, the lower
+        middle value for an even count, as :func:`sot_utils.estimate.estimate_f0`), Hz.
+    """
+    if limit is not None:
+        check_int("limit", limit, minimum=1)
+    model, config = load_checkpoint(path, device)
+    _, cqt, labels = cached_features(data or config["data"], split, progress=False)
+    f0_frames = predict(model, cqt[:limit], device=device).f0_hz
+    return pd.DataFrame({"f0_true_hz": labels["f0_hz"][:limit].numpy(), "f0_estimate_hz": f0_frames.median(dim=1).values.numpy()})
+
+
 def budget_checkpoint(run_dir: str | Path, budget: int | None = None) -> Path | None:
     """The checkpoint of a run that the paper's criterion picks for a training budget.
 

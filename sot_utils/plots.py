@@ -180,15 +180,39 @@ def plot_training_curves(logs: dict[str, pd.DataFrame]):
     return fig
 
 
-def plot_f0_scatter(f0_true_hz, f0_est_hz, title="Predicted against true f0"):
-    """Per-example predicted f0 (median over frames) against the truth, log axes, octave lines."""
-    fig, ax = plt.subplots(figsize=(4.6, 4.4))
+def _f0_scatter_axes(ax, f0_true_hz, f0_est_hz, title):
     lo, hi = 30.0, 8000.0
     for ratio, style in ((1.0, "-"), (2.0, ":"), (0.5, ":")):
         ax.plot([lo, hi], [lo * ratio, hi * ratio], color="grey", linestyle=style, linewidth=1)
     ax.scatter(f0_true_hz, f0_est_hz, s=8, alpha=0.6, color="tab:green")
     ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), xlabel="true f0 (Hz)", ylabel="predicted f0 (Hz)", title=title)
     ax.grid(alpha=0.3, which="both")
+
+
+def plot_f0_scatter(f0_true_hz, f0_est_hz, title="Predicted against true f0"):
+    """Per-example predicted f0 (median over frames) against the truth, log axes, octave lines."""
+    fig, ax = plt.subplots(figsize=(4.6, 4.4))
+    _f0_scatter_axes(ax, f0_true_hz, f0_est_hz, title)
+    return fig
+
+
+def plot_f0_scatters(panels: dict, columns: int = 3):
+    """:func:`plot_f0_scatter` for several runs side by side.
+
+    Args:
+        panels: ``{title: (f0_true_hz, f0_est_hz)}``, one panel each (arrays ``[N]``, Hz).
+        columns: panels per row.
+    """
+    if not panels:
+        raise ValueError("`panels` is empty: nothing to draw")
+    columns = min(columns, len(panels))
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 3.5 * rows), squeeze=False)
+    for ax, (title, (f0_true_hz, f0_est_hz)) in zip(axes.flat, panels.items()):
+        _f0_scatter_axes(ax, f0_true_hz, f0_est_hz, title)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    fig.tight_layout()
     return fig
 
 

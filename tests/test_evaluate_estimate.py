@@ -16,7 +16,7 @@ import torch
 import sot_utils
 from sot_utils.data import generate_harmonic_dataset, save_dataset
 from sot_utils.evaluate import (budget_checkpoint, choose_budget, evaluate_budgets, evaluate_checkpoint, evaluate_runs,
-                                 find_runs, load_checkpoint, load_logs, plateau_step, results_markdown, results_table, training_progress)
+                                 f0_predictions, find_runs, load_checkpoint, load_logs, plateau_step, results_markdown, results_table, training_progress)
 from sot_utils.estimate import estimate_f0
 from sot_utils.losses import PAPER_GROUPS
 from sot_utils.train import TrainConfig, train
@@ -227,3 +227,21 @@ def test_evaluate_budgets_compares_the_runs_that_reached_each_budget(tiny_runs):
     assert evaluate_budgets(root, [40], data, progress=False).empty
     with pytest.raises(ValueError, match="budgets"):
         evaluate_budgets(root, [0], data)
+
+
+def test_f0_predictions_are_the_median_over_frames_of_the_model_output(tiny_runs):
+    from sot_utils.autoencoder import predict
+    from sot_utils.train import cached_features
+
+    data, runs = tiny_runs
+    path = runs["SOT-2048"] / "best.pt"
+    _, cqt, labels = cached_features(data, "test", progress=False)
+    assert len(f0_predictions(path, data)) == len(cqt)
+    table = f0_predictions(path, data, limit=3)
+    assert list(table.columns) == ["f0_true_hz", "f0_estimate_hz"] and len(table) == 3
+    frames = np.sort(predict(load_checkpoint(path)[0], cqt[:3]).f0_hz.numpy(), axis=1)
+    # 16 frames: the lower of the two middle values, as estimate_f0 reports
+    np.testing.assert_allclose(table["f0_estimate_hz"], frames[:, (frames.shape[1] - 1) // 2], rtol=1e-6)
+    np.testing.assert_allclose(table["f0_true_hz"], labels["f0_hz"][:3].numpy())
+    with pytest.raises(ValueError, match="limit"):
+        f0_predictions(path, data, limit=0)

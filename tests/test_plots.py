@@ -257,6 +257,20 @@ def test_plot_metric_against_budget_draws_group_means_and_seed_dots(tmp_path):
     _check_saved(fig, "rpa_against_budget", tmp_path)
 
 
+def test_plot_f0_scatters_draws_one_panel_per_run(tmp_path):
+    truth = np.array([100.0, 200.0, 400.0])
+    panels = {"SOT-2048 seed 1": (truth, truth), "SOT-2048 seed 2": (truth, truth / 2), "MSS-Lin seed 1": (truth, truth * 0 + 50.0),
+              "MSS-Lin seed 2": (truth, truth)}
+    fig = plots.plot_f0_scatters(panels, columns=3)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(fig.axes) == 6 and len(visible) == 4
+    assert [ax.get_title() for ax in visible] == list(panels)
+    np.testing.assert_allclose(visible[1].collections[0].get_offsets()[:, 1], truth / 2)
+    _check_saved(fig, "f0_scatters", tmp_path)
+    with pytest.raises(ValueError, match="panels"):
+        plots.plot_f0_scatters({})
+
+
 def test_plot_harmonic_share_draws_the_mean_share_per_harmonic():
     one = np.zeros((4, 20))
     one[:, 7] = 1.0
