@@ -272,3 +272,23 @@ def test_blocked_trunk_gives_the_conv1d_stack_outputs_and_gradients(monkeypatch,
     got = gradients(out.logits, out.amplitudes)
     for name in expected:
         torch.testing.assert_close(got[name], expected[name], rtol=1e-4, atol=1e-5, msg=name)
+
+
+@pytest.mark.parametrize("p", [0.0, 0.3, 0.5])
+def test_channels_last_dropout_has_the_distribution_of_nn_dropout(p):
+    """Training mode: each activation is kept with probability 1 - p (a binomial count within 5
+    standard deviations) and the kept ones are scaled by 1 / (1 - p), gradient included; eval
+    mode is the identity."""
+    from sot_utils.encoder import _apply_channels_last
+
+    layers = nn.Sequential(nn.Dropout(p))
+    x = torch.full((20, 285, 10), 3.0, requires_grad=True)
+    torch.manual_seed(8)
+    y = _apply_channels_last(layers.train(), x)
+    kept = y != 0
+    n = x.numel()
+    assert abs(int(kept.sum()) - n * (1 - p)) <= 5 * math.sqrt(n * p * (1 - p)) + 1e-9
+    torch.testing.assert_close(y[kept], torch.full_like(y[kept], 3.0 / (1 - p)))
+    y.sum().backward()
+    torch.testing.assert_close(x.grad, kept.float() / (1 - p))
+    assert torch.equal(_apply_channels_last(layers.eval(), x), x)
