@@ -39,7 +39,7 @@ from .validation import check_choice, check_int, check_positive_number
 
 CPU_BUDGET_STEPS = 2200
 """Training steps of the shipped CPU runs (the paper: 22,000). Provisional: SOT-2048's validation
-RPA is still rising well past 2,200 steps; the budget will be set by
+RPA is still rising at 8,800 steps; the budget will be set by
 :func:`sot_utils.evaluate.choose_budget` once every SOT-2048 seed has levelled off (README,
 "Training the estimators")."""
 
