@@ -50,6 +50,16 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[HarmonicAuto
     return model.eval(), checkpoint["config"]
 
 
+def _predict_split(path, data, split, device, progress, limit):
+    """(target audio, true f0, :class:`~sot_utils.autoencoder.Prediction`) of a checkpoint on the
+    first ``limit`` examples of a split (None: all)."""
+    if limit is not None:
+        check_int("limit", limit, minimum=1)
+    model, config = load_checkpoint(path, device)
+    audio, cqt, labels = cached_features(data or config["data"], split, progress)
+    return audio[:limit], labels["f0_hz"][:limit], predict(model, cqt[:limit], device=device)
+
+
 def evaluate_checkpoint(path: str | Path, data: str | Path | None = None, split: str = "test",
                         device: str = "cpu", progress: bool = False, limit: int | None = None,
                         tracking: bool = False) -> dict[str, float]:
@@ -63,12 +73,7 @@ def evaluate_checkpoint(path: str | Path, data: str | Path | None = None, split:
         tracking: add :func:`~sot_utils.metrics.pitch_tracking`'s offset and log-f0 correlation
             and :func:`~sot_utils.metrics.harmonic_usage`'s dominant harmonic.
     """
-    if limit is not None:
-        check_int("limit", limit, minimum=1)
-    model, config = load_checkpoint(path, device)
-    audio, cqt, labels = cached_features(data or config["data"], split, progress)
-    audio, cqt, f0_hz = audio[:limit], cqt[:limit], labels["f0_hz"][:limit]
-    estimates, f0_estimates, amplitudes = predict(model, cqt, device=device)
+    audio, f0_hz, (estimates, f0_estimates, amplitudes) = _predict_split(path, data, split, device, progress, limit)
     metrics = compute_metrics(audio, estimates, f0_hz, f0_estimates)
     return {**metrics, **pitch_tracking(f0_hz, f0_estimates), **harmonic_usage(amplitudes)} if tracking else metrics
 
@@ -83,12 +88,8 @@ def f0_predictions(path: str | Path, data: str | Path | None = None, split: str 
         columns ``f0_true_hz`` and ``f0_estimate_hz`` (median over the example's frames, the lower
         middle value for an even count, as :func:`sot_utils.estimate.estimate_f0`), Hz.
     """
-    if limit is not None:
-        check_int("limit", limit, minimum=1)
-    model, config = load_checkpoint(path, device)
-    _, cqt, labels = cached_features(data or config["data"], split, progress=False)
-    f0_frames = predict(model, cqt[:limit], device=device).f0_hz
-    return pd.DataFrame({"f0_true_hz": labels["f0_hz"][:limit].numpy(), "f0_estimate_hz": f0_frames.median(dim=1).values.numpy()})
+    _, f0_hz, prediction = _predict_split(path, data, split, device, False, limit)
+    return pd.DataFrame({"f0_true_hz": f0_hz.numpy(), "f0_estimate_hz": prediction.f0_hz.median(dim=1).values.numpy()})
 
 
 def budget_checkpoint(run_dir: str | Path, budget: int | None = None) -> Path | None:
