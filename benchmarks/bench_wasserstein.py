@@ -4,7 +4,10 @@ Compares, on identical inputs (values checked equal first):
 - the authors' `sot-loss` package (`sot.losses.wasserstein_1d`, sort + two searchsorted);
 - POT's torch backend (`ot.wasserstein_1d`, the same algorithm along axis 0);
 - ours, general path (`wasserstein_1d`, sort based);
-- ours, shared-support path (`wasserstein_1d_shared_support`, no sort).
+- ours, shared-support path in tensor operations (`wasserstein_1d_shared_support(...,
+  implementation="torch")`: no sort, two searchsorted);
+- ours, shared-support path compiled (`implementation="compiled"`: one linear merge per row,
+  value and gradient in one pass; p = 1 is not offered there, its O(n) closed form needs no merge).
 
 Usage: python benchmarks/bench_wasserstein.py [--repeats 10] [--out benchmarks/results.json]
 Writes its numbers under the key "wasserstein_1d" of the results file (other keys are kept).
@@ -47,8 +50,14 @@ def bench(n_bins, p, cut, repeats, rows=64 * 16):
     candidates = {
         "sot-loss": lambda a, b: authors_wasserstein_1d(xb, xb, a, b, p=p, limit_quantile_range=cut),
         "ours_general": lambda a, b: wasserstein_1d(x, x, a, b, p=p, quantile_cutoff=cutoff),
-        "ours_shared_support": lambda a, b: wasserstein_1d_shared_support(x, a, b, p=p, quantile_cutoff=cutoff),
+        "ours_shared_support": lambda a, b: wasserstein_1d_shared_support(
+            x, a, b, p=p, quantile_cutoff=cutoff, implementation="torch"
+        ),
     }
+    if p != 1:
+        candidates["ours_compiled"] = lambda a, b: wasserstein_1d_shared_support(
+            x, a, b, p=p, quantile_cutoff=cutoff, implementation="compiled"
+        )
     if not cut:  # POT has no cutoff
         candidates["POT"] = lambda a, b: ot.wasserstein_1d(xb.T, xb.T, a.T, b.T, p=p)
     reference = candidates["sot-loss"](u, v)

@@ -31,11 +31,14 @@ Spectra are ``[..., n_bins]`` non-negative; audio is ``[batch, n_samples]``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
+import numba
 import torch
 from torch import nn
 
+from . import _wasserstein_kernel
 from .spectral import SAMPLE_RATE, bin_positions, stft_magnitude
 from .validation import (
     check_audio_pair,
@@ -50,6 +53,7 @@ from .validation import (
 SAFE_DIVIDE_EPS = 1e-7  # reference `safe_divide`: denominators <= eps are replaced by eps
 LOG_EPS = 1e-5  # reference `safe_log`: log(max(x, eps))
 OT_MODES = ("cut", "balanced")
+SHARED_SUPPORT_IMPLEMENTATIONS = ("auto", "compiled", "torch")
 REDUCTIONS = ("mean", "none")
 
 
@@ -155,6 +159,7 @@ def wasserstein_1d_shared_support(
     root: bool = False,
     *,
     quantile_cutoff: float | None = None,
+    implementation: str = "auto",
 ) -> torch.Tensor:
     """1-D Wasserstein distance between two measures on the same sorted support, without sorting.
 
@@ -169,11 +174,20 @@ def wasserstein_1d_shared_support(
       ``max(V_{k-1}, U_{t_k - 1})`` with ``t_k = #{j : U_j <= V_k}`` (ties go to ``u`` first,
       as in a stable sort of the concatenated levels) and transports ``x_{t_k}`` against ``x_k``.
 
+    The ``"compiled"`` implementation walks the merge of the two sorted CDFs once per row in
+    compiled code (numba), forming the cumulative sums on the fly, stopping at the cutoff, and
+    computing the gradient by hand (``∂W/∂r_j = C_j - C_{j+1}`` for merged levels ``r_j`` with
+    segment costs ``C_j``, then a reverse cumulative sum onto the weights; derivation in
+    ``sot_utils/_wasserstein_kernel.py``). It is first-order differentiable only.
+
     Args:
         positions: the shared support, sorted (non-decreasing), ``[n]`` or ``[..., n]``.
         u_weights: masses of ``u`` ``[..., n]``, >= 0.
         v_weights: masses of ``v`` ``[..., n]``, >= 0.
         p, root, quantile_cutoff: as in :func:`wasserstein_1d`.
+        implementation: ``"compiled"`` (``p != 1``, CPU tensors, float32/float64, 1-D ``positions``),
+            ``"torch"`` (tensor operations on any device, twice differentiable), or ``"auto"``:
+            compiled where it applies, torch otherwise.
 
     Returns:
         ``[...]``.
@@ -185,6 +199,28 @@ def wasserstein_1d_shared_support(
     _check_weights("v_weights", v_weights, n)
     if n > 1 and not bool((torch.diff(positions, dim=-1) >= 0).all()):
         raise ValueError("`positions` must be sorted (non-decreasing) along the last axis")
+
+    check_choice("implementation", implementation, SHARED_SUPPORT_IMPLEMENTATIONS)
+    compiled_applies = (  # p = 1 has an O(n) closed form in tensor operations, as fast
+        p != 1
+        and positions.ndim == 1
+        and all(t.device.type == "cpu" for t in (positions, u_weights, v_weights))
+        and u_weights.dtype in (torch.float32, torch.float64)
+        and u_weights.dtype == v_weights.dtype
+    )
+    if implementation == "compiled" and not compiled_applies:
+        raise ValueError(
+            "implementation='compiled' needs p != 1, CPU tensors, 1-D `positions` [n] and float32/float64 "
+            f"weights of one dtype; got p={p}, positions {tuple(positions.shape)} on {positions.device}, weights "
+            f"{u_weights.dtype}/{v_weights.dtype} on {u_weights.device}/{v_weights.device}"
+        )
+    if implementation == "compiled" or (implementation == "auto" and compiled_applies):
+        batch = torch.broadcast_shapes(u_weights.shape[:-1], v_weights.shape[:-1])
+        cost = _CompiledSharedSupportW.apply(
+            positions, u_weights.expand(*batch, n).reshape(-1, n), v_weights.expand(*batch, n).reshape(-1, n),
+            float(p), math.inf if quantile_cutoff is None else float(quantile_cutoff),
+        ).reshape(batch)
+        return _root(cost, p) if root else cost
 
     batch = torch.broadcast_shapes(u_weights.shape[:-1], v_weights.shape[:-1], positions.shape[:-1])
     u_cdf = torch.cumsum(u_weights, dim=-1).expand(*batch, n)
@@ -217,6 +253,41 @@ def wasserstein_1d_shared_support(
     v_cost = _powered_distance(torch.take_along_dim(x, t.clamp(max=n - 1), dim=-1), x, p)
     cost = torch.sum(u_width * u_cost, dim=-1) + torch.sum(v_width * v_cost, dim=-1)
     return _root(cost, p) if root else cost
+
+
+class _CompiledSharedSupportW(torch.autograd.Function):
+    """Autograd wrapper of the compiled merge kernel: ``[rows, n]`` weights → ``[rows]`` ``W_p^p``.
+
+    When a gradient will be needed, the forward pass computes it too (one merge pass gives
+    both), and the backward pass only scales it by the incoming gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, positions, u_weights, v_weights, p, cutoff):
+        x = positions.detach().to(torch.float64).contiguous().numpy()
+        a = u_weights.detach().contiguous().numpy()
+        b = v_weights.detach().contiguous().numpy()
+        threads = _numba_threads()
+        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
+            cost, grad_u, grad_v = _wasserstein_kernel.wasserstein_rows_with_gradient(x, a, b, p, cutoff, threads)
+            ctx.save_for_backward(torch.from_numpy(grad_u), torch.from_numpy(grad_v))
+        else:
+            cost = _wasserstein_kernel.wasserstein_rows(x, a, b, p, cutoff, threads)
+        return torch.from_numpy(cost).to(u_weights.dtype)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_cost):
+        grad_u, grad_v = ctx.saved_tensors
+        scale = grad_cost.unsqueeze(-1).to(grad_u.dtype)
+        return None, grad_u * scale, grad_v * scale, None, None
+
+
+def _numba_threads() -> int:
+    """As many threads as torch uses, and no more than numba has."""
+    threads = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(threads)
+    return threads
 
 
 def transport_plan_1d(positions: torch.Tensor, u_weights: torch.Tensor, v_weights: torch.Tensor) -> torch.Tensor:

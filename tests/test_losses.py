@@ -128,12 +128,126 @@ def test_shared_support_path_equals_general_path_with_gradients(p, cutoff, scale
     u1, v1 = u.clone().requires_grad_(), v.clone().requires_grad_()
     u2, v2 = u.clone().requires_grad_(), v.clone().requires_grad_()
     general = wasserstein_1d(x, x, u1, v1, p=p, quantile_cutoff=cutoff)
-    shared = wasserstein_1d_shared_support(x, u2, v2, p=p, quantile_cutoff=cutoff)
+    shared = wasserstein_1d_shared_support(x, u2, v2, p=p, quantile_cutoff=cutoff, implementation="torch")
     torch.testing.assert_close(shared, general, atol=1e-6, rtol=0)
     g_general = torch.autograd.grad((general * torch.arange(batch)).sum(), (u1, v1))
     g_shared = torch.autograd.grad((shared * torch.arange(batch)).sum(), (u2, v2))
     for a, b in zip(g_shared, g_general):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("p", [1.5, 2, 3])
+@pytest.mark.parametrize("cutoff", [None, 1.0])
+@pytest.mark.parametrize("rows", [1, 3, 63])
+def test_compiled_merge_equals_general_path_with_gradients(p, cutoff, rows):
+    """The compiled kernel (hand-derived gradient, rows merged LANES at a time) against the sort-based path."""
+    n = 257
+    x = bin_positions(512, SR, scale="log")
+    u = normalised(random_spectra(rows, n, 50))
+    v = normalised(random_spectra(rows, n, 51)) * (torch.linspace(0.5, 1.5, rows, dtype=torch.float64)[:, None] if cutoff else 1)
+    u1, v1 = u.clone().requires_grad_(), v.clone().requires_grad_()
+    u2, v2 = u.clone().requires_grad_(), v.clone().requires_grad_()
+    general = wasserstein_1d(x, x, u1, v1, p=p, quantile_cutoff=cutoff)
+    compiled = wasserstein_1d_shared_support(x, u2, v2, p=p, quantile_cutoff=cutoff, implementation="compiled")
+    torch.testing.assert_close(compiled, general, atol=1e-12, rtol=1e-12)
+    weights = torch.arange(1, rows + 1, dtype=torch.float64)
+    g_general = torch.autograd.grad((general * weights).sum(), (u1, v1))
+    g_compiled = torch.autograd.grad((compiled * weights).sum(), (u2, v2))
+    for a, b in zip(g_compiled, g_general):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-12)
+
+
+def test_compiled_merge_handles_ties_tiny_supports_and_float32():
+    # Exact ties between the CDFs (U_0 = V_2 = 0.5, and both end at 1): the value is continuous,
+    # and the gradient is the one on the side where u's tied level comes first (the stable-sort
+    # rule), i.e. the gradient of either path at a point where U_0 sits just below 0.5.
+    x = torch.tensor([0.0, 1.0, 3.0, 4.0], dtype=torch.float64)
+    X = torch.tensor([[0.5, 0.25, 0.125, 0.125]], dtype=torch.float64)
+    Y = torch.tensor([[0.125, 0.125, 0.25, 0.5]], dtype=torch.float64)
+
+    def value_and_grad(fn, X, Y):
+        A, B = X.clone().requires_grad_(), Y.clone().requires_grad_()
+        cost = fn(normalised(A), normalised(B))
+        return (cost,) + torch.autograd.grad(cost.sum(), (A, B))
+
+    at_tie = value_and_grad(lambda a, b: wasserstein_1d_shared_support(x, a, b, p=2, implementation="compiled"), X, Y)
+    nudged = X + 1e-9 * torch.tensor([[-1.0, 1.0, 0.0, 0.0]], dtype=torch.float64)
+    for oracle in (
+        lambda a, b: wasserstein_1d(x, x, a, b, p=2),
+        lambda a, b: wasserstein_1d_shared_support(x, a, b, p=2, implementation="torch"),
+    ):
+        torch.testing.assert_close(at_tie[0], oracle(normalised(X), normalised(Y)), atol=1e-15, rtol=0)
+        for ours, theirs in zip(at_tie[1:], value_and_grad(oracle, nudged, Y)[1:]):
+            torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=0)
+    u = torch.tensor([[1.0, 0.0, 0.0]], dtype=torch.float64)
+    v = torch.tensor([[0.0, 0.0, 1.0]], dtype=torch.float64)
+    x = torch.tensor([0.0, 1.0, 3.0], dtype=torch.float64)
+    # closed form: a Dirac at 0 against one at 3 costs 3^2 = 9
+    assert float(wasserstein_1d_shared_support(x, u, v, p=2, implementation="compiled")) == pytest.approx(9.0)
+    # a single bin: nothing moves
+    one = torch.ones(4, 1, dtype=torch.float64)
+    assert torch.all(wasserstein_1d_shared_support(x[:1], one, one, p=2, implementation="compiled") == 0)
+    # float32 in, float32 out, within float32 rounding of the float64 result
+    x_big = bin_positions(2048)
+    u32 = normalised(random_spectra(16, 1025, 52)).float()
+    v32 = normalised(random_spectra(16, 1025, 53)).float()
+    out = wasserstein_1d_shared_support(x_big.float(), u32, v32, p=2, quantile_cutoff=1.0, implementation="compiled")
+    assert out.dtype == torch.float32
+    reference = wasserstein_1d(x_big, x_big, u32.double(), v32.double(), p=2, quantile_cutoff=1.0)
+    torch.testing.assert_close(out.double(), reference, rtol=1e-5, atol=0)
+
+
+def test_compiled_merge_is_independent_of_thread_count():
+    x = bin_positions(512)
+    u, v = normalised(random_spectra(37, 257, 54)), normalised(random_spectra(37, 257, 55))
+    threads = torch.get_num_threads()
+    try:
+        results = []
+        for t in (1, 2):
+            torch.set_num_threads(t)
+            results.append(wasserstein_1d_shared_support(x, u, v, p=2, implementation="compiled"))
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(results[0], results[1])
+
+
+def test_auto_implementation_picks_compiled_on_cpu_and_torch_elsewhere(monkeypatch):
+    import sot_utils.losses as losses
+
+    calls = []
+    real = losses._CompiledSharedSupportW.apply
+    monkeypatch.setattr(losses._CompiledSharedSupportW, "apply", lambda *a: calls.append(1) or real(*a))
+    x = bin_positions(512)
+    u, v = normalised(random_spectra(2, 257, 56)), normalised(random_spectra(2, 257, 57))
+    wasserstein_1d_shared_support(x, u, v, p=2)
+    assert calls == [1]
+    wasserstein_1d_shared_support(x, u, v, p=1)  # p = 1: the O(n) closed form
+    wasserstein_1d_shared_support(x.expand(2, 257), u, v, p=2)  # batched positions
+    wasserstein_1d_shared_support(x, u, v, p=2, implementation="torch")
+    assert calls == [1]
+    for bad, match in (
+        (dict(p=1, implementation="compiled"), "implementation"),
+        (dict(p=2, implementation="numba"), "implementation"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            wasserstein_1d_shared_support(x, u, v, **bad)
+    with pytest.raises(ValueError, match="implementation"):
+        wasserstein_1d_shared_support(x.half(), u.half(), v.half(), p=2, implementation="compiled")
+
+
+def test_gradcheck_compiled_merge():
+    """Finite differences; spectral_ot's gradcheck below also runs the compiled path (p = 2, CPU)."""
+    x = torch.linspace(0, 1, 12, dtype=torch.float64)
+    u = random_spectra(5, 12, 58).requires_grad_()
+    v = random_spectra(5, 12, 59).requires_grad_()
+    for p in (1.5, 2):
+        for cutoff in (None, 0.7):  # a cutoff inside the levels, away from the kink at total mass 1
+            assert torch.autograd.gradcheck(
+                lambda a, b: wasserstein_1d_shared_support(
+                    x, normalised(a), normalised(b), p=p, quantile_cutoff=cutoff, implementation="compiled"
+                ),
+                (u, v),
+            )
 
 
 def test_cutoff_matches_authors_package_with_unnormalised_estimate():
@@ -143,7 +257,11 @@ def test_cutoff_matches_authors_package_with_unnormalised_estimate():
     u = normalised(random_spectra(batch, n, 20)) * (1 - 1e-12)
     v = normalised(random_spectra(batch, n, 21)) * torch.linspace(0.3, 3.0, batch, dtype=torch.float64)[:, None]
     authors = authors_wasserstein_1d(x.expand(batch, n), x.expand(batch, n), u, v, p=2, limit_quantile_range=True)
-    for fn in (wasserstein_1d, lambda x1, x2, a, b, **kw: wasserstein_1d_shared_support(x1, a, b, **kw)):
+    for fn in (
+        wasserstein_1d,
+        lambda x1, x2, a, b, **kw: wasserstein_1d_shared_support(x1, a, b, implementation="torch", **kw),
+        lambda x1, x2, a, b, **kw: wasserstein_1d_shared_support(x1, a, b, implementation="compiled", **kw),
+    ):
         torch.testing.assert_close(fn(x, x, u, v, p=2, quantile_cutoff=1.0), authors, atol=1e-10, rtol=0)
 
 
