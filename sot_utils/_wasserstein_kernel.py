@@ -115,21 +115,36 @@ def _merge_rows(x_padded, a, b, start, stop, p, cutoff, total_out, grad_a, grad_
             for lane in range(LANES):
                 d_u[lane, last_i[lane]:] = 0.0  # levels never emitted (the walk stopped first)
                 d_v[lane, last_k[lane]:] = 0.0
-            _reverse_cumsum_rows(d_u, grad_a, first, stop)
-            _reverse_cumsum_rows(d_v, grad_b, first, stop)
+            _reverse_cumsums(d_u, d_v, grad_a, grad_b, first, stop)
 
 
 @numba.njit(inline="always")
-def _reverse_cumsum_rows(d, grad, first, stop):
-    """``grad[first + lane, i] = Σ_{i' >= i} d[lane, i']`` (∂/∂a from ∂/∂U), lanes interleaved."""
-    n = grad.shape[1]
-    running = np.zeros(LANES, dtype=np.float64)
+def _reverse_cumsums(d_u, d_v, grad_a, grad_b, first, stop):
+    """``grad_a[first + lane, i] = Σ_{i' >= i} d_u[lane, i']`` (∂/∂a from ∂/∂U), likewise for ``b``.
+
+    The eight running sums are interleaved; a repeated row (short last block) is written
+    several times with the same values.
+    """
+    n = grad_a.shape[1]
+    r0, r1, r2, r3 = first, min(first + 1, stop - 1), min(first + 2, stop - 1), min(first + 3, stop - 1)
+    a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = 0.0
     for j in range(n - 1, -1, -1):
-        for lane in range(LANES):
-            running[lane] += d[lane, j]
-            d[lane, j] = running[lane]
-    for lane in range(LANES - 1, -1, -1):
-        grad[min(first + lane, stop - 1), :] = d[lane, :n]
+        a0 += d_u[0, j]
+        a1 += d_u[1, j]
+        a2 += d_u[2, j]
+        a3 += d_u[3, j]
+        b0 += d_v[0, j]
+        b1 += d_v[1, j]
+        b2 += d_v[2, j]
+        b3 += d_v[3, j]
+        grad_a[r0, j] = a0
+        grad_a[r1, j] = a1
+        grad_a[r2, j] = a2
+        grad_a[r3, j] = a3
+        grad_b[r0, j] = b0
+        grad_b[r1, j] = b1
+        grad_b[r2, j] = b2
+        grad_b[r3, j] = b3
 
 
 @numba.njit(inline="always")
