@@ -14,8 +14,10 @@ Two paths compute it here:
 - :func:`wasserstein_1d` — general supports, sort based (POT's algorithm, batched over ``[..., n]``).
 - :func:`wasserstein_1d_shared_support` — both measures on the *same* sorted bins (the spectral
   case). It never sorts: for ``p = 1`` it uses ``W_1 = Σ_i |F_u(x_i) - F_v(x_i)| (x_{i+1} - x_i)``,
-  and for other ``p`` it merges the two (already sorted) CDFs with two ``searchsorted`` calls.
-  It gives the same values and gradients as the general path.
+  and for other ``p`` it merges the two (already sorted) CDFs: in one linear pass of compiled
+  code on CPU (value and hand-derived gradient together, ``_wasserstein_kernel``), or with two
+  ``searchsorted`` calls in tensor operations elsewhere. It gives the same values and gradients
+  as the general path.
 
 Unequal masses follow the reference semantics: levels run up to the larger total mass, and a
 quantile beyond a measure's mass is its last support point (so a mass deficit is treated as
