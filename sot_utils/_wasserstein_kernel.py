@@ -23,8 +23,16 @@ Blocks of rows are spread over threads with ``numba.prange``.
 
 from __future__ import annotations
 
+import os
+
 import numba
 import numpy as np
+
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    # numba's OpenMP layer, its default here, sets OpenMP's thread count (which torch shares) to
+    # numba's own (every core) when it starts, so a process limited to one thread would then run
+    # torch on all of them. numba's own thread pool leaves it alone.
+    numba.config.THREADING_LAYER = "workqueue"
 
 LANES = 4  # rows merged side by side, written out below (measured: 2x over one row at a time; 8 gains nothing)
 _CACHE = True  # compiled code is cached in __pycache__, so only the first run compiles

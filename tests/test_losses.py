@@ -519,3 +519,23 @@ def test_bad_input_raises_value_errors_naming_the_argument():
     for fn, name in cases:
         with pytest.raises(ValueError, match=name):
             fn()
+
+
+def test_compiled_merge_leaves_torch_thread_count_alone():
+    """numba's OpenMP layer would reset OpenMP's thread count, which torch shares (seen in training)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import torch\n"
+        "from sot_utils.losses import wasserstein_1d_shared_support\n"
+        "from sot_utils.spectral import bin_positions\n"
+        "u = torch.rand(8, 257); u = u / u.sum(-1, keepdim=True)\n"
+        "wasserstein_1d_shared_support(bin_positions(512), u, u.flip(-1), p=2, implementation='compiled')\n"
+        "print(torch.get_num_threads())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", NUMBA_NUM_THREADS="2")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "1"
