@@ -40,9 +40,7 @@ _CACHE = True  # compiled code is cached in __pycache__, so only the first run c
 
 @numba.njit(inline="always")
 def _power(d: float, p: float) -> float:
-    if p == 1.0:
-        return abs(d)
-    if p == 2.0:
+    if p == 2.0:  # p = 1 never gets here: the losses use its O(n) closed form
         return d * d
     return abs(d) ** p
 
