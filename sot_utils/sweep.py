@@ -25,22 +25,41 @@ from .validation import check_choice, check_int
 
 BACKENDS = ("processes", "submitit-local", "slurm")
 
+_worker_row: int | None = None  # this worker process's terminal row for its runs' progress bars
 
-def run_one(config_path: str, steps: int | None = None, device: str | None = None, threads: int | None = None) -> str:
-    """Train (or resume) one config in this process; return its output folder. Picklable for submitit."""
+
+def _take_row(rows) -> None:
+    """Worker initializer: claim a terminal row, so that parallel runs' bars do not overwrite each other."""
+    global _worker_row
+    _worker_row = rows.get()
+
+
+def run_one(config_path: str, steps: int | None = None, device: str | None = None, threads: int | None = None,
+            progress: bool = False) -> str:
+    """Train (or resume) one config in this process; return its output folder. Picklable for submitit.
+
+    ``progress``: show the run's step bar (on the worker's own row when run by :func:`run_processes`).
+    """
     if threads:
         torch.set_num_threads(threads)
     config = TrainConfig.from_yaml(config_path, steps=steps, device=device)
-    return str(train(config, progress=False))
+    return str(train(config, progress=progress, position=_worker_row))
 
 
 def run_processes(config_paths: list[str], steps: int | None = None, jobs: int = 1, device: str | None = None) -> list[str]:
-    """Run configs in ``jobs`` parallel worker processes, splitting the CPU cores between them."""
+    """Run configs in ``jobs`` parallel worker processes, splitting the CPU cores between them.
+
+    The sweep's bar counts finished runs; below it, each worker shows the steps of its current run.
+    """
     check_int("jobs", jobs, minimum=1)
     threads = max(1, (os.cpu_count() or 1) // jobs)
+    context = get_context("spawn")
+    rows = context.Queue()
+    for row in range(1, jobs + 1):  # row 0 is the sweep's own bar
+        rows.put(row)
     outputs, failures = [], {}
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(run_one, path, steps, device, threads): path for path in config_paths}
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_take_row, initargs=(rows,)) as pool:
+        futures = {pool.submit(run_one, path, steps, device, threads, True): path for path in config_paths}
         for future in tqdm(as_completed(futures), total=len(futures), desc="runs", unit="run"):
             path = futures[future]
             try:

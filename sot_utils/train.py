@@ -247,8 +247,12 @@ def _append_log_row(log_path: Path, row: dict) -> None:
         csv.DictWriter(f, fieldnames=LOG_FIELDS).writerow(row)
 
 
-def train(config: TrainConfig, progress: bool = True) -> Path:
-    """Train (or resume) the run described by ``config``; return its output folder."""
+def train(config: TrainConfig, progress: bool = True, position: int | None = None) -> Path:
+    """Train (or resume) the run described by ``config``; return its output folder.
+
+    ``progress`` shows a step bar (tqdm) on terminal row ``position`` (None: the next free row;
+    a bar below row 0 is cleared when the run ends).
+    """
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = torch.device(config.device)
@@ -277,7 +281,7 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
     model.train()
     micro_batch = config.micro_batch_size or (CPU_MICRO_BATCH if device.type == "cpu" else config.batch_size)
     running, count, start_time = 0.0, 0, time.perf_counter()
-    bar = tqdm(range(state["step"], config.steps), initial=state["step"], total=config.steps, disable=not progress, desc=f"{config.group} seed {config.seed}")
+    bar = tqdm(range(state["step"], config.steps), initial=state["step"], total=config.steps, disable=not progress, desc=f"{config.group} seed {config.seed}", position=position, leave=None)
     for step in bar:
         idx = batch_indices(step, len(train_audio), config.batch_size, config.shuffle, config.seed)
         try:

@@ -22,9 +22,11 @@ def tiny_configs(tmp_path_factory):
     return root, paths
 
 
-def test_local_processes_run_every_config(tiny_configs):
+def test_local_processes_run_every_config(tiny_configs, capfd):
     root, paths = tiny_configs
     outputs = run_processes(paths, jobs=2)
+    shown = capfd.readouterr().err  # the workers' bars, written by the child processes
+    assert "MSS-Lin seed 1" in shown and "SOT-512 seed 2" in shown
     assert sorted(outputs) == sorted(str(root / "runs" / g / s) for g, s in (("MSS-Lin", "1"), ("SOT-512", "2")))
     for out in outputs:
         assert torch.load(f"{out}/last.pt", weights_only=False)["step"] == 2
