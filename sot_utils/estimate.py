@@ -5,7 +5,8 @@ analysed frame by frame (hop 256 samples, 16 ms); the example's f0 is the median
 
 API: ``estimate_f0(checkpoint, audio, sample_rate)``; CLI:
 ``python -m sot_utils.estimate CHECKPOINT file.wav [file2.wav ...]`` (files read with soundfile,
-multi-channel files mixed to mono).
+multi-channel files mixed to mono; a file that cannot be analysed, silent or too short, gets an
+error row, the others are still analysed, and the exit status is 1).
 """
 
 from __future__ import annotations
@@ -90,13 +91,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("checkpoint")
     parser.add_argument("files", nargs="+")
     args = parser.parse_args(argv)
-    model = load_checkpoint(args.checkpoint)
+    try:
+        model = load_checkpoint(args.checkpoint)
+    except (OSError, ValueError) as error:
+        parser.error(str(error))
     print(f"{'file':40s} {'f0 (Hz)':>10s} {'frames':>7s} {'min-max over frames (Hz)':>26s}")
-    for name in args.files:
-        data, rate = soundfile.read(name, dtype="float32", always_2d=True)  # [n_samples, channels]
-        estimate = estimate_f0(model, torch.from_numpy(data.mean(axis=1)), rate)
+    failed = []
+    for name in args.files:  # a file that cannot be analysed gets an error row; the others go on
+        try:
+            data, rate = soundfile.read(name, dtype="float32", always_2d=True)  # [n_samples, channels]
+            estimate = estimate_f0(model, torch.from_numpy(data.mean(axis=1)), rate)
+        except (OSError, RuntimeError, ValueError) as error:  # soundfile's errors are RuntimeErrors
+            failed.append(name)
+            print(f"{name:40s} error: {error}")
+            continue
         track = estimate.f0_frames_hz[0]
         print(f"{name:40s} {float(estimate.f0_hz[0]):10.1f} {track.numel():7d} {float(track.min()):12.1f} - {float(track.max()):<12.1f}")
+    if failed:
+        parser.exit(1, f"{len(failed)} of {len(args.files)} files could not be analysed: {', '.join(failed)}\n")
 
 
 if __name__ == "__main__":

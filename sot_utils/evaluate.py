@@ -327,7 +327,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--split", default="test", choices=("train", "val", "test"))
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
-    metrics = evaluate_checkpoint(args.checkpoint, args.data, args.split, args.device, progress=True)
+    try:
+        metrics = evaluate_checkpoint(args.checkpoint, args.data, args.split, args.device, progress=True)
+    except (OSError, ValueError) as error:  # a missing or foreign checkpoint or data file
+        parser.error(str(error))
     print(json.dumps({"checkpoint": args.checkpoint, "split": args.split, **metrics}, indent=2))
 
 

@@ -314,7 +314,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", help="cpu or cuda")
     parser.add_argument("--out-dir", dest="out_dir", help="override the output folder")
     args = parser.parse_args(argv)
-    config = TrainConfig.from_yaml(args.config, steps=args.steps, device=args.device, out_dir=args.out_dir)
+    try:
+        config = TrainConfig.from_yaml(args.config, steps=args.steps, device=args.device, out_dir=args.out_dir)
+    except (OSError, ValueError) as error:  # a missing file, an unknown key, a value out of range
+        parser.error(str(error))
     print(f"trained to step {config.steps}: {train(config)}")
 
 

@@ -92,6 +92,36 @@ def test_estimate_rejects_bad_audio_clearly(tiny_runs):
         load_checkpoint("no/such/checkpoint.pt")
 
 
+def test_the_clis_report_bad_input_without_a_traceback(tiny_runs, tmp_path):
+    data, runs = tiny_runs
+    checkpoint = str(runs["MSS-Lin"] / "best.pt")
+    n = torch.arange(8000)
+    soundfile.write(tmp_path / "tone.wav", torch.sin(2 * math.pi * 300.0 * n / 16000).numpy(), 16000)
+    soundfile.write(tmp_path / "silent.wav", np.zeros(8000), 16000)
+    soundfile.write(tmp_path / "short.wav", np.ones(1000), 16000)
+    files = [str(tmp_path / name) for name in ("tone.wav", "silent.wav", "short.wav", "missing.wav")]
+    result = subprocess.run([sys.executable, "-m", "sot_utils.estimate", checkpoint, *files], capture_output=True, text=True)
+    rows = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "error" not in rows[files[0]]  # the good file is still analysed
+    assert "silent" in rows[files[1]] and "too short" in rows[files[2]] and "error" in rows[files[3]]
+    assert "3 of 4 files could not be analysed" in result.stderr
+    commands = [
+        ["sot_utils.estimate", "no/such.pt", files[0]],
+        ["sot_utils.evaluate", "no/such.pt"],
+        ["sot_utils.evaluate", checkpoint, "--data", "no/such/data.pt"],
+        ["sot_utils.train", "--config", "no/such.yaml"],
+    ]
+    bad_config = tmp_path / "bad.yaml"
+    bad_config.write_text("group: SOT-2048\nlearning_rat: 0.1\n")
+    commands.append(["sot_utils.train", "--config", str(bad_config)])
+    for command in commands:
+        result = subprocess.run([sys.executable, "-m", *command], capture_output=True, text=True)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, (command, result.stderr)
+        assert "error:" in result.stderr
+    assert "learning_rat" in result.stderr
+
+
 def test_runs_are_found_in_paper_order_and_evaluated(tiny_runs, tmp_path):
     data, runs = tiny_runs
     root = runs["MSS-Lin"].parent.parent
