@@ -27,9 +27,10 @@ def notebook_paths(only: list[str] | None = None) -> list[Path]:
     """The numbered notebooks ``notebooks/NN_*.ipynb``, optionally filtered by their number."""
     paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
     if only:
+        unknown = sorted(set(only) - {p.name[:2] for p in paths})
+        if unknown:
+            raise ValueError(f"`only` {unknown} matched no notebook; the numbers are {[p.name[:2] for p in paths]}")
         paths = [p for p in paths if p.name[:2] in only]
-        if not paths:
-            raise ValueError(f"`only` matched no notebook: {only}")
     return paths
 
 
@@ -119,6 +120,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.store and not args.quick:
         parser.error("--store needs --quick: the committed notebooks carry the quick outputs nbval checks")
+    try:
+        notebook_paths(args.only)  # an unknown number fails before anything runs
+    except ValueError as error:
+        parser.error(str(error))
     times = run(quick=args.quick, only=args.only)
     print(f"ran {len(times)} notebooks in {sum(times.values()):.0f} s")
     if args.store:

@@ -105,6 +105,8 @@ def main(argv: list[str] | None = None) -> None:
     missing = [path for path in args.configs if not Path(path).exists()]
     if missing:
         parser.error(f"config files not found: {missing}")
+    if args.jobs < 1:
+        parser.error(f"--jobs must be >= 1, got {args.jobs}")
     if args.backend == "processes":
         outputs = run_processes(args.configs, args.steps, args.jobs, args.device)
     else:

@@ -45,3 +45,10 @@ def test_declared_parameters_and_selection(tmp_path):
 def test_store_needs_quick():
     with pytest.raises(SystemExit):
         run_notebooks.main(["--store"])
+
+
+def test_cli_rejects_an_unknown_notebook_before_running_any(capsys, monkeypatch):
+    monkeypatch.setattr(run_notebooks, "run", lambda **kwargs: pytest.fail("ran notebooks"))
+    with pytest.raises(SystemExit):
+        run_notebooks.main(["--quick", "--only", "01", "99"])
+    assert "matched no notebook" in capsys.readouterr().err

@@ -53,3 +53,6 @@ def test_cli_rejects_missing_configs(capsys):
     with pytest.raises(SystemExit):
         main(["no/such/config.yaml"])
     assert "not found" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["tests/test_sweep.py", "--jobs", "0"])  # an existing file: the jobs check must fire first
+    assert "--jobs must be >= 1" in capsys.readouterr().err
