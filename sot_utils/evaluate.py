@@ -23,7 +23,9 @@ from tqdm.auto import tqdm
 
 from .autoencoder import HarmonicAutoencoder, predict
 from .losses import PAPER_GROUPS
-from .metrics import compute_metrics, harmonic_usage, pitch_tracking
+from .spectral import SAMPLE_RATE
+from .synth import remove_above_nyquist
+from .metrics import compute_metrics, harmonic_energy_share, harmonic_usage, pitch_tracking
 from .train import cached_features
 from .validation import check_int
 
@@ -71,11 +73,29 @@ def evaluate_checkpoint(path: str | Path, data: str | Path | None = None, split:
         split: ``"train"``, ``"val"`` or ``"test"``.
         limit: evaluate only the first ``limit`` examples of the split (None: all).
         tracking: add :func:`~sot_utils.metrics.pitch_tracking`'s offset and log-f0 correlation
-            and :func:`~sot_utils.metrics.harmonic_usage`'s dominant harmonic.
+            and :func:`~sot_utils.metrics.harmonic_usage`'s dominant harmonic (of the partials the
+            synth renders, :func:`audible_amplitudes`).
     """
-    audio, f0_hz, (estimates, f0_estimates, amplitudes) = _predict_split(path, data, split, device, progress, limit)
-    metrics = compute_metrics(audio, estimates, f0_hz, f0_estimates)
-    return {**metrics, **pitch_tracking(f0_hz, f0_estimates), **harmonic_usage(amplitudes)} if tracking else metrics
+    audio, f0_hz, prediction = _predict_split(path, data, split, device, progress, limit)
+    metrics = compute_metrics(audio, prediction.audio, f0_hz, prediction.f0_hz)
+    if not tracking:
+        return metrics
+    return {**metrics, **pitch_tracking(f0_hz, prediction.f0_hz), **harmonic_usage(audible_amplitudes(prediction.f0_hz, prediction.amplitudes))}
+
+
+def audible_amplitudes(f0_hz: torch.Tensor, amplitudes: torch.Tensor, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
+    """The harmonic amplitudes the synth renders: partials at or above Nyquist set to 0, as it mutes them.
+
+    Args:
+        f0_hz: per-frame f0, ``[batch, n_frames]`` Hz.
+        amplitudes: ``[batch, n_frames, n_harmonics]``, linear.
+        sample_rate: Hz.
+
+    Returns:
+        ``[batch, n_frames, n_harmonics]``.
+    """
+    harmonics = torch.arange(1, amplitudes.shape[-1] + 1, dtype=f0_hz.dtype, device=f0_hz.device)
+    return remove_above_nyquist(f0_hz[..., None] * harmonics, amplitudes, sample_rate)
 
 
 def f0_predictions(path: str | Path, data: str | Path | None = None, split: str = "test", device: str = "cpu",
@@ -90,6 +110,21 @@ def f0_predictions(path: str | Path, data: str | Path | None = None, split: str 
     """
     _, f0_hz, prediction = _predict_split(path, data, split, device, False, limit)
     return pd.DataFrame({"f0_true_hz": f0_hz.numpy(), "f0_estimate_hz": prediction.f0_hz.median(dim=1).values.numpy()})
+
+
+def harmonic_shares(path: str | Path, data: str | Path | None = None, split: str = "test", device: str = "cpu",
+                    limit: int | None = None) -> np.ndarray:
+    """Share of each harmonic in a checkpoint's synthesized energy, per example of a split.
+
+    Args: as :func:`evaluate_checkpoint`.
+
+    Returns:
+        :func:`~sot_utils.metrics.harmonic_energy_share` of the rendered partials
+        (:func:`audible_amplitudes`: an amplitude above Nyquist makes no sound),
+        ``[n_examples, n_harmonics]``, rows summing to 1.
+    """
+    _, _, prediction = _predict_split(path, data, split, device, False, limit)
+    return harmonic_energy_share(audible_amplitudes(prediction.f0_hz, prediction.amplitudes))
 
 
 def budget_checkpoint(run_dir: str | Path, budget: int | None = None) -> Path | None:

@@ -333,3 +333,32 @@ def plot_harmonic_share(shares: dict[str, np.ndarray], title: str | None = None)
         ax.legend()
     fig.tight_layout()
     return fig
+
+
+def plot_harmonic_share_map(shares: dict[str, np.ndarray], title: str | None = None):
+    """Mean energy share of each harmonic for several runs: one row per run, colour = share.
+
+    A run collapsed onto partial *k* is a single bright cell in column *k* (its f0 sits log2 *k*
+    octaves low); a run that tracks pitch puts its energy in the first few columns.
+
+    Args:
+        shares: label -> ``[n_examples, n_harmonics]`` rows of
+            :func:`~sot_utils.metrics.harmonic_energy_share` (the same ``n_harmonics`` for all).
+    """
+    if not shares:
+        raise ValueError("`shares` is empty: nothing to draw")
+    means = [np.asarray(share).mean(axis=0) for share in shares.values()]
+    if len({m.shape for m in means}) != 1 or means[0].ndim != 1:
+        raise ValueError(f"every entry of `shares` must be [n_examples, n_harmonics] with the same n_harmonics, got {[np.shape(s) for s in shares.values()]}")
+    means = np.stack(means)
+    fig, ax = plt.subplots(figsize=(10.5, 1.2 + 0.42 * len(means)))
+    image = ax.imshow(means, aspect="auto", cmap="magma", vmin=0.0, vmax=1.0)
+    for (row, column), value in np.ndenumerate(means):
+        if value >= 0.1:  # label the partials that matter
+            ax.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=6.5, color="black" if value > 0.6 else "white")
+    ax.set_xticks(range(means.shape[1]), labels=[str(k) for k in range(1, means.shape[1] + 1)])
+    ax.set_yticks(range(len(means)), labels=list(shares))
+    ax.set(xlabel="harmonic k (partial at k · predicted f0)", title=title)
+    fig.colorbar(image, ax=ax, label="mean energy share", pad=0.01)
+    fig.tight_layout()
+    return fig

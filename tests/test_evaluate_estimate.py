@@ -16,7 +16,7 @@ import torch
 import sot_utils
 from sot_utils.data import generate_harmonic_dataset, save_dataset
 from sot_utils.evaluate import (budget_checkpoint, choose_budget, evaluate_budgets, evaluate_checkpoint, evaluate_runs,
-                                 f0_predictions, find_runs, load_checkpoint, load_logs, plateau_step, results_markdown, results_table, training_progress)
+                                 f0_predictions, find_runs, harmonic_shares, load_checkpoint, load_logs, plateau_step, results_markdown, results_table, training_progress)
 from sot_utils.estimate import estimate_f0
 from sot_utils.losses import PAPER_GROUPS
 from sot_utils.train import TrainConfig, train
@@ -246,6 +246,15 @@ def test_choose_budget_waits_for_every_seed_and_rounds_up():
     assert choose_budget(logs, group="SOT-512") is None  # no logs
 
 
+def test_the_cpu_budget_is_what_the_rule_reads_off_the_shipped_curves():
+    from pathlib import Path
+
+    from sot_utils.train import CPU_BUDGET_STEPS
+
+    shipped = load_logs(find_runs(Path(__file__).parents[1] / "checkpoints"))
+    assert choose_budget(shipped) == CPU_BUDGET_STEPS
+
+
 def test_evaluate_budgets_compares_the_runs_that_reached_each_budget(tiny_runs):
     data, runs = tiny_runs
     root = runs["MSS-Lin"].parent.parent
@@ -275,3 +284,33 @@ def test_f0_predictions_are_the_median_over_frames_of_the_model_output(tiny_runs
     np.testing.assert_allclose(table["f0_true_hz"], labels["f0_hz"][:3].numpy())
     with pytest.raises(ValueError, match="limit"):
         f0_predictions(path, data, limit=0)
+
+
+def test_harmonic_shares_are_the_energy_share_of_the_predicted_amplitudes(tiny_runs):
+    from sot_utils.autoencoder import predict
+    from sot_utils.metrics import harmonic_energy_share
+    from sot_utils.train import cached_features
+
+    data, runs = tiny_runs
+    path = runs["MSS-Lin"] / "best.pt"
+    _, cqt, _ = cached_features(data, "test", progress=False)
+    shares = harmonic_shares(path, data, limit=3)
+    prediction = predict(load_checkpoint(path)[0], cqt[:3])
+    k = torch.arange(1, 21)
+    audible = prediction.amplitudes * (prediction.f0_hz[..., None] * k < 8000)  # the synth mutes k f0 >= Nyquist
+    energy = audible.double().square().sum(dim=1)  # the partials are sinusoids: energies add
+    np.testing.assert_allclose(shares, (energy / energy.sum(dim=-1, keepdim=True)).numpy(), rtol=1e-6)
+    assert shares.shape == (3, 20) and harmonic_shares(path, data).shape == (len(cqt), 20)
+
+
+def test_audible_amplitudes_mute_the_partials_the_synth_does_not_render():
+    from sot_utils.evaluate import audible_amplitudes
+    from sot_utils.synth import harmonic_synth
+
+    f0 = torch.tensor([[1000.0, 1000.0], [3000.0, 3000.0]])  # partials 1-7 and 1-2 below 8 kHz
+    amplitudes = torch.ones(2, 2, 20)
+    audible = audible_amplitudes(f0, amplitudes)
+    assert audible[0, :, :7].eq(1).all() and audible[0, :, 7:].eq(0).all()
+    assert audible[1, :, :2].eq(1).all() and audible[1, :, 2:].eq(0).all()
+    # the synth renders the same audio from both: what is muted makes no sound
+    np.testing.assert_allclose(harmonic_synth(f0, audible, 1024, 16000), harmonic_synth(f0, amplitudes, 1024, 16000), atol=1e-6)

@@ -279,3 +279,18 @@ def test_plot_harmonic_share_draws_the_mean_share_per_harmonic():
     heights = [patch.get_height() for patch in ax.patches]
     assert len(heights) == 40 and heights[7] == pytest.approx(1.0) and heights[20:] == pytest.approx([0.05] * 20)
     plt.close(fig)
+
+
+def test_plot_harmonic_share_map_draws_one_row_of_mean_shares_per_run():
+    one = np.zeros((4, 20))
+    one[:, 7] = 1.0
+    flat = np.full((3, 20), 0.05)
+    fig = plots.plot_harmonic_share_map({"collapsed": one, "flat": flat})
+    image = fig.axes[0].images[0].get_array()
+    np.testing.assert_allclose(image, np.stack([one.mean(axis=0), flat.mean(axis=0)]))
+    assert [label.get_text() for label in fig.axes[0].get_yticklabels()] == ["collapsed", "flat"]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="shares"):
+        plots.plot_harmonic_share_map({})
+    with pytest.raises(ValueError, match="same n_harmonics"):
+        plots.plot_harmonic_share_map({"a": one, "b": np.full((3, 10), 0.1)})
