@@ -23,9 +23,9 @@ from tqdm.auto import tqdm
 
 from .autoencoder import HarmonicAutoencoder, predict
 from .losses import PAPER_GROUPS
+from .metrics import compute_metrics, harmonic_energy_share, harmonic_usage, pitch_tracking
 from .spectral import SAMPLE_RATE
 from .synth import remove_above_nyquist
-from .metrics import compute_metrics, harmonic_energy_share, harmonic_usage, pitch_tracking
 from .train import cached_features
 from .validation import check_int
 
