@@ -355,6 +355,52 @@ def load_logs(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def training_compute(logs: pd.DataFrame) -> pd.DataFrame:
+    """Steps trained and wall-clock hours spent per run, read off the ``elapsed_s`` column of the logs.
+
+    ``elapsed_s`` counts seconds since the training process started, so it drops wherever a run
+    was resumed: the run's time is the sum, over those segments, of each segment's last value. Work
+    lost to an interruption (the steps after the last validation of a killed process) is not
+    counted, so the hours are a lower bound.
+
+    Args:
+        logs: stacked training logs (:func:`load_logs`): columns ``group``, ``seed``, ``step``, ``elapsed_s``.
+
+    Returns:
+        one row per run, in the paper's group order: ``group``, ``seed``, ``steps`` (last logged
+        step), ``segments`` (processes that trained it), ``hours``.
+    """
+    rows = []
+    for (group, seed), log in logs.groupby(["group", "seed"], sort=False):
+        elapsed = log.sort_values("step")["elapsed_s"].to_numpy(dtype=float)
+        if elapsed.size == 0 or not np.all(np.isfinite(elapsed)):
+            raise ValueError(f"{group} seed {seed}: `elapsed_s` is missing or not finite")
+        ends = np.append(elapsed[1:] < elapsed[:-1], True)  # the last row of each process
+        rows.append({"group": group, "seed": int(seed), "steps": int(log["step"].max()),
+                     "segments": int(ends.sum()), "hours": float(elapsed[ends].sum()) / 3600})
+    rows.sort(key=lambda row: (_group_order(row["group"]), row["seed"]))
+    return pd.DataFrame(rows, columns=["group", "seed", "steps", "segments", "hours"])
+
+
+def metric_at_steps(logs: pd.DataFrame, steps, metric: str = "val_rpa") -> pd.DataFrame:
+    """A logged metric of every run at chosen steps: the learning curves as a table.
+
+    Args:
+        logs: stacked training logs (:func:`load_logs`).
+        steps: validation steps to show (columns); a run not trained that far has NaN there.
+        metric: a column of the logs (``val_rpa``, ``val_lsd``, ...).
+
+    Returns:
+        index ``(group, seed)`` in the paper's group order, one column per step.
+    """
+    if metric not in logs:
+        raise ValueError(f"`metric` must be a column of the logs, one of {sorted(logs.columns)}; got {metric!r}")
+    steps = [check_int("steps", s, minimum=1) for s in steps]
+    table = logs.pivot_table(index=["group", "seed"], columns="step", values=metric).reindex(columns=steps)
+    order = sorted(table.index, key=lambda run: (_group_order(run[0]), run[1]))
+    return table.loc[order]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Evaluate a checkpoint: the paper's metrics as JSON.")
     parser.add_argument("checkpoint")

@@ -16,7 +16,8 @@ import torch
 import sot_utils
 from sot_utils.data import generate_harmonic_dataset, save_dataset
 from sot_utils.evaluate import (budget_checkpoint, choose_budget, evaluate_budgets, evaluate_checkpoint, evaluate_runs,
-                                 f0_predictions, find_runs, harmonic_shares, load_checkpoint, load_logs, plateau_step, results_markdown, results_table, training_progress)
+                                 f0_predictions, find_runs, harmonic_shares, load_checkpoint, load_logs, metric_at_steps, plateau_step, results_markdown, results_table,
+                                 training_compute, training_progress)
 from sot_utils.estimate import estimate_f0
 from sot_utils.losses import PAPER_GROUPS
 from sot_utils.train import TrainConfig, train
@@ -244,6 +245,31 @@ def test_choose_budget_waits_for_every_seed_and_rounds_up():
     rising = logs.assign(group="SOT-2048")  # the MSS-Lin curve, still rising, now counts
     assert choose_budget(rising, window=1) is None
     assert choose_budget(logs, group="SOT-512") is None  # no logs
+
+
+def test_training_compute_sums_the_time_of_every_process_that_trained_a_run():
+    # SOT-2048 seed 1: one process to step 660 (300 s), resumed twice (200 s to 1100, 90 s to 1320);
+    # MSS-Lin seed 2 (listed second, sorted first): one process, 440 steps in 100 s
+    logs = pd.DataFrame({"group": ["SOT-2048"] * 6 + ["MSS-Lin"] * 2, "seed": [1] * 6 + [2] * 2,
+                         "step": [220, 440, 660, 880, 1100, 1320, 220, 440],
+                         "elapsed_s": [100.0, 200.0, 300.0, 150.0, 200.0, 90.0, 50.0, 100.0]})
+    compute = training_compute(logs)
+    assert compute[["group", "seed", "steps", "segments"]].values.tolist() == [["MSS-Lin", 2, 440, 1], ["SOT-2048", 1, 1320, 3]]
+    assert np.allclose(compute["hours"], [100 / 3600, (300 + 200 + 90) / 3600])
+    with pytest.raises(ValueError, match="elapsed_s"):
+        training_compute(logs.assign(elapsed_s=np.nan))
+
+
+def test_metric_at_steps_tabulates_the_curves_and_leaves_untrained_steps_empty():
+    logs = pd.DataFrame({"group": ["SOT-2048", "SOT-2048", "MSS-Lin"], "seed": [1, 1, 2],
+                         "step": [1100, 2200, 1100], "val_rpa": [5.0, 30.0, 1.0], "val_lsd": [9.0, 8.0, 7.0]})
+    table = metric_at_steps(logs, [1100, 2200])
+    assert list(table.index) == [("MSS-Lin", 2), ("SOT-2048", 1)]
+    assert table.loc[("SOT-2048", 1)].tolist() == [5.0, 30.0] and table.loc[("MSS-Lin", 2), 1100] == 1.0
+    assert np.isnan(table.loc[("MSS-Lin", 2), 2200])
+    assert metric_at_steps(logs, [2200], "val_lsd").loc[("SOT-2048", 1), 2200] == 8.0
+    with pytest.raises(ValueError, match="metric"):
+        metric_at_steps(logs, [1100], "val_nope")
 
 
 def test_the_cpu_budget_is_what_the_rule_reads_off_the_shipped_curves():
