@@ -1,6 +1,8 @@
 """Evaluate trained checkpoints: the paper's metrics (spec §8) and results table (spec §10).
 
 - :func:`plateau_step` / :func:`choose_budget`: where a learning curve levels off, hence the training budget.
+- :func:`training_progress` / :func:`training_compute` / :func:`metric_at_steps`: a campaign's steps,
+  hours and learning curves, read off the shipped checkpoints and logs.
 - :func:`evaluate_checkpoint`: LSD, RPA, RCA, OD, MSS, MSE of one checkpoint on a split.
 - :func:`find_runs` / :func:`evaluate_runs` / :func:`results_table`: every shipped run of
   ``checkpoints/<group>/<seed>/`` on the test split, then mean (std) and median over seeds per
