@@ -361,27 +361,36 @@ def training_compute(logs: pd.DataFrame) -> pd.DataFrame:
     """Steps trained and wall-clock hours spent per run, read off the ``elapsed_s`` column of the logs.
 
     ``elapsed_s`` counts seconds since the training process started, so it drops wherever a run
-    was resumed: the run's time is the sum, over those segments, of each segment's last value. Work
-    lost to an interruption (the steps after the last validation of a killed process) is not
-    counted, so the hours are a lower bound.
+    was resumed (and a change of the ``device`` column also starts a new process): the run's time
+    is the sum, over those segments, of each segment's last value. Work lost to an interruption
+    (the steps after the last validation of a killed process) is not counted, so the hours are a
+    lower bound. Rows without a ``device`` (logs older than the column) ran on the CPU.
 
     Args:
-        logs: stacked training logs (:func:`load_logs`): columns ``group``, ``seed``, ``step``, ``elapsed_s``.
+        logs: stacked training logs (:func:`load_logs`): columns ``group``, ``seed``, ``step``,
+            ``elapsed_s`` and optionally ``device``.
 
     Returns:
         one row per run, in the paper's group order: ``group``, ``seed``, ``steps`` (last logged
-        step), ``segments`` (processes that trained it), ``hours``.
+        step), ``segments`` (processes that trained it), ``hours`` (all of them), ``cpu_hours``
+        and ``gpu_hours`` (the part spent on each kind of device).
     """
     rows = []
     for (group, seed), log in logs.groupby(["group", "seed"], sort=False):
-        elapsed = log.sort_values("step")["elapsed_s"].to_numpy(dtype=float)
+        log = log.sort_values("step")
+        elapsed = log["elapsed_s"].to_numpy(dtype=float)
         if elapsed.size == 0 or not np.all(np.isfinite(elapsed)):
             raise ValueError(f"{group} seed {seed}: `elapsed_s` is missing or not finite")
-        ends = np.append(elapsed[1:] < elapsed[:-1], True)  # the last row of each process
-        rows.append({"group": group, "seed": int(seed), "steps": int(log["step"].max()),
-                     "segments": int(ends.sum()), "hours": float(elapsed[ends].sum()) / 3600})
+        device = (log["device"].fillna("cpu") if "device" in log else pd.Series("cpu", index=log.index)).to_numpy(dtype=str)
+        # the last row of each process: the clock restarts, or the next row ran elsewhere
+        ends = np.append((elapsed[1:] < elapsed[:-1]) | (device[1:] != device[:-1]), True)
+        on_gpu = np.char.startswith(device, "cuda")
+        rows.append({"group": group, "seed": int(seed), "steps": int(log["step"].max()), "segments": int(ends.sum()),
+                     "hours": float(elapsed[ends].sum()) / 3600,
+                     "cpu_hours": float(elapsed[ends & ~on_gpu].sum()) / 3600,
+                     "gpu_hours": float(elapsed[ends & on_gpu].sum()) / 3600})
     rows.sort(key=lambda row: (_group_order(row["group"]), row["seed"]))
-    return pd.DataFrame(rows, columns=["group", "seed", "steps", "segments", "hours"])
+    return pd.DataFrame(rows, columns=["group", "seed", "steps", "segments", "hours", "cpu_hours", "gpu_hours"])
 
 
 def metric_at_steps(logs: pd.DataFrame, steps, metric: str = "val_rpa") -> pd.DataFrame:

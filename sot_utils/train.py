@@ -43,7 +43,9 @@ by :func:`sot_utils.evaluate.choose_budget`: its seeds level off at 220 (seed 42
 8,580 (seed 123) and 9,020 steps (seed 456), rounded up to a multiple of 1,100 (README,
 "Training the estimators")."""
 
-LOG_FIELDS = ("step", "epoch", "train_loss", "val_lsd", "val_rpa", "val_rca", "val_octave_difference", "val_mss", "val_mse", "elapsed_s")
+LOG_FIELDS = ("step", "epoch", "train_loss", "val_lsd", "val_rpa", "val_rca", "val_octave_difference", "val_mss", "val_mse", "elapsed_s", "device")
+"""Columns of ``log.csv``; ``device`` (``cpu`` or ``cuda``) says where the steps up to that row ran
+(logs written before the column existed have it empty: those runs trained on the CPU)."""
 
 
 @dataclasses.dataclass
@@ -205,6 +207,18 @@ def evaluate_model(model: HarmonicAutoencoder, audio: torch.Tensor, cqt: torch.T
     return compute_metrics(audio, estimates, f0_hz, f0_estimates)
 
 
+def _on_cpu(obj):
+    """``obj`` (nested dicts/lists of tensors) with every tensor copied to the CPU: checkpoints
+    written on a GPU load on a machine without one."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {key: _on_cpu(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_on_cpu(value) for value in obj)
+    return obj
+
+
 def _rng_state(device: torch.device) -> dict:
     """The random state dropout draws from (CPU, and the GPU's when training there)."""
     state = {"cpu": torch.get_rng_state()}
@@ -266,11 +280,11 @@ def train(config: TrainConfig, progress: bool = True, position: int | None = Non
     state = {"step": 0, "best_lsd": float("inf"), "rng": _rng_state(device)}
     last_path = out_dir / "last.pt"
     if last_path.exists():
-        checkpoint = torch.load(last_path, weights_only=False)
+        checkpoint = torch.load(last_path, map_location="cpu", weights_only=False)
         if checkpoint["config"]["group"] != config.group or checkpoint["config"]["seed"] != config.seed:
             raise ValueError(f"{last_path} belongs to another run ({checkpoint['config']['group']}, seed {checkpoint['config']['seed']})")
         model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
+        optimizer.load_state_dict(checkpoint["optimizer"])  # moves the moments to the parameters' device
         state = {k: checkpoint[k] for k in ("step", "best_lsd", "rng")}
     _set_rng_state(state["rng"], device)
     if state["step"] >= config.steps:  # already trained this far: leave the run untouched
@@ -278,6 +292,8 @@ def train(config: TrainConfig, progress: bool = True, position: int | None = Non
     (out_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
 
     log_path = _prepare_log(out_dir / "log.csv", state["step"], config.validate_every)
+    # the training split stays on the device: a step then indexes it there, with no host copy
+    train_audio, train_cqt = train_audio.to(device), train_cqt.to(device)
     model.train()
     micro_batch = config.micro_batch_size or (CPU_MICRO_BATCH if device.type == "cpu" else config.batch_size)
     running, count, start_time = 0.0, 0, time.perf_counter()
@@ -285,7 +301,8 @@ def train(config: TrainConfig, progress: bool = True, position: int | None = Non
     for step in bar:
         idx = batch_indices(step, len(train_audio), config.batch_size, config.shuffle, config.seed)
         try:
-            loss = train_step(model, loss_fn, optimizer, train_audio[idx].to(device), train_cqt[idx].to(device), micro_batch)
+            idx = idx.to(device)
+            loss = train_step(model, loss_fn, optimizer, train_audio[idx], train_cqt[idx], micro_batch)
         except FloatingPointError as error:
             raise FloatingPointError(f"step {step}: {error}") from None
         running, count = running + loss, count + 1
@@ -294,15 +311,15 @@ def train(config: TrainConfig, progress: bool = True, position: int | None = Non
             metrics = evaluate_model(model, val_audio, val_cqt, val_labels["f0_hz"], config.batch_size, device)
             _append_log_row(log_path, {"step": done, "epoch": round(done / -(-len(train_audio) // config.batch_size), 3),
                                        "train_loss": running / count, **{f"val_{k}": v for k, v in metrics.items()},
-                                       "elapsed_s": round(time.perf_counter() - start_time, 2)})
+                                       "elapsed_s": round(time.perf_counter() - start_time, 2), "device": device.type})
             bar.set_postfix(loss=f"{running / count:.4g}", val_lsd=f"{metrics['lsd']:.2f}", val_rpa=f"{metrics['rpa']:.1f}")
             running, count = 0.0, 0
             if metrics["lsd"] < state["best_lsd"]:
                 state["best_lsd"] = metrics["lsd"]
-                _atomic_save({"model": model.state_dict(), "config": config.to_dict(), "step": done, "val_metrics": metrics}, out_dir / "best.pt")
+                _atomic_save({"model": _on_cpu(model.state_dict()), "config": config.to_dict(), "step": done, "val_metrics": metrics}, out_dir / "best.pt")
             if config.keep_best_every and done % config.keep_best_every == 0:
                 shutil.copyfile(out_dir / "best.pt", out_dir / f"best-upto-{done}.pt")
-            _atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "config": config.to_dict(),
+            _atomic_save({"model": _on_cpu(model.state_dict()), "optimizer": _on_cpu(optimizer.state_dict()), "config": config.to_dict(),
                           "step": done, "best_lsd": state["best_lsd"], "rng": _rng_state(device)}, last_path)
     return out_dir
 

@@ -256,8 +256,17 @@ def test_training_compute_sums_the_time_of_every_process_that_trained_a_run():
     compute = training_compute(logs)
     assert compute[["group", "seed", "steps", "segments"]].values.tolist() == [["MSS-Lin", 2, 440, 1], ["SOT-2048", 1, 1320, 3]]
     assert np.allclose(compute["hours"], [100 / 3600, (300 + 200 + 90) / 3600])
+    assert np.allclose(compute["cpu_hours"], compute["hours"]) and np.allclose(compute["gpu_hours"], 0.0)  # no device column: CPU
     with pytest.raises(ValueError, match="elapsed_s"):
         training_compute(logs.assign(elapsed_s=np.nan))
+    # SOT-2048 resumed on a GPU at step 1100, whose process happens to log a later clock than the
+    # CPU process before it (100 s to 880, then 250 s to 1100 and 30 s to 1320): still two segments
+    moved = logs.assign(device=[np.nan] * 4 + ["cuda", "cuda", "cpu", "cpu"],
+                        elapsed_s=[100.0, 200.0, 300.0, 400.0, 250.0, 280.0, 50.0, 100.0])
+    compute = training_compute(moved)
+    assert compute["segments"].tolist() == [1, 2]
+    assert np.allclose(compute["cpu_hours"], [100 / 3600, 400 / 3600]) and np.allclose(compute["gpu_hours"], [0.0, 280 / 3600])
+    assert np.allclose(compute["hours"], compute["cpu_hours"] + compute["gpu_hours"])
 
 
 def test_metric_at_steps_tabulates_the_curves_and_leaves_untrained_steps_empty():

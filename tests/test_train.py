@@ -217,3 +217,23 @@ def test_a_non_finite_loss_stops_the_step_before_the_parameters_change(tiny_data
         train_step(model, lambda target, estimate: (target - estimate).sum() * float("nan"), optimizer, audio[:4], cqt[:4], 2)
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+def test_checkpoints_hold_cpu_tensors_and_the_log_names_the_device(tiny_data, tmp_path, one_torch_thread):
+    from sot_utils.train import _on_cpu
+
+    moved = _on_cpu({"a": torch.ones(2), "b": [torch.zeros(1), 3], "c": "x"})
+    assert moved["b"][1] == 3 and moved["c"] == "x" and all(t.device.type == "cpu" for t in (moved["a"], moved["b"][0]))
+    out = train(run_config(tiny_data, tmp_path / "run", steps=2), progress=False)
+    last = torch.load(out / "last.pt", map_location="meta", weights_only=False)  # "meta": no tensor may need a GPU
+    assert last["step"] == 2
+    assert [row["device"] for row in csv.DictReader(open(out / "log.csv"))] == ["cpu"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_run_trained_on_cuda_resumes_on_the_cpu(tiny_data, tmp_path, one_torch_thread):
+    out = train(run_config(tiny_data, tmp_path / "run", steps=2, device="cuda"), progress=False)
+    saved = torch.load(out / "last.pt", weights_only=False)
+    assert all(t.device.type == "cpu" for t in saved["model"].values())
+    train(run_config(tiny_data, tmp_path / "run", steps=4, device="cpu"), progress=False)
+    assert [row["device"] for row in csv.DictReader(open(out / "log.csv"))] == ["cuda", "cpu"]
