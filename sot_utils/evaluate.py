@@ -381,7 +381,7 @@ def training_compute(logs: pd.DataFrame) -> pd.DataFrame:
         elapsed = log["elapsed_s"].to_numpy(dtype=float)
         if elapsed.size == 0 or not np.all(np.isfinite(elapsed)):
             raise ValueError(f"{group} seed {seed}: `elapsed_s` is missing or not finite")
-        device = (log["device"].fillna("cpu") if "device" in log else pd.Series("cpu", index=log.index)).to_numpy(dtype=str)
+        device = log.get("device", pd.Series(index=log.index, dtype=object)).fillna("cpu").to_numpy(dtype=str)
         # the last row of each process: the clock restarts, or the next row ran elsewhere
         ends = np.append((elapsed[1:] < elapsed[:-1]) | (device[1:] != device[:-1]), True)
         on_gpu = np.char.startswith(device, "cuda")

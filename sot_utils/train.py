@@ -299,9 +299,8 @@ def train(config: TrainConfig, progress: bool = True, position: int | None = Non
     running, count, start_time = 0.0, 0, time.perf_counter()
     bar = tqdm(range(state["step"], config.steps), initial=state["step"], total=config.steps, disable=not progress, desc=f"{config.group} seed {config.seed}", position=position, leave=None)
     for step in bar:
-        idx = batch_indices(step, len(train_audio), config.batch_size, config.shuffle, config.seed)
+        idx = batch_indices(step, len(train_audio), config.batch_size, config.shuffle, config.seed).to(device)
         try:
-            idx = idx.to(device)
             loss = train_step(model, loss_fn, optimizer, train_audio[idx], train_cqt[idx], micro_batch)
         except FloatingPointError as error:
             raise FloatingPointError(f"step {step}: {error}") from None

@@ -225,8 +225,7 @@ def test_checkpoints_hold_cpu_tensors_and_the_log_names_the_device(tiny_data, tm
     moved = _on_cpu({"a": torch.ones(2), "b": [torch.zeros(1), 3], "c": "x"})
     assert moved["b"][1] == 3 and moved["c"] == "x" and all(t.device.type == "cpu" for t in (moved["a"], moved["b"][0]))
     out = train(run_config(tiny_data, tmp_path / "run", steps=2), progress=False)
-    last = torch.load(out / "last.pt", map_location="meta", weights_only=False)  # "meta": no tensor may need a GPU
-    assert last["step"] == 2
+    assert torch.load(out / "last.pt", weights_only=False)["step"] == 2
     assert [row["device"] for row in csv.DictReader(open(out / "log.csv"))] == ["cpu"]
 
 
