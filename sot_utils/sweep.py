@@ -12,7 +12,11 @@ CLI::
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
+import signal
+import sys
+import threading
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
@@ -46,10 +50,29 @@ def run_one(config_path: str, steps: int | None = None, device: str | None = Non
     return str(train(config, progress=progress, position=_worker_row))
 
 
+def _stop_workers_on(signum: int, _frame) -> None:
+    """Signal handler of the sweep: end every worker process, then exit.
+
+    Without it, ``kill <sweep>`` would leave the workers training in the background. A worker ended
+    mid-run keeps its last checkpoint (saved atomically), so rerunning the sweep resumes it.
+    """
+    children = multiprocessing.active_children()
+    for child in children:
+        child.terminate()
+    for child in children:
+        child.join(timeout=10)
+    print(f"sweep stopped by signal {signum}: ended {len(children)} worker(s); rerun the same command to resume "
+          "every run from its last checkpoint", file=sys.stderr, flush=True)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt  # a notebook's "interrupt" stops the sweep, not the kernel
+    raise SystemExit(128 + signum)
+
+
 def run_processes(config_paths: list[str], steps: int | None = None, jobs: int = 1, device: str | None = None) -> list[str]:
     """Run configs in ``jobs`` parallel worker processes, splitting the CPU cores between them.
 
     The sweep's bar counts finished runs; below it, each worker shows the steps of its current run.
+    SIGTERM or SIGINT to the sweep ends its workers too (see :func:`_stop_workers_on`).
     """
     check_int("jobs", jobs, minimum=1)
     threads = max(1, (os.cpu_count() or 1) // jobs)
@@ -58,6 +81,20 @@ def run_processes(config_paths: list[str], steps: int | None = None, jobs: int =
     for row in range(1, jobs + 1):  # row 0 is the sweep's own bar
         rows.put(row)
     outputs, failures = [], {}
+    in_main_thread = threading.current_thread() is threading.main_thread()  # where signal handlers may be set
+    previous = {sig: signal.signal(sig, _stop_workers_on) for sig in (signal.SIGTERM, signal.SIGINT)} if in_main_thread else {}
+    try:
+        _collect(config_paths, steps, jobs, device, threads, context, rows, outputs, failures)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if failures:
+        raise RuntimeError(f"{len(failures)} of {len(config_paths)} runs failed (rerun to resume them): {sorted(failures)}")
+    return outputs
+
+
+def _collect(config_paths, steps, jobs, device, threads, context, rows, outputs, failures) -> None:
+    """Run the configs in a process pool, filling ``outputs`` and ``failures`` (config path -> error)."""
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_take_row, initargs=(rows,)) as pool:
         futures = {pool.submit(run_one, path, steps, device, threads, True): path for path in config_paths}
         for future in tqdm(as_completed(futures), total=len(futures), desc="runs", unit="run"):
@@ -69,9 +106,6 @@ def run_processes(config_paths: list[str], steps: int | None = None, jobs: int =
                 tqdm.write(f"FAILED: {path}: {type(error).__name__}: {error}")
                 continue
             tqdm.write(f"done: {path} -> {outputs[-1]}")
-    if failures:
-        raise RuntimeError(f"{len(failures)} of {len(config_paths)} runs failed (rerun to resume them): {sorted(failures)}")
-    return outputs
 
 
 def run_submitit(config_paths: list[str], steps: int | None = None, device: str | None = None, backend: str = "slurm",

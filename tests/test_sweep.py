@@ -1,5 +1,12 @@
 """Sweeps: local worker processes and submitit (its local executor stands in for SLURM)."""
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 import torch
 import yaml
@@ -56,3 +63,43 @@ def test_cli_rejects_missing_configs(capsys):
     with pytest.raises(SystemExit):
         main(["tests/test_sweep.py", "--jobs", "0"])  # an existing file: the jobs check must fire first
     assert "--jobs must be >= 1" in capsys.readouterr().err
+
+
+def _state(pid: int) -> str | None:
+    """A process's state letter from /proc (None: gone; "Z": ended, not yet reaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads child processes from Linux /proc")
+def test_terminating_the_sweep_ends_its_workers_and_a_rerun_resumes(tiny_configs, tmp_path):
+    root, paths = tiny_configs
+    long = []
+    for i, path in enumerate(paths):  # the tiny configs, made long and sent to their own folders
+        config = yaml.safe_load(Path(path).read_text())
+        config.update(steps=100_000, validate_every=1, out_dir=str(tmp_path / f"run{i}"))
+        long.append(tmp_path / f"long{i}.yaml")
+        long[-1].write_text(yaml.safe_dump(config))
+    sweep = subprocess.Popen([sys.executable, "-m", "sot_utils.sweep", *map(str, long), "--jobs", "2"],
+                             stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.monotonic() + 120
+    while not all((tmp_path / f"run{i}" / "last.pt").exists() for i in range(2)):  # both workers are training
+        assert sweep.poll() is None and time.monotonic() < deadline, "the sweep did not start its runs"
+        time.sleep(0.5)
+    workers = [int(pid) for pid in Path(f"/proc/{sweep.pid}/task/{sweep.pid}/children").read_text().split()]
+    sweep.send_signal(signal.SIGTERM)
+    _, err = sweep.communicate(timeout=60)
+    assert sweep.returncode == 128 + signal.SIGTERM
+    assert "ended 2 worker(s)" in err and "rerun the same command to resume" in err
+    deadline = time.monotonic() + 20
+    while any(_state(pid) not in (None, "Z") for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert all(_state(pid) in (None, "Z") for pid in workers), "a worker outlived the sweep"
+    stopped = [torch.load(tmp_path / f"run{i}" / "last.pt", weights_only=False)["step"] for i in range(2)]
+    logged = [(tmp_path / f"run{i}" / "log.csv").read_text().splitlines()[:stopped[i] + 1] for i in range(2)]
+    outputs = run_processes(list(map(str, long)), steps=max(stopped) + 1, jobs=2)
+    assert [torch.load(f"{out}/last.pt", weights_only=False)["step"] for out in sorted(outputs)] == [max(stopped) + 1] * 2
+    for i in range(2):  # resumed, not restarted: the rows up to the stop are kept as they were (elapsed times included)
+        assert (tmp_path / f"run{i}" / "log.csv").read_text().splitlines()[:stopped[i] + 1] == logged[i]
