@@ -84,28 +84,23 @@ def run_processes(config_paths: list[str], steps: int | None = None, jobs: int =
     in_main_thread = threading.current_thread() is threading.main_thread()  # where signal handlers may be set
     previous = {sig: signal.signal(sig, _stop_workers_on) for sig in (signal.SIGTERM, signal.SIGINT)} if in_main_thread else {}
     try:
-        _collect(config_paths, steps, jobs, device, threads, context, rows, outputs, failures)
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_take_row, initargs=(rows,)) as pool:
+            futures = {pool.submit(run_one, path, steps, device, threads, True): path for path in config_paths}
+            for future in tqdm(as_completed(futures), total=len(futures), desc="runs", unit="run"):
+                path = futures[future]
+                try:
+                    outputs.append(future.result())
+                except Exception as error:  # report at once, let the other runs finish
+                    failures[path] = error
+                    tqdm.write(f"FAILED: {path}: {type(error).__name__}: {error}")
+                    continue
+                tqdm.write(f"done: {path} -> {outputs[-1]}")
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if failures:
         raise RuntimeError(f"{len(failures)} of {len(config_paths)} runs failed (rerun to resume them): {sorted(failures)}")
     return outputs
-
-
-def _collect(config_paths, steps, jobs, device, threads, context, rows, outputs, failures) -> None:
-    """Run the configs in a process pool, filling ``outputs`` and ``failures`` (config path -> error)."""
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_take_row, initargs=(rows,)) as pool:
-        futures = {pool.submit(run_one, path, steps, device, threads, True): path for path in config_paths}
-        for future in tqdm(as_completed(futures), total=len(futures), desc="runs", unit="run"):
-            path = futures[future]
-            try:
-                outputs.append(future.result())
-            except Exception as error:  # report at once, let the other runs finish
-                failures[path] = error
-                tqdm.write(f"FAILED: {path}: {type(error).__name__}: {error}")
-                continue
-            tqdm.write(f"done: {path} -> {outputs[-1]}")
 
 
 def run_submitit(config_paths: list[str], steps: int | None = None, device: str | None = None, backend: str = "slurm",

@@ -82,16 +82,18 @@ def test_terminating_the_sweep_ends_its_workers_and_a_rerun_resumes(tiny_configs
         config.update(steps=100_000, validate_every=1, out_dir=str(tmp_path / f"run{i}"))
         long.append(tmp_path / f"long{i}.yaml")
         long[-1].write_text(yaml.safe_dump(config))
+    stderr = open(tmp_path / "stderr.txt", "w")  # a file, not a pipe: the workers' bars cannot fill it and block
     sweep = subprocess.Popen([sys.executable, "-m", "sot_utils.sweep", *map(str, long), "--jobs", "2"],
-                             stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                             stderr=stderr, env={**os.environ, "OMP_NUM_THREADS": "1"})
     deadline = time.monotonic() + 120
     while not all((tmp_path / f"run{i}" / "last.pt").exists() for i in range(2)):  # both workers are training
         assert sweep.poll() is None and time.monotonic() < deadline, "the sweep did not start its runs"
         time.sleep(0.5)
     workers = [int(pid) for pid in Path(f"/proc/{sweep.pid}/task/{sweep.pid}/children").read_text().split()]
     sweep.send_signal(signal.SIGTERM)
-    _, err = sweep.communicate(timeout=60)
-    assert sweep.returncode == 128 + signal.SIGTERM
+    assert sweep.wait(timeout=60) == 128 + signal.SIGTERM
+    stderr.close()
+    err = (tmp_path / "stderr.txt").read_text()
     assert "ended 2 worker(s)" in err and "rerun the same command to resume" in err
     deadline = time.monotonic() + 20
     while any(_state(pid) not in (None, "Z") for pid in workers) and time.monotonic() < deadline:
