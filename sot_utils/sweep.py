@@ -12,6 +12,7 @@ CLI::
 from __future__ import annotations
 
 import argparse
+import functools
 import multiprocessing
 import os
 import signal
@@ -50,13 +51,14 @@ def run_one(config_path: str, steps: int | None = None, device: str | None = Non
     return str(train(config, progress=progress, position=_worker_row))
 
 
-def _stop_workers_on(signum: int, _frame) -> None:
-    """Signal handler of the sweep: end every worker process, then exit.
+def _stop_workers_on(others: set, signum: int, _frame) -> None:
+    """Signal handler of the sweep: end its worker processes, then exit.
 
     Without it, ``kill <sweep>`` would leave the workers training in the background. A worker ended
     mid-run keeps its last checkpoint (saved atomically), so rerunning the sweep resumes it.
+    ``others``: child processes that existed before the sweep (e.g. a notebook's own), left alone.
     """
-    children = multiprocessing.active_children()
+    children = [child for child in multiprocessing.active_children() if child not in others]
     for child in children:
         child.terminate()
     for child in children:
@@ -82,7 +84,8 @@ def run_processes(config_paths: list[str], steps: int | None = None, jobs: int =
         rows.put(row)
     outputs, failures = [], {}
     in_main_thread = threading.current_thread() is threading.main_thread()  # where signal handlers may be set
-    previous = {sig: signal.signal(sig, _stop_workers_on) for sig in (signal.SIGTERM, signal.SIGINT)} if in_main_thread else {}
+    handler = functools.partial(_stop_workers_on, set(multiprocessing.active_children()))
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)} if in_main_thread else {}
     try:
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_take_row, initargs=(rows,)) as pool:
             futures = {pool.submit(run_one, path, steps, device, threads, True): path for path in config_paths}

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from multiprocessing import get_context
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ import torch
 import yaml
 
 from sot_utils.data import generate_harmonic_dataset, save_dataset
-from sot_utils.sweep import main, run_processes, run_submitit
+from sot_utils.sweep import _stop_workers_on, main, run_processes, run_submitit
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +106,19 @@ def test_terminating_the_sweep_ends_its_workers_and_a_rerun_resumes(tiny_configs
     assert [torch.load(f"{out}/last.pt", weights_only=False)["step"] for out in sorted(outputs)] == [max(stopped) + 1] * 2
     for i in range(2):  # resumed, not restarted: the rows up to the stop are kept as they were (elapsed times included)
         assert (tmp_path / f"run{i}" / "log.csv").read_text().splitlines()[:stopped[i] + 1] == logged[i]
+
+
+def test_the_stop_handler_spares_children_that_predate_the_sweep():
+    context = get_context("spawn")
+    other, worker = (context.Process(target=time.sleep, args=(60,)) for _ in range(2))
+    other.start()
+    worker.start()
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            _stop_workers_on({other}, signal.SIGTERM, None)
+        assert stopped.value.code == 128 + signal.SIGTERM
+        assert not worker.is_alive() and other.is_alive()
+    finally:
+        for process in (other, worker):
+            process.kill()
+            process.join()
