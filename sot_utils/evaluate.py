@@ -4,6 +4,9 @@
 - :func:`training_progress` / :func:`training_compute` / :func:`metric_at_steps`: a campaign's steps,
   hours and learning curves, read off the shipped checkpoints and logs.
 - :func:`evaluate_checkpoint`: LSD, RPA, RCA, OD, MSS, MSE of one checkpoint on a split.
+- :func:`f0_predictions` / :func:`harmonic_shares` / :func:`accuracy_by_partials`: how a run
+  misses, per tone: its f0 estimates, the partials that carry its energy, its accuracy by the
+  number of partials a tone has.
 - :func:`find_runs` / :func:`evaluate_runs` / :func:`results_table`: every shipped run of
   ``checkpoints/<group>/<seed>/`` on the test split, then mean (std) and median over seeds per
   group, as ``eval_paper.py`` does; :func:`results_markdown` bolds the best and italicises the
@@ -25,7 +28,8 @@ from tqdm.auto import tqdm
 
 from .autoencoder import HarmonicAutoencoder, predict
 from .losses import PAPER_GROUPS
-from .metrics import compute_metrics, harmonic_energy_share, harmonic_usage, pitch_tracking
+from .metrics import (compute_metrics, harmonic_energy_share, harmonic_usage, pitch_tracking, raw_chroma_accuracy,
+                      raw_pitch_accuracy)
 from .spectral import SAMPLE_RATE
 from .synth import remove_above_nyquist
 from .train import cached_features
@@ -55,13 +59,13 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[HarmonicAuto
 
 
 def _predict_split(path, data, split, device, progress, limit):
-    """(target audio, true f0, :class:`~sot_utils.autoencoder.Prediction`) of a checkpoint on the
+    """(target audio, labels, :class:`~sot_utils.autoencoder.Prediction`) of a checkpoint on the
     first ``limit`` examples of a split (None: all)."""
     if limit is not None:
         check_int("limit", limit, minimum=1)
     model, config = load_checkpoint(path, device)
     audio, cqt, labels = cached_features(data or config["data"], split, progress)
-    return audio[:limit], labels["f0_hz"][:limit], predict(model, cqt[:limit], device=device)
+    return audio[:limit], {key: value[:limit] for key, value in labels.items()}, predict(model, cqt[:limit], device=device)
 
 
 def evaluate_checkpoint(path: str | Path, data: str | Path | None = None, split: str = "test",
@@ -78,7 +82,8 @@ def evaluate_checkpoint(path: str | Path, data: str | Path | None = None, split:
             and :func:`~sot_utils.metrics.harmonic_usage`'s dominant harmonic (of the partials the
             synth renders, :func:`audible_amplitudes`).
     """
-    audio, f0_hz, prediction = _predict_split(path, data, split, device, progress, limit)
+    audio, labels, prediction = _predict_split(path, data, split, device, progress, limit)
+    f0_hz = labels["f0_hz"]
     metrics = compute_metrics(audio, prediction.audio, f0_hz, prediction.f0_hz)
     if not tracking:
         return metrics
@@ -110,8 +115,8 @@ def f0_predictions(path: str | Path, data: str | Path | None = None, split: str 
         columns ``f0_true_hz`` and ``f0_estimate_hz`` (median over the example's frames, the lower
         middle value for an even count, as :func:`sot_utils.estimate.estimate_f0`), Hz.
     """
-    _, f0_hz, prediction = _predict_split(path, data, split, device, False, limit)
-    return pd.DataFrame({"f0_true_hz": f0_hz.numpy(), "f0_estimate_hz": prediction.f0_hz.median(dim=1).values.numpy()})
+    _, labels, prediction = _predict_split(path, data, split, device, False, limit)
+    return pd.DataFrame({"f0_true_hz": labels["f0_hz"].numpy(), "f0_estimate_hz": prediction.f0_hz.median(dim=1).values.numpy()})
 
 
 def harmonic_shares(path: str | Path, data: str | Path | None = None, split: str = "test", device: str = "cpu",
@@ -127,6 +132,53 @@ def harmonic_shares(path: str | Path, data: str | Path | None = None, split: str
     """
     _, _, prediction = _predict_split(path, data, split, device, False, limit)
     return harmonic_energy_share(audible_amplitudes(prediction.f0_hz, prediction.amplitudes))
+
+
+def pitch_accuracy_by_partials(f0_true_hz, f0_est_hz, n_partials) -> pd.DataFrame:
+    """RPA and RCA (%) over the tones with each number of partials: which tones an estimator misses.
+
+    A pure tone does not fix its f0 for an autoencoder that only has to rebuild its spectrum (the
+    same sinusoid is partial *k* of a tone at f0 / *k*); the more partials, the fewer such readings.
+    Same frame-level metrics as :func:`~sot_utils.metrics.raw_pitch_accuracy` and
+    :func:`~sot_utils.metrics.raw_chroma_accuracy`, restricted to each count's tones.
+
+    Args:
+        f0_true_hz: ``[batch]`` Hz, one f0 per tone.
+        f0_est_hz: ``[batch]`` or ``[batch, n_frames]`` Hz.
+        n_partials: ``[batch]`` int >= 1, the tone's audible partials (the dataset's
+            ``n_audible_harmonics``).
+
+    Returns:
+        one row per partial count present, ascending: ``partials``, ``tones``, ``rpa``, ``rca`` and
+        ``offset_octaves`` (median over the frames of log2(estimate / truth), as
+        :func:`~sot_utils.metrics.pitch_tracking`: -log2 3 for a tone read as the 3rd partial).
+    """
+    n_partials = np.asarray(n_partials.numpy() if isinstance(n_partials, torch.Tensor) else n_partials)
+    f0_true = np.asarray(f0_true_hz.numpy() if isinstance(f0_true_hz, torch.Tensor) else f0_true_hz, dtype=np.float64)
+    f0_est = np.asarray(f0_est_hz.detach().cpu().numpy() if isinstance(f0_est_hz, torch.Tensor) else f0_est_hz, dtype=np.float64)
+    if f0_true.ndim != 1 or n_partials.shape != f0_true.shape or f0_est.shape[:1] != f0_true.shape:
+        raise ValueError(f"`f0_true_hz` and `n_partials` must be [batch] and `f0_est_hz` [batch] or [batch, n_frames], "
+                         f"got {f0_true.shape}, {n_partials.shape} and {f0_est.shape}")
+    if not np.issubdtype(n_partials.dtype, np.integer) or (n_partials < 1).any():
+        raise ValueError(f"`n_partials` must hold integers >= 1, got {n_partials.dtype} values from {n_partials.min()}")
+    rows = []
+    for count in np.unique(n_partials):
+        tones = n_partials == count
+        rows.append({"partials": int(count), "tones": int(tones.sum()),
+                     "rpa": raw_pitch_accuracy(f0_true[tones], f0_est[tones]),
+                     "rca": raw_chroma_accuracy(f0_true[tones], f0_est[tones]),
+                     "offset_octaves": pitch_tracking(f0_true[tones], f0_est[tones])["offset_octaves"]})
+    return pd.DataFrame(rows, columns=["partials", "tones", "rpa", "rca", "offset_octaves"])
+
+
+def accuracy_by_partials(path: str | Path, data: str | Path | None = None, split: str = "test", device: str = "cpu",
+                         limit: int | None = None) -> pd.DataFrame:
+    """:func:`pitch_accuracy_by_partials` of a checkpoint's per-frame f0 on a split.
+
+    Args: as :func:`evaluate_checkpoint`.
+    """
+    _, labels, prediction = _predict_split(path, data, split, device, False, limit)
+    return pitch_accuracy_by_partials(labels["f0_hz"], prediction.f0_hz, labels["n_audible_harmonics"])
 
 
 def budget_checkpoint(run_dir: str | Path, budget: int | None = None) -> Path | None:

@@ -362,3 +362,42 @@ def plot_harmonic_share_map(shares: dict[str, np.ndarray], title: str | None = N
     fig.colorbar(image, ax=ax, label="mean energy share", pad=0.01)
     fig.tight_layout()
     return fig
+
+
+def plot_accuracy_by_partials(tables: dict[str, pd.DataFrame], column: str = "rpa", label: str = "test RPA (%)",
+                              title: str | None = None):
+    """Accuracy by the number of partials a tone has: one row per run, one column per count.
+
+    A run that reads pure tones as an upper partial of a lower f0 has a dark first column and
+    bright ones to the right.
+
+    Args:
+        tables: run label -> :func:`~sot_utils.evaluate.pitch_accuracy_by_partials` table
+            (columns ``partials``, ``tones`` and ``column``).
+        column: the accuracy to colour by (``"rpa"`` or ``"rca"``), percent.
+        label: colour-bar label.
+        title: axes title.
+    """
+    if not tables:
+        raise ValueError("`tables` is empty: nothing to draw")
+    missing = [name for name, table in tables.items() if not {"partials", "tones", column} <= set(table.columns)]
+    if missing:
+        raise ValueError(f"`tables` entries {missing} lack the columns partials, tones and {column!r}")
+    counts = sorted({int(c) for table in tables.values() for c in table["partials"]})
+    grid = np.full((len(tables), len(counts)), np.nan)
+    tones = dict.fromkeys(counts, 0)
+    for row, table in enumerate(tables.values()):
+        for entry in table.itertuples():
+            grid[row, counts.index(int(entry.partials))] = getattr(entry, column)
+            tones[int(entry.partials)] = max(tones[int(entry.partials)], int(entry.tones))
+    fig, ax = plt.subplots(figsize=(1.6 + 0.75 * len(counts) + 2.5, 1.2 + 0.42 * len(tables)))
+    image = ax.imshow(grid, aspect="auto", cmap="viridis", vmin=0.0, vmax=100.0)
+    for (row, col), value in np.ndenumerate(grid):
+        if np.isfinite(value):
+            ax.text(col, row, f"{value:.0f}", ha="center", va="center", fontsize=7, color="black" if value > 60 else "white")
+    ax.set_xticks(range(len(counts)), labels=[f"{c}\n({tones[c]})" for c in counts])
+    ax.set_yticks(range(len(tables)), labels=list(tables))
+    ax.set(xlabel="audible partials of the tone (number of tones)", title=title)
+    fig.colorbar(image, ax=ax, label=label, pad=0.01)
+    fig.tight_layout()
+    return fig

@@ -149,7 +149,8 @@ def cached_features(data_path: str | Path, split: str, progress: bool = True) ->
             cache = {"sha256": digest}
         cache[split] = cqt_features(dataset.audio, progress=progress)
         _atomic_save(cache, cache_path)  # parallel runs may build the cache at the same time
-    labels = {"f0_hz": dataset.f0_hz, "amplitudes": dataset.amplitudes, "n_harmonics": dataset.n_harmonics}
+    labels = {"f0_hz": dataset.f0_hz, "amplitudes": dataset.amplitudes, "n_harmonics": dataset.n_harmonics,
+              "n_audible_harmonics": dataset.n_audible_harmonics}
     return dataset.audio, cache[split], labels
 
 

@@ -15,8 +15,8 @@ import torch
 
 import sot_utils
 from sot_utils.data import generate_harmonic_dataset, save_dataset
-from sot_utils.evaluate import (budget_checkpoint, choose_budget, evaluate_budgets, evaluate_checkpoint, evaluate_runs,
-                                 f0_predictions, find_runs, harmonic_shares, load_checkpoint, load_logs, metric_at_steps, plateau_step, results_markdown, results_table,
+from sot_utils.evaluate import (accuracy_by_partials, budget_checkpoint, choose_budget, evaluate_budgets, evaluate_checkpoint, evaluate_runs,
+                                 f0_predictions, find_runs, harmonic_shares, load_checkpoint, load_logs, metric_at_steps, pitch_accuracy_by_partials, plateau_step, results_markdown, results_table,
                                  training_compute, training_progress)
 from sot_utils.estimate import estimate_f0
 from sot_utils.losses import PAPER_GROUPS
@@ -336,6 +336,52 @@ def test_harmonic_shares_are_the_energy_share_of_the_predicted_amplitudes(tiny_r
     energy = audible.double().square().sum(dim=1)  # the partials are sinusoids: energies add
     np.testing.assert_allclose(shares, (energy / energy.sum(dim=-1, keepdim=True)).numpy(), rtol=1e-6)
     assert shares.shape == (3, 20) and harmonic_shares(path, data).shape == (len(cqt), 20)
+
+
+def test_pitch_accuracy_by_partials_splits_rpa_and_rca_by_the_tones_partial_count():
+    import mir_eval.melody
+
+    f0 = np.array([220.0, 330.0, 440.0, 550.0, 660.0, 770.0])
+    partials = np.array([1, 1, 2, 2, 5, 5])
+    frames = np.repeat(f0[:, None], 4, axis=1)
+    frames[0] /= 3   # a pure tone read as the 3rd partial of a twelfth lower: neither pitch nor chroma
+    frames[2] *= 2   # an octave error: chroma only
+    frames[3, :2] *= 1.02  # 34 cents off: still within 50
+    frames[4, 0] *= 1.05   # 84 cents off in one frame of four
+    table = pitch_accuracy_by_partials(torch.tensor(f0), torch.tensor(frames), torch.tensor(partials))
+    assert table["partials"].tolist() == [1, 2, 5] and table["tones"].tolist() == [2, 2, 2]
+    np.testing.assert_allclose(table["rpa"], [50.0, 50.0, 87.5])
+    np.testing.assert_allclose(table["rca"], [50.0, 100.0, 87.5])
+    # medians of 8 frames' log2(estimate / truth): the mean of the 4th and 5th smallest
+    np.testing.assert_allclose(table["offset_octaves"], [-np.log2(3) / 2, (np.log2(1.02) + 1) / 2, 0.0], atol=1e-12)
+    # the independent oracle: mir_eval on the count-5 tones' frames, every frame voiced
+    ref = mir_eval.melody.hz2cents(np.repeat(f0[4:, None], 4, axis=1).ravel())
+    est = mir_eval.melody.hz2cents(frames[4:].ravel())
+    voiced = np.ones_like(ref)
+    assert table["rpa"].iloc[2] == pytest.approx(100 * mir_eval.melody.raw_pitch_accuracy(voiced, ref, voiced, est))
+    with pytest.raises(ValueError, match="n_partials"):
+        pitch_accuracy_by_partials(f0, frames, partials[:5])
+    with pytest.raises(ValueError, match="n_partials"):
+        pitch_accuracy_by_partials(f0, frames, partials - 1)
+    with pytest.raises(ValueError, match="n_partials"):
+        pitch_accuracy_by_partials(f0, frames, partials.astype(float))
+
+
+def test_accuracy_by_partials_of_a_checkpoint_adds_up_to_its_rpa(tiny_runs):
+    from sot_utils.data import load_split
+
+    data, runs = tiny_runs
+    path = runs["SOT-2048"] / "best.pt"
+    table = accuracy_by_partials(path, data)
+    test = load_split(data, "test")
+    counts = torch.bincount(test.n_audible_harmonics)
+    assert table["partials"].tolist() == torch.nonzero(counts).ravel().tolist()
+    assert table["tones"].tolist() == counts[counts > 0].tolist()
+    # every tone has the same number of frames: the overall RPA is the tone-weighted mean
+    overall = evaluate_checkpoint(path, data)
+    assert (table["rpa"] * table["tones"]).sum() / table["tones"].sum() == pytest.approx(overall["rpa"])
+    assert (table["rca"] * table["tones"]).sum() / table["tones"].sum() == pytest.approx(overall["rca"])
+    assert accuracy_by_partials(path, data, limit=3)["tones"].sum() == 3
 
 
 def test_audible_amplitudes_mute_the_partials_the_synth_does_not_render():

@@ -294,3 +294,21 @@ def test_plot_harmonic_share_map_draws_one_row_of_mean_shares_per_run():
         plots.plot_harmonic_share_map({})
     with pytest.raises(ValueError, match="same n_harmonics"):
         plots.plot_harmonic_share_map({"a": one, "b": np.full((3, 10), 0.1)})
+
+
+def test_plot_accuracy_by_partials_draws_one_row_per_run_and_one_column_per_count():
+    low = pd.DataFrame({"partials": [1, 2, 3], "tones": [4, 5, 6], "rpa": [0.0, 20.0, 100.0], "rca": [0.0, 40.0, 100.0]})
+    high = pd.DataFrame({"partials": [2, 3, 4], "tones": [5, 6, 7], "rpa": [90.0, 95.0, 100.0], "rca": [90.0, 95.0, 100.0]})
+    fig = plots.plot_accuracy_by_partials({"run a": low, "run b": high})
+    image = np.ma.filled(fig.axes[0].images[0].get_array(), np.nan)
+    np.testing.assert_allclose(image, [[0.0, 20.0, 100.0, np.nan], [np.nan, 90.0, 95.0, 100.0]])
+    assert [label.get_text() for label in fig.axes[0].get_xticklabels()] == ["1\n(4)", "2\n(5)", "3\n(6)", "4\n(7)"]
+    assert [label.get_text() for label in fig.axes[0].get_yticklabels()] == ["run a", "run b"]
+    plt.close(fig)
+    fig = plots.plot_accuracy_by_partials({"run a": low}, column="rca")
+    np.testing.assert_allclose(np.ma.filled(fig.axes[0].images[0].get_array(), np.nan), [[0.0, 40.0, 100.0]])
+    plt.close(fig)
+    with pytest.raises(ValueError, match="tables"):
+        plots.plot_accuracy_by_partials({})
+    with pytest.raises(ValueError, match="rca"):
+        plots.plot_accuracy_by_partials({"a": low.drop(columns="rca")}, column="rca")
