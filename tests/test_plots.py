@@ -305,8 +305,9 @@ def test_plot_accuracy_by_partials_draws_one_row_per_run_and_one_column_per_coun
     assert [label.get_text() for label in fig.axes[0].get_xticklabels()] == ["1\n(4)", "2\n(5)", "3\n(6)", "4\n(7)"]
     assert [label.get_text() for label in fig.axes[0].get_yticklabels()] == ["run a", "run b"]
     plt.close(fig)
-    fig = plots.plot_accuracy_by_partials({"run a": low}, column="rca")
+    fig = plots.plot_accuracy_by_partials({"run a": low}, column="rca", title="chroma")
     np.testing.assert_allclose(np.ma.filled(fig.axes[0].images[0].get_array(), np.nan), [[0.0, 40.0, 100.0]])
+    assert fig.axes[0].get_title() == "chroma"
     plt.close(fig)
     with pytest.raises(ValueError, match="tables"):
         plots.plot_accuracy_by_partials({})
