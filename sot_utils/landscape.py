@@ -330,6 +330,7 @@ def fit_f0(
     steps: int = 200,
     learning_rate: float = 0.03,
     progress: bool = False,
+    perturb_target: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> pd.DataFrame:
     """Fit a synthesizer's f0 to each target from several initial detunings, by gradient descent.
 
@@ -346,6 +347,8 @@ def fit_f0(
         amplitudes: ``[n_harmonics]``.
         steps: optimisation steps.
         learning_rate: Adam learning rate on ``log2 f0``.
+        perturb_target: applied once to the rendered targets ``[T * D, n_samples]`` (e.g. noise
+            from :func:`sot_utils.perturb.add_noise`); the estimate stays clean.
 
     Returns:
         DataFrame, one row per (target, detuning): ``target_f0_hz``, ``initial_detuning_octaves``,
@@ -358,6 +361,10 @@ def fit_f0(
     true_f0 = target_f0_hz.repeat_interleave(len(initial_detuning_octaves))
     detuning = initial_detuning_octaves.repeat(len(target_f0_hz))
     targets = harmonic_tones(true_f0, amplitudes)
+    if perturb_target is not None:
+        targets = perturb_target(targets)
+        if not isinstance(targets, torch.Tensor) or targets.shape != (len(true_f0), targets.shape[-1]):
+            raise ValueError("`perturb_target` must return audio [T * D, n_samples] like its input")
     log2_f0 = (torch.log2(true_f0) + detuning).clone().requires_grad_()
     optimizer = torch.optim.Adam([log2_f0], lr=learning_rate)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / steps)

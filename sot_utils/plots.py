@@ -401,3 +401,64 @@ def plot_accuracy_by_partials(tables: dict[str, pd.DataFrame], column: str = "rp
     fig.colorbar(image, ax=ax, label=label, pad=0.01)
     fig.tight_layout()
     return fig
+
+
+def plot_robustness(sweep: pd.DataFrame, level_names: dict[str, str], column: str = "rpa", label: str = "RPA (%)",
+                    columns: int = 3):
+    """One panel per perturbation: a score against the level, one curve per estimator.
+
+    ``sweep``: rows ``estimator``, ``perturbation``, ``level`` and ``column`` (several rows per
+    estimator and condition, e.g. seeds, are averaged); ``level_names``: perturbation -> axis label.
+    Estimators starting with "SOT" are dashed greens, as in the loss figures; SNR axes run from
+    clean to noisy.
+    """
+    perturbations = list(dict.fromkeys(sweep["perturbation"]))
+    rows = -(-len(perturbations) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.2 * rows), squeeze=False)
+    styles = _curve_styles(list(dict.fromkeys(sweep["estimator"])))
+    for ax, name in zip(axes.flat, perturbations):
+        part = sweep[sweep["perturbation"] == name].groupby(["estimator", "level"], sort=False)[column].mean()
+        for estimator in dict.fromkeys(sweep["estimator"]):
+            if estimator in part.index.get_level_values(0):
+                curve = part.loc[estimator].sort_index()
+                ax.plot(curve.index, curve.values, marker="o", markersize=3, label=estimator, **styles[estimator])
+        ax.set(title=name, xlabel=level_names.get(name, "level"), ylabel=label, ylim=(-3, 103))
+        if "noise" in name:
+            ax.invert_xaxis()
+        elif (part.index.get_level_values(1) > 0).any() and name == "inharmonicity":
+            ax.set_xscale("symlog", linthresh=1e-4)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(perturbations):]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8, bbox_to_anchor=(0.5, -0.02 - 0.03 * (len(labels) // 6)))
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
+def plot_noise_remedy(results: pd.DataFrame):
+    """Success rate of gradient-descent f0 fits against SNR, one panel per noise colour.
+
+    ``results``: rows ``loss``, ``color``, ``snr_db``, ``success_rate`` (clean = ``inf``, drawn
+    at the left edge as "clean").
+    """
+    colors = list(dict.fromkeys(results["color"]))
+    fig, axes = plt.subplots(1, len(colors), figsize=(5 * len(colors), 3.4), squeeze=False, sharey=True)
+    styles = _curve_styles(list(dict.fromkeys(results["loss"])))
+    finite = results.loc[np.isfinite(results["snr_db"]), "snr_db"]
+    clean_at = finite.max() + 10 if len(finite) else 0.0
+    for ax, color in zip(axes[0], colors):
+        part = results[results["color"] == color]
+        for name in dict.fromkeys(part["loss"]):
+            rows = part[part["loss"] == name]
+            x = np.where(np.isfinite(rows["snr_db"]), rows["snr_db"], clean_at)
+            order = np.argsort(-x)
+            ax.plot(x[order], rows["success_rate"].to_numpy()[order], marker="o", markersize=3, label=name, **styles[name])
+        ticks = sorted(set(finite.tolist()) | {clean_at}, reverse=True)
+        ax.set_xticks(ticks, ["clean" if t == clean_at else f"{t:g}" for t in ticks])
+        ax.invert_xaxis()
+        ax.set(title=f"{color} noise on the target", xlabel="SNR (dB)", ylabel="fits within 50 cents (%)", ylim=(-3, 103))
+        ax.grid(alpha=0.3)
+    axes[0, -1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig

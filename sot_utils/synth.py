@@ -103,11 +103,15 @@ def remove_above_nyquist(
 
 
 def oscillator_bank(
-    frequencies_hz: torch.Tensor, amplitudes: torch.Tensor, sample_rate: float
+    frequencies_hz: torch.Tensor,
+    amplitudes: torch.Tensor,
+    sample_rate: float,
+    initial_phase: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Sum of sinusoids with cumulative phase.
 
-    ``y[n] = sum_k A_k[n] sin(phi_k[n])``, ``phi_k[n] = sum_{m<=n} 2 pi f_k[m] / sample_rate``.
+    ``y[n] = sum_k A_k[n] sin(phi_k[n])``,
+    ``phi_k[n] = theta_k + sum_{m<=n} 2 pi f_k[m] / sample_rate``.
     The phase is accumulated in float64 and wrapped to [0, 2 pi) before the sine, so long or
     high-frequency signals do not drift as a float32 running sum would.
 
@@ -115,12 +119,23 @@ def oscillator_bank(
         frequencies_hz: ``[batch, n_samples, n_partials]``, Hz.
         amplitudes: ``[batch, n_samples, n_partials]``, linear.
         sample_rate: Hz.
+        initial_phase: phase offsets ``theta`` ``[batch, n_partials]``, radians, or None (0, the
+            decoder's synthesizer).
 
     Returns:
         audio ``[batch, n_samples]``.
     """
     omega = (2 * math.pi / sample_rate) * frequencies_hz.double()
-    phase = torch.remainder(torch.cumsum(omega, dim=1), 2 * math.pi).to(amplitudes.dtype)
+    phase = torch.cumsum(omega, dim=1)
+    if initial_phase is not None:
+        check_tensor("initial_phase", initial_phase, ndim=2, layout="[batch, n_partials]")
+        if initial_phase.shape != (frequencies_hz.shape[0], frequencies_hz.shape[-1]):
+            raise ValueError(
+                f"`initial_phase` {tuple(initial_phase.shape)} must be [batch, n_partials] = "
+                f"{(frequencies_hz.shape[0], frequencies_hz.shape[-1])}"
+            )
+        phase = phase + initial_phase.double()[:, None, :]
+    phase = torch.remainder(phase, 2 * math.pi).to(amplitudes.dtype)
     return torch.sum(amplitudes * torch.sin(phase), dim=-1)
 
 

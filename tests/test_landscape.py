@@ -184,3 +184,16 @@ def test_helpers_and_bad_input():
     with pytest.raises(ValueError, match="steps"):
         landscape.fit_f0(per_batch, torch.tensor([440.0]), torch.tensor([0.0]), SINE, steps=0)
     assert isinstance(landscape.success_rate({"a": pd.DataFrame({"initial_detuning_octaves": [0.0], "success": [True]})}), pd.DataFrame)
+
+
+def test_fit_f0_perturb_target_reaches_the_targets_only():
+    loss = SpectralOTLoss(n_fft=2048, pad_end=False, frequency_scale="log", reduction="none")
+    args = (loss, torch.tensor([440.0]), torch.tensor([0.25]), landscape.decaying_amplitudes(4))
+    plain = landscape.fit_f0(*args, steps=20)
+    same = landscape.fit_f0(*args, steps=20, perturb_target=lambda x: x)
+    pd.testing.assert_frame_equal(plain, same)
+    seen = []
+    landscape.fit_f0(*args, steps=2, perturb_target=lambda x: seen.append(x.shape) or x * 0.5)
+    assert seen == [(1, 4096)]  # applied once, to the [T * D, n_samples] targets
+    with pytest.raises(ValueError, match="perturb_target"):
+        landscape.fit_f0(*args, steps=2, perturb_target=lambda x: x[0])

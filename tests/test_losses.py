@@ -539,3 +539,22 @@ def test_compiled_merge_leaves_torch_thread_count_alone():
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", NUMBA_NUM_THREADS="2")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "1"
+
+
+def test_spectral_ot_loss_noise_floor_is_spectral_ot_of_the_thresholded_spectra():
+    from sot_utils.losses import spectral_ot
+    from sot_utils.spectral import subtract_noise_floor
+
+    torch.manual_seed(0)
+    t = torch.arange(4096) / 16000
+    target = torch.sin(2 * math.pi * 440 * t)[None] + 0.3 * torch.randn(1, 4096)
+    estimate = torch.sin(2 * math.pi * 470 * t)[None]
+    loss = SpectralOTLoss(n_fft=512, noise_floor=4.0, reduction="none")
+    positions = bin_positions(512, 16000).float()
+    spectra = [subtract_noise_floor(stft_magnitude(x, 512, 256, "flattop") ** 2, 4.0) for x in (target, estimate)]
+    expected = spectral_ot(spectra[0], spectra[1], positions).mean(dim=-1)
+    torch.testing.assert_close(loss(target, estimate), expected)
+    plain = SpectralOTLoss(n_fft=512, reduction="none")
+    assert plain.noise_floor is None and not torch.allclose(plain(target, estimate), expected)
+    with pytest.raises(ValueError, match="noise_floor"):
+        SpectralOTLoss(noise_floor=-1.0)

@@ -313,3 +313,28 @@ def test_plot_accuracy_by_partials_draws_one_row_per_run_and_one_column_per_coun
         plots.plot_accuracy_by_partials({})
     with pytest.raises(ValueError, match="rca"):
         plots.plot_accuracy_by_partials({"a": low.drop(columns="rca")}, column="rca")
+
+
+def test_plot_robustness_draws_one_panel_per_perturbation_and_averages_seeds(tmp_path):
+    rows = []
+    for estimator in ("SOT-2048", "MSS-Lin", "pesto"):
+        for seed in (1, 2):
+            for perturbation, levels in {"white noise": (40.0, 10.0, 0.0), "vibrato": (0.0, 100.0), "inharmonicity": (0.0, 1e-3)}.items():
+                rows += [{"estimator": estimator, "perturbation": perturbation, "level": level, "rpa": 10.0 * seed} for level in levels]
+    fig = plots.plot_robustness(pd.DataFrame(rows), {"white noise": "SNR (dB)"})
+    axes = [ax for ax in fig.axes if ax.axison]
+    assert [ax.get_title() for ax in axes] == ["white noise", "vibrato", "inharmonicity"]
+    assert len(axes[0].lines) == 3 and np.allclose(axes[0].lines[0].get_ydata(), 15.0)  # mean of the two seeds
+    assert axes[0].xaxis_inverted() and axes[0].get_xlabel() == "SNR (dB)"
+    _check_saved(fig, "robustness", tmp_path)
+
+
+def test_plot_noise_remedy_puts_clean_first(tmp_path):
+    results = pd.DataFrame([{"loss": loss, "color": color, "snr_db": snr, "success_rate": rate}
+                            for loss, rate in (("SOT", 50.0), ("SOT + floor", 75.0)) for color in ("white", "pink")
+                            for snr in (float("inf"), 10.0, 0.0)])
+    fig = plots.plot_noise_remedy(results)
+    assert len(fig.axes) == 2 and all(len(ax.lines) == 2 for ax in fig.axes)
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels[0] == "clean" and set(labels) == {"clean", "10", "0"}
+    _check_saved(fig, "noise_remedy", tmp_path)

@@ -434,3 +434,15 @@ def test_cqt_bad_constructor_arguments():
 def test_module_constants():
     assert spectral.SAMPLE_RATE == 16000
     assert spectral.CQT_HOP_LENGTH == 256
+
+
+def test_subtract_noise_floor_closed_form_and_checks():
+    spectra = torch.tensor([[0.0, 1.0, 2.0, 3.0, 10.0], [5.0, 5.0, 5.0, 5.0, 5.0]])
+    out = spectral.subtract_noise_floor(spectra, 1.5)
+    medians = np.median(spectra.numpy(), axis=-1, keepdims=True)  # numpy oracle (odd bin count)
+    np.testing.assert_allclose(out.numpy(), np.maximum(spectra.numpy() - 1.5 * medians, 0.0))
+    assert float(out[1].sum()) == 0.0  # a flat frame is all floor
+    with pytest.raises(ValueError, match="factor"):
+        spectral.subtract_noise_floor(spectra, 0.0)
+    with pytest.raises(ValueError, match="spectra"):
+        spectral.subtract_noise_floor(-spectra, 1.0)
