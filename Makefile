@@ -12,9 +12,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXTRAS := test,baselines,notebooks,web
 DATA := data/harmonic_sr16000_n4000_seed0.pt
+REAL_NOTES := data/real_notes_sr16000.pt
+SOUNDFONT := /usr/share/sounds/sf2/TimGM6mb.sf2
 EXPLORER_PORT ?= 8866
 
-.PHONY: reproduce test data notebooks venv clean-venv browser explorer lab
+.PHONY: reproduce test data real-notes notebooks venv clean-venv browser soundfont explorer lab
 
 venv: $(STAMP)
 
@@ -30,7 +32,13 @@ $(STAMP): pyproject.toml
 browser:
 	@command -v chromium >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
-test: $(STAMP) browser
+# Debian's FluidSynth and General MIDI soundfont TimGM6mb, which render the real instrument notes
+# (sot_utils/real_notes.py, tests/test_real_notes.py); installed on first use, without the
+# recommended Qt front-end (qsynth) and second soundfont (FluidR3, 148 MB).
+soundfont:
+	@{ command -v fluidsynth >/dev/null && test -f $(SOUNDFONT); } || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends fluidsynth timgm6mb-soundfont; }
+
+test: $(STAMP) browser soundfont
 	$(PY) -m pytest -q tests --nbval-lax $(wildcard notebooks/[0-9][0-9]_*.ipynb)
 
 data: $(DATA)
@@ -38,10 +46,16 @@ data: $(DATA)
 $(DATA): $(STAMP)
 	$(PY) -m sot_utils.data --seed 0 --out $(DATA)
 
+real-notes: $(REAL_NOTES)
+
+# `soundfont` is order-only: it is phony, and the file should not be rendered again at every call
+$(REAL_NOTES): $(STAMP) | soundfont
+	$(PY) -m sot_utils.real_notes --soundfont $(SOUNDFONT) --out $(REAL_NOTES)
+
 notebooks: $(STAMP)
 	$(PY) -m sot_utils.run_notebooks
 
-reproduce: $(STAMP) data notebooks
+reproduce: $(STAMP) soundfont data real-notes notebooks
 
 explorer: $(STAMP)
 	$(PY) -m voila notebooks/explorer.ipynb --port=$(EXPLORER_PORT) --no-browser

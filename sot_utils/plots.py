@@ -423,10 +423,15 @@ def plot_robustness(sweep: pd.DataFrame, level_names: dict[str, str], column: st
                 curve = part.loc[estimator].sort_index()
                 ax.plot(curve.index, curve.values, marker="o", markersize=3, label=estimator, **styles[estimator])
         ax.set(title=name, xlabel=level_names.get(name, "level"), ylabel=label, ylim=(-3, 103))
+        levels = sorted(set(part.index.get_level_values(1)))
         if "noise" in name:
             ax.invert_xaxis()
-        elif (part.index.get_level_values(1) > 0).any() and name == "inharmonicity":
-            ax.set_xscale("symlog", linthresh=1e-4)
+        elif name == "inharmonicity" and levels[-1] > 0:
+            ax.set_xscale("symlog", linthresh=min(v for v in levels if v > 0))  # B spans decades, from 0
+            ax.set_xlim(left=0)
+        elif levels == [0.0, 1.0]:  # an on/off perturbation
+            ax.set_xticks([0.0, 1.0], ["off", "on"])
+            ax.set_xlim(-0.3, 1.3)
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(perturbations):]:
         ax.axis("off")
@@ -460,5 +465,29 @@ def plot_noise_remedy(results: pd.DataFrame):
         ax.set(title=f"{color} noise on the target", xlabel="SNR (dB)", ylabel="fits within 50 cents (%)", ylim=(-3, 103))
         ax.grid(alpha=0.3)
     axes[0, -1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_score_grid(table: pd.DataFrame, column: str = "rpa", label: str = "RPA (%)", title: str | None = None):
+    """A score per estimator (rows) and group of tones (columns), e.g. instrument families.
+
+    ``table``: rows ``estimator``, ``group``, ``n_tones`` and ``column`` (percent), as
+    :func:`sot_utils.robustness.evaluate_estimators` returns; columns keep the table's order.
+    """
+    if table.empty:
+        raise ValueError("`table` is empty: nothing to draw")
+    grid = table.pivot(index="estimator", columns="group", values=column)
+    grid = grid.loc[list(dict.fromkeys(table["estimator"])), list(dict.fromkeys(table["group"]))]
+    tones = table.groupby("group")["n_tones"].max()
+    fig, ax = plt.subplots(figsize=(2.2 + 0.85 * grid.shape[1], 1.2 + 0.42 * grid.shape[0]))
+    image = ax.imshow(grid.to_numpy(dtype=float), aspect="auto", cmap="viridis", vmin=0.0, vmax=100.0)
+    for (row, col), value in np.ndenumerate(grid.to_numpy(dtype=float)):
+        if np.isfinite(value):
+            ax.text(col, row, f"{value:.0f}", ha="center", va="center", fontsize=7, color="black" if value > 60 else "white")
+    ax.set_xticks(range(grid.shape[1]), labels=[f"{g}\n({tones[g]})" for g in grid.columns], rotation=30, ha="right")
+    ax.set_yticks(range(grid.shape[0]), labels=list(grid.index))
+    ax.set(title=title)
+    fig.colorbar(image, ax=ax, label=label, pad=0.01)
     fig.tight_layout()
     return fig

@@ -161,21 +161,30 @@ def robustness_sweep(
 
 
 def evaluate_estimators(
-    estimators: Mapping[str, Estimator], audio: torch.Tensor, reference_f0_hz: torch.Tensor
+    estimators: Mapping[str, Estimator],
+    audio: torch.Tensor,
+    reference_f0_hz: torch.Tensor,
+    groups: Mapping[str, torch.Tensor] | None = None,
 ) -> pd.DataFrame:
-    """Score estimators on one set of tones, with their time per tone.
+    """Score estimators on one set of tones, overall and per group of tones, with their time per tone.
+
+    Every estimator runs once on all the tones; the groups (e.g. instrument families) only split
+    the scoring.
 
     Args:
         estimators: name -> callable ``audio [batch, n_samples] (16 kHz) -> f0 [batch] Hz``.
         audio: ``[n, n_samples]`` at 16 kHz.
         reference_f0_hz: ``[n]`` Hz.
+        groups: group name -> indices ``[n_group]`` into the tones, or None.
 
     Returns:
-        DataFrame, one row per estimator: ``estimator``, ``rpa``, ``rca``, ``octave_difference``,
-        ``seconds_per_example`` (wall clock, this machine, including any feature computation).
+        DataFrame, one row per estimator and group (group ``"all"`` first): ``estimator``,
+        ``group``, ``n_tones``, ``rpa``, ``rca``, ``octave_difference``, ``seconds_per_example``
+        (wall clock on this machine over all the tones, including any feature computation).
     """
     import time
 
+    subsets = {"all": torch.arange(len(reference_f0_hz)), **(groups or {})}
     rows = []
     for name, estimator in estimators.items():
         start = time.perf_counter()
@@ -183,7 +192,9 @@ def evaluate_estimators(
         seconds = (time.perf_counter() - start) / audio.shape[0]
         if estimate.shape != reference_f0_hz.shape:
             raise ValueError(f"estimator {name!r} returned {tuple(estimate.shape)}, expected one f0 per tone {tuple(reference_f0_hz.shape)}")
-        rows.append({"estimator": name, **score(reference_f0_hz, estimate), "seconds_per_example": seconds})
+        for group, index in subsets.items():
+            rows.append({"estimator": name, "group": group, "n_tones": len(index),
+                         **score(reference_f0_hz[index], estimate[index]), "seconds_per_example": seconds})
     return pd.DataFrame(rows)
 
 
@@ -237,3 +248,38 @@ def noise_floor_remedy(
             rows.append({"loss": name, "color": color, "snr_db": float(snr),
                          "success_rate": 100.0 * float(fits.success.mean()), "n_fits": len(fits)})
     return pd.DataFrame(rows)
+
+
+def best_validation_runs(root, budget: int) -> pd.DataFrame:
+    """Per group, the seed with the lowest validation LSD up to ``budget`` (the paper's criterion).
+
+    Picks one run to stand for its group without looking at the test split.
+
+    Args:
+        root: ``<group>/<seed>/`` run folders.
+        budget: training steps.
+
+    Returns:
+        one row per group: ``group``, ``seed``, ``path`` (its checkpoint for the budget),
+        ``val_lsd`` (dB²).
+    """
+    from .evaluate import find_runs, load_logs
+
+    runs = find_runs(root, budget=budget)
+    if runs.empty:
+        raise ValueError(f"no run under {root} reached the budget of {budget} steps")
+    logs = load_logs(runs)
+    best = logs[logs["step"] <= budget].groupby(["group", "seed"])["val_lsd"].min().rename("val_lsd").reset_index()
+    table = runs.merge(best, on=["group", "seed"])
+    picked = table.loc[table.groupby("group", sort=False)["val_lsd"].idxmin()]
+    return picked.reset_index(drop=True)[["group", "seed", "path", "val_lsd"]]
+
+
+def baseline_estimators(names, fmin_hz: float = 40.0, fmax_hz: float = 1950.0) -> dict[str, Estimator]:
+    """Peer trackers of :mod:`sot_utils.baselines` as :data:`Estimator` s (16 kHz audio, median f0)."""
+    from .baselines import baseline_f0
+
+    def estimator(name: str) -> Estimator:
+        return lambda audio: baseline_f0(name, audio, 16000, fmin_hz=fmin_hz, fmax_hz=fmax_hz).f0_hz
+
+    return {name: estimator(name) for name in names}

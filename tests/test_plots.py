@@ -338,3 +338,17 @@ def test_plot_noise_remedy_puts_clean_first(tmp_path):
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert labels[0] == "clean" and set(labels) == {"clean", "10", "0"}
     _check_saved(fig, "noise_remedy", tmp_path)
+
+
+def test_plot_score_grid_keeps_the_order_and_writes_each_score(tmp_path):
+    table = pd.DataFrame([{"estimator": e, "group": g, "n_tones": n, "rpa": r}
+                          for e, scores in (("ours", (80.0, 50.0)), ("pesto", (100.0, 90.0)))
+                          for (g, n), r in zip((("all", 20), ("Piano", 5)), scores)])
+    fig = plots.plot_score_grid(table, title="RPA")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["ours", "pesto"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["all\n(20)", "Piano\n(5)"]
+    assert sorted(t.get_text() for t in ax.texts) == ["100", "50", "80", "90"]
+    _check_saved(fig, "score_grid", tmp_path)
+    with pytest.raises(ValueError, match="empty"):
+        plots.plot_score_grid(table.iloc[:0])

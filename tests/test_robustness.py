@@ -8,7 +8,8 @@ import torch
 
 from sot_utils.data import generate_harmonic_dataset, load_split, save_dataset
 from sot_utils.estimate import estimate_f0
-from sot_utils.robustness import (PERTURBATIONS, checkpoint_estimators, evaluate_estimators, noise_floor_remedy,
+from sot_utils.robustness import (PERTURBATIONS, baseline_estimators, best_validation_runs, checkpoint_estimators,
+                                   evaluate_estimators, noise_floor_remedy,
                                    perturbed_split, robustness_sweep)
 
 CHECKPOINT = "checkpoints/MSS-Lin/456/best.pt"  # shipped, tracks pitch on the test split
@@ -92,10 +93,17 @@ def test_evaluate_estimators_scores_and_times_each_estimator():
     reference = torch.tensor([100.0, 200.0, 400.0, 800.0])
     audio = torch.randn(4, 4096)
     table = evaluate_estimators({"truth": lambda a: reference, "octave up": lambda a: 2 * reference}, audio, reference)
-    assert list(table.estimator) == ["truth", "octave up"]
+    assert list(table.estimator) == ["truth", "octave up"] and set(table.group) == {"all"}
     assert table.rpa.tolist() == [100.0, 0.0] and table.rca.tolist() == [100.0, 100.0]
     assert table.octave_difference.tolist() == pytest.approx([0.0, 1.0])
     assert (table.seconds_per_example >= 0).all()
+    calls = []
+    half_right = lambda a: calls.append(1) or torch.cat([reference[:2], 3 * reference[2:]])  # noqa: E731
+    by_group = evaluate_estimators({"half": half_right}, audio, reference,
+                                   groups={"low": torch.tensor([0, 1]), "high": torch.tensor([2, 3])})
+    assert calls == [1]  # one run, scored per group
+    assert by_group.group.tolist() == ["all", "low", "high"] and by_group.n_tones.tolist() == [4, 2, 2]
+    assert by_group.rpa.tolist() == [50.0, 100.0, 0.0]
 
 
 class FlatLoss(torch.nn.Module):
@@ -115,3 +123,28 @@ def test_noise_floor_remedy_reports_success_per_condition():
     assert near.success_rate.tolist() == [100.0, 100.0] and near.snr_db.tolist() == [math.inf, 0.0]
     assert far.success_rate.tolist() == [0.0, 0.0] and far.color.tolist() == ["white", "pink"]
     assert (far.n_fits == 2).all()
+
+
+def test_best_validation_runs_pick_the_lowest_validation_lsd_up_to_the_budget():
+    import pandas as pd
+    from pathlib import Path
+
+    picked = best_validation_runs("checkpoints", 9900)
+    assert len(picked) == len(set(picked.group)) == 7
+    for row in picked.itertuples():
+        lowest = {}
+        for run_dir in Path("checkpoints", row.group).iterdir():
+            log = pd.read_csv(run_dir / "log.csv")
+            lowest[int(run_dir.name)] = log.loc[log.step <= 9900, "val_lsd"].min()
+        assert row.seed == min(lowest, key=lowest.get) and row.val_lsd == pytest.approx(lowest[row.seed])
+        assert Path(row.path).exists()
+    with pytest.raises(ValueError, match="budget"):
+        best_validation_runs("checkpoints", 10**7)
+
+
+def test_baseline_estimators_return_one_f0_per_tone():
+    t = torch.arange(4096) / 16000
+    audio = torch.stack([torch.sin(2 * math.pi * f * t) for f in (220.0, 440.0)])
+    f0 = baseline_estimators(["yin"])["yin"](audio)
+    assert f0.shape == (2,)
+    np.testing.assert_allclose(1200 * np.log2(f0.numpy() / [220.0, 440.0]), 0.0, atol=25)
