@@ -290,7 +290,16 @@ def save_dataset(dataset: dict, path: str | os.PathLike) -> str:
     """
     if not isinstance(dataset, dict) or not {"meta", "examples", "splits"} <= dataset.keys():
         raise ValueError("`dataset` must be the dict returned by generate_harmonic_dataset")
-    data = dataset_bytes(dataset)
+    return write_archive(dataset, path)
+
+
+def write_archive(archive: dict, path: str | os.PathLike) -> str:
+    """Write a ``{"meta", "examples", ...}`` archive atomically, as :func:`dataset_bytes`; return its SHA-256.
+
+    The file appears whole or not at all (written beside it, then renamed); parent folders are
+    created.
+    """
+    data = dataset_bytes(archive)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.stem + ".partial" + path.suffix)
@@ -299,22 +308,30 @@ def save_dataset(dataset: dict, path: str | os.PathLike) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def read_dataset(path: str | os.PathLike) -> dict:
-    """Load a file written by :func:`save_dataset` (checks that it exists and its format version)."""
+def read_archive(path: str | os.PathLike, kind: str, version: int, remedy: str) -> dict:
+    """Load an archive written by :func:`write_archive`, checking that it exists and its format version.
+
+    Args:
+        path: the file.
+        kind: what it holds, for the messages (``"dataset"``, ``"real-notes"``).
+        version: the format version expected in ``meta["format_version"]``.
+        remedy: how to (re)create it, e.g. ``"make data"``.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
-            f"dataset file {str(path)!r} not found (resolved to {str(path.resolve())!r}); "
-            f"generate it with `make data` or `python -m sot_utils.data --out {path}`"
+            f"{kind} file {str(path)!r} not found (resolved to {str(path.resolve())!r}); create it with `{remedy}`"
         )
-    dataset = torch.load(path, map_location="cpu", weights_only=True)
-    version = dataset.get("meta", {}).get("format_version") if isinstance(dataset, dict) else None
-    if version != FORMAT_VERSION:
-        raise ValueError(
-            f"{str(path)!r} has dataset format version {version!r}, expected {FORMAT_VERSION}; "
-            "regenerate it with `make data`"
-        )
-    return dataset
+    archive = torch.load(path, map_location="cpu", weights_only=True)
+    found = archive.get("meta", {}).get("format_version") if isinstance(archive, dict) else None
+    if found != version:
+        raise ValueError(f"{str(path)!r} has {kind} format version {found!r}, expected {version}; recreate it with `{remedy}`")
+    return archive
+
+
+def read_dataset(path: str | os.PathLike) -> dict:
+    """Load a file written by :func:`save_dataset` (checks that it exists and its format version)."""
+    return read_archive(path, "dataset", FORMAT_VERSION, f"make data` or `python -m sot_utils.data --out {path}")
 
 
 def split_examples(dataset: dict, split: str) -> dict[str, torch.Tensor]:

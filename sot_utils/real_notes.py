@@ -71,7 +71,7 @@ import torch
 import torchaudio.functional as AF
 from tqdm.auto import tqdm
 
-from .data import PEAK_LEVEL, dataset_bytes, peak_normalize
+from .data import PEAK_LEVEL, peak_normalize, read_archive, write_archive
 from .validation import check_int
 
 FORMAT_VERSION = 1
@@ -469,31 +469,12 @@ def save_real_notes(notes: dict, path: str | os.PathLike) -> str:
     """
     if not isinstance(notes, dict) or not {"meta", "examples"} <= notes.keys():
         raise ValueError("`notes` must be the dict returned by generate_real_notes")
-    data = dataset_bytes(notes)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.stem + ".partial" + path.suffix)
-    partial.write_bytes(data)
-    os.replace(partial, path)
-    return hashlib.sha256(data).hexdigest()
+    return write_archive(notes, path)
 
 
 def read_real_notes(path: str | os.PathLike) -> dict:
     """Load a file written by :func:`save_real_notes` as stored (audio un-normalised)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"real-notes file {str(path)!r} not found (resolved to {str(path.resolve())!r}); "
-            f"render it with `make real-notes` or `python -m sot_utils.real_notes --out {path}`"
-        )
-    notes = torch.load(path, map_location="cpu", weights_only=True)
-    version = notes.get("meta", {}).get("format_version") if isinstance(notes, dict) else None
-    if version != FORMAT_VERSION:
-        raise ValueError(
-            f"{str(path)!r} has real-notes format version {version!r}, expected {FORMAT_VERSION}; "
-            "render it again with `make real-notes`"
-        )
-    return notes
+    return read_archive(path, "real-notes", FORMAT_VERSION, f"make real-notes` or `python -m sot_utils.real_notes --out {path}")
 
 
 def load_real_notes(path: str | os.PathLike = DEFAULT_PATH) -> dict:
