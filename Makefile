@@ -64,5 +64,13 @@ explorer: $(STAMP)
 lab: $(STAMP)
 	$(PY) -m jupyterlab $(if $(filter 0,$(shell id -u)),--allow-root)
 
+# The benchmark suite (CPU sections; the gpu section where CUDA is available): writes
+# benchmarks/results.json, benchmarks/results.md and benchmarks/scaling.png/.pdf. Options through
+# BENCH_ARGS, e.g. make bench BENCH_ARGS="--only mss train_step" or BENCH_ARGS="--quick".
+BENCH_ARGS ?=
+.PHONY: bench
+bench: $(STAMP)
+	$(PY) -m benchmarks.run_all $(BENCH_ARGS)
+
 clean-venv:
 	rm -rf $(VENV)

@@ -8,37 +8,50 @@
 - reference layout, encoder: conv1d layers in [N, channels, bins] layout over all 1024 frames
   at once, as the reference's PyTorch modules run;
 - ours (``sot_utils.train.train_step``): CQT cached once per dataset, micro-batches of 16
-  examples with the encoder's activations channels-last, the Toeplitz head as a matrix product,
-  our synth (window upsampling as one matrix product, harmonic phases from the fundamental's),
-  our sort-free shared-support SOT (the compiled linear merge on CPU).
+  examples on CPU (the whole batch on a GPU, as ``sot_utils.train``) with the encoder's
+  activations channels-last, the Toeplitz head as a matrix product, our synth (window upsampling
+  as one matrix product, harmonic phases from the fundamental's), our sort-free shared-support
+  SOT (the compiled linear merge on CPU, tensor operations on a GPU).
 
 Both use the same model, optimiser, batch and MSS term. The two steps run in turn and each time is
 the median over the repeats, so that the ratio holds on a busy machine; a profile of our step is
-printed too.
+recorded too (CPU). The losses of both layouts on the untrained model are checked to agree (the
+synths differ in float32 rounding, hence a 1 % tolerance).
 
-Usage: python benchmarks/bench_train_step.py [--groups SOT-2048 MSS-Lin] [--repeats 11]
+Usage: python benchmarks/bench_train_step.py [--groups SOT-2048 MSS-Lin] [--repeats 11] [--batch 64]
+       [--device cpu]
 Writes its numbers under the key "train_step" of benchmarks/results.json (other keys, and the
-last numbers of groups not timed in this run, are kept).
+last numbers of groups not timed in this run, are kept); ``python -m benchmarks.run_all --only
+train_step`` runs the same function (:func:`run`) as a section of the suite.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
+import sys
 from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the `benchmarks` package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
 from sot.losses import wasserstein_1d as authors_wasserstein_1d
 
+from benchmarks import comparison, describe, harmonic_audio, log, section_meta, time_interleaved
 from sot_utils.autoencoder import HarmonicAutoencoder, cqt_features
-from sot_utils.data import generate_harmonic_dataset, peak_normalize
-from sot_utils.losses import PAPER_GROUPS, SpectralOTLoss, WeightedLossSum, _safe_divide, paper_loss
 from sot_utils.encoder import EncoderOutput, f0_from_logits
+from sot_utils.losses import PAPER_GROUPS, SpectralOTLoss, WeightedLossSum, _safe_divide, paper_loss
 from sot_utils.spectral import CQT
 from sot_utils.synth import exp_sigmoid
 from sot_utils.train import CPU_MICRO_BATCH, train_step
+
+PAPER_STEPS = 22_000
+"""Training steps of one of the paper's runs (runs per hour = 3600 / (seconds per step x this))."""
+LOSS_RTOL = 1e-2
+"""Tolerance on the two layouts' losses: the reference's synth accumulates each harmonic's phase
+in float32, ours derives them from the fundamental's (0.2 % apart on MSS-LogLin's log term)."""
+TABLE = "one Adam step"
 
 
 class SortBasedSOT(torch.nn.Module):
@@ -68,11 +81,11 @@ def reference_loss(group: str) -> torch.nn.Module:
 def reference_synth(f0_hz: torch.Tensor, amplitudes: torch.Tensor, n_samples: int = 4096, sample_rate: int = 16000) -> torch.Tensor:
     """DDSP's harmonic synth as the reference runs it (spec §4): ``[B, T]`` Hz, ``[B, T, H]`` -> ``[B, N]``."""
     batch, n_frames, n_harmonics = amplitudes.shape
-    ratios = torch.arange(1, n_harmonics + 1, dtype=f0_hz.dtype)
+    ratios = torch.arange(1, n_harmonics + 1, dtype=f0_hz.dtype, device=f0_hz.device)
     amplitudes = amplitudes * (f0_hz[..., None] * ratios < sample_rate / 2)
     hop = n_samples // n_frames
     frames = torch.cat([amplitudes, amplitudes[:, -1:]], dim=1)  # add_endpoint: 17 frames
-    window = torch.hann_window(2 * hop)
+    window = torch.hann_window(2 * hop, dtype=amplitudes.dtype, device=amplitudes.device)
     # one windowed block of 2 hop samples per frame, [B H, 2 hop, T + 1], overlap-added with stride hop
     blocks = (frames.transpose(1, 2)[..., None] * window).transpose(2, 3).reshape(batch * n_harmonics, 2 * hop, n_frames + 1)
     length = hop * (n_frames + 2)
@@ -112,37 +125,48 @@ def convolutional_toeplitz(model: HarmonicAutoencoder) -> HarmonicAutoencoder:
     return model
 
 
-def timed(fn, repeats):
-    fn()  # warm-up
-    start = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    return (time.perf_counter() - start) / repeats
+def timed(fn, repeats, device="cpu"):
+    """Median seconds of ``fn`` over ``repeats`` runs after one warm-up."""
+    return time_interleaved({"fn": fn}, repeats, device=device)["fn"]
 
 
 def timed_alternating(first, second, repeats):
     """Median seconds of ``first`` and of ``second``, run in turn ``repeats`` times each, so
     that a slow patch of a shared machine hits both; medians ignore the odd interrupted run."""
-    first(), second()  # warm-up
-    times = ([], [])
-    for _ in range(repeats):
-        for fn, out in zip((first, second), times):
-            start = time.perf_counter()
-            fn()
-            out.append(time.perf_counter() - start)
-    return statistics.median(times[0]), statistics.median(times[1])
+    times = time_interleaved({"first": first, "second": second}, repeats)
+    return times["first"], times["second"]
 
 
-def bench_group(group, audio, cqt, repeats):
+def runs_per_hour(seconds_per_step: float, steps: int = PAPER_STEPS) -> float:
+    """Whole training runs of ``steps`` steps per hour, one run alone on the machine."""
+    return 3600.0 / (seconds_per_step * steps)
+
+
+def load_batch(batch_size: int, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """``batch_size`` tones of the synthetic set (seed 0) and their CQT frames, on ``device``."""
+    audio = harmonic_audio(batch_size, seed=0)
+    cqt = cqt_features(audio, progress=False)
+    return audio.to(device), cqt.to(device)
+
+
+def default_micro_batch(batch_size: int, device: str) -> int:
+    """As ``sot_utils.train``: micro-batches of 16 on CPU, the whole batch on a GPU."""
+    return CPU_MICRO_BATCH if torch.device(device).type == "cpu" else batch_size
+
+
+def bench_group(group, audio, cqt, repeats, device="cpu", micro_batch=None) -> dict:
+    """One Adam step of ``group``: reference layout against ours (a comparison record, see
+    :mod:`benchmarks`), with the losses of both on the untrained model and runs per hour."""
+    micro_batch = micro_batch or default_micro_batch(len(audio), device)
     torch.manual_seed(0)
-    model = HarmonicAutoencoder()
+    model = HarmonicAutoencoder().to(device)
     torch.manual_seed(0)
-    ref_model = convolutional_toeplitz(HarmonicAutoencoder())
-    ours_loss, ref_loss, cqt_module = paper_loss(group), reference_loss(group), CQT()
+    ref_model = convolutional_toeplitz(HarmonicAutoencoder().to(device))
+    ours_loss, ref_loss, cqt_module = paper_loss(group).to(device), reference_loss(group).to(device), CQT().to(device)
     with torch.no_grad():
         model.eval(), ref_model.eval()
         estimate, ref_estimate = model(cqt)[0], ref_model(cqt_module(audio[:, :-1]))[0]
-        values = float(ours_loss(audio, estimate)), float(ref_loss(audio, ref_estimate))
+        values = {"reference layout": float(ref_loss(audio, ref_estimate)), "ours": float(ours_loss(audio, estimate))}
         model.train(), ref_model.train()
 
     def stepper(net, loss_fn, features):
@@ -158,56 +182,103 @@ def bench_group(group, audio, cqt, repeats):
         return step
 
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, weight_decay=1e-4)
-    reference, ours = timed_alternating(stepper(ref_model, ref_loss, lambda: cqt_module(audio[:, :-1])),
-                                        lambda: train_step(model, ours_loss, optimizer, audio, cqt, CPU_MICRO_BATCH), repeats)
-    return {"reference_layout_s": round(reference, 3), "ours_s": round(ours, 3), "speedup": round(reference / ours, 2),
-            "loss_ours": values[0], "loss_reference_layout": values[1]}
+    seconds = time_interleaved({
+        "reference layout": stepper(ref_model, ref_loss, lambda: cqt_module(audio[:, :-1])),
+        "ours": lambda: train_step(model, ours_loss, optimizer, audio, cqt, micro_batch),
+    }, repeats, device=device)
+    return comparison(seconds, "reference layout", LOSS_RTOL, values=values, micro_batch=micro_batch,
+                      runs_per_hour={name: round(runs_per_hour(s), 4) for name, s in seconds.items()})
 
 
-def profile_ours(audio, cqt, repeats):
-    """Where our SOT-2048 step spends its time (forward and backward of each stage)."""
-    torch.manual_seed(0)
-    model = HarmonicAutoencoder()
-    loss_fn = paper_loss("SOT-2048")
-    parts = {}
-    parts["encoder forward"] = timed(lambda: model.encoder(cqt), repeats)
-    out = model.encoder(cqt)
+def profile_ours(audio, cqt, repeats, device="cpu") -> dict:
+    """Where our SOT-2048 step spends its time (forward of each stage, then whole steps), ms."""
     from sot_utils.synth import harmonic_synth
-    parts["synth forward"] = timed(lambda: harmonic_synth(out.f0_hz, out.amplitudes, 4096, 16000), repeats)
+
+    torch.manual_seed(0)
+    model = HarmonicAutoencoder().to(device)
+    loss_fn = paper_loss("SOT-2048").to(device)
+    parts = {}
+    parts["encoder forward"] = timed(lambda: model.encoder(cqt), repeats, device)
+    out = model.encoder(cqt)
+    parts["synth forward"] = timed(lambda: harmonic_synth(out.f0_hz, out.amplitudes, 4096, 16000), repeats, device)
     estimate = harmonic_synth(out.f0_hz, out.amplitudes, 4096, 16000)
-    parts["MSS forward"] = timed(lambda: loss_fn.terms["mss"](audio, estimate), repeats)
-    parts["SOT forward"] = timed(lambda: loss_fn.terms["sot"](audio, estimate), repeats)
+    parts["MSS forward"] = timed(lambda: loss_fn.terms["mss"](audio, estimate), repeats, device)
+    parts["SOT forward"] = timed(lambda: loss_fn.terms["sot"](audio, estimate), repeats, device)
 
     def full():
         e, _ = model(cqt)
         loss_fn(audio, e).backward()
 
-    parts["forward + backward, whole batch at once"] = timed(full, repeats)
+    parts["forward + backward, whole batch at once"] = timed(full, repeats, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, weight_decay=1e-4)
-    parts[f"train_step, micro-batches of {CPU_MICRO_BATCH}"] = timed(lambda: train_step(model, loss_fn, optimizer, audio, cqt, CPU_MICRO_BATCH), repeats)
-    return {k: round(v, 3) for k, v in parts.items()}
+    micro = default_micro_batch(len(audio), device)
+    parts[f"train_step, micro-batches of {micro}"] = timed(lambda: train_step(model, loss_fn, optimizer, audio, cqt, micro), repeats, device)
+    return {k: round(v * 1e3, 2) for k, v in parts.items()}
 
 
-def main():
+def run(groups=PAPER_GROUPS, repeats: int = 11, batch_size: int = 64, device: str = "cpu", profile: bool = True,
+        quick: bool = False, section: str = "train_step") -> dict:
+    """Time one step of each group, ours against the reference layout; the suite's record.
+
+    Returns ``{"what", "meta", "tables": {"train step": {group: comparison record}},
+    "profile_ours_SOT-2048_ms": {stage: ms}}`` (the profile only with ``profile``).
+    """
+    unknown = [g for g in groups if g not in PAPER_GROUPS]
+    if unknown:
+        raise ValueError(f"unknown groups {unknown}; the paper's groups are {list(PAPER_GROUPS)}")
+    device = str(torch.device(device))
+    audio, cqt = load_batch(batch_size, device)
+    result = {"what": f"one Adam step (forward, backward, update) of the autoencoder, batch {batch_size}, {device}; "
+                      f"runs per hour: {PAPER_STEPS} steps, one run alone",
+              "meta": section_meta(device, repeats, quick, batch_size=batch_size), "tables": {TABLE: {}}}
+    for group in groups:
+        record = bench_group(group, audio, cqt, repeats, device)
+        result["tables"][TABLE][group] = record
+        log(section, f"{group}: {describe(record)}")
+    if profile:
+        result["profile_ours_SOT-2048_ms"] = profile_ours(audio, cqt, repeats, device)
+        log(section, f"profile of our SOT-2048 step (ms): {result['profile_ours_SOT-2048_ms']}")
+    return result
+
+
+def _from_legacy(entry: dict) -> dict:
+    """A group's numbers as the earlier version of this script stored them, as a comparison record."""
+    seconds = {"reference layout": entry["reference_layout_s"], "ours": entry["ours_s"]}
+    values = {"reference layout": entry["loss_reference_layout"], "ours": entry["loss_ours"]}
+    return comparison(seconds, "reference layout", LOSS_RTOL, values=values,
+                      runs_per_hour={name: round(runs_per_hour(s), 4) for name, s in seconds.items()})
+
+
+def previous_groups(stored: dict, batch_size: int, device: str) -> dict:
+    """The groups of a stored ``train_step`` record measured with the same batch and device."""
+    if "tables" in stored:
+        meta = stored.get("meta", {})
+        same = meta.get("batch_size") == batch_size and meta.get("machine", {}).get("device") == device
+        return dict(stored["tables"].get(TABLE, {})) if same else {}
+    if "groups" in stored and batch_size == 64 and device == "cpu":  # the earlier layout: batch 64, CPU
+        return {g: _from_legacy(v) for g, v in stored["groups"].items()}
+    return {}
+
+
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--groups", nargs="*", default=list(PAPER_GROUPS))
+    parser.add_argument("--groups", nargs="+", default=list(PAPER_GROUPS), choices=PAPER_GROUPS, metavar="GROUP",
+                        help=f"groups to time (default: all): {', '.join(PAPER_GROUPS)}")
     parser.add_argument("--repeats", type=int, default=11)
+    parser.add_argument("--batch", type=int, default=64, help="batch size (64)")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("results.json"))
-    args = parser.parse_args()
-    dataset = generate_harmonic_dataset(seed=0, size=64, progress=False)
-    audio = peak_normalize(dataset["examples"]["audio"])
-    cqt = cqt_features(audio, progress=False)
-    results = {"what": "one Adam step, batch 64, CPU", "threads": torch.get_num_threads(), "torch": torch.__version__, "groups": {}}
-    for group in args.groups:
-        results["groups"][group] = bench_group(group, audio, cqt, args.repeats)
-        print(group, results["groups"][group], flush=True)
-    results["profile_ours_SOT-2048"] = profile_ours(audio, cqt, args.repeats)
-    print("profile", results["profile_ours_SOT-2048"])
+    args = parser.parse_args(argv)
+    if args.repeats < 1 or args.batch < 1:
+        parser.error("--repeats and --batch must be >= 1")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device is available")
+    results = run(args.groups, args.repeats, args.batch, args.device, profile=args.device == "cpu")
     stored = json.loads(args.out.read_text()) if args.out.exists() else {}
-    previous = stored.get("train_step", {}).get("groups", {})
-    # a run over some groups keeps the others' last measurements
-    results["groups"] = {**{g: v for g, v in previous.items() if g not in results["groups"]}, **results["groups"]}
-    results["groups"] = {g: results["groups"][g] for g in PAPER_GROUPS if g in results["groups"]}
+    # a run over some groups keeps the others' last measurements (same batch and device)
+    groups = {**previous_groups(stored.get("train_step", {}), args.batch, str(torch.device(args.device))),
+              **results["tables"][TABLE]}
+    results["tables"][TABLE] = {g: groups[g] for g in PAPER_GROUPS if g in groups}
     stored["train_step"] = results
     args.out.write_text(json.dumps(stored, indent=2) + "\n")
     print(f"wrote {args.out}")

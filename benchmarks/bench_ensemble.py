@@ -1,0 +1,101 @@
+"""Ensemble training against separate runs: one step of E runs, and what it means for the protocol.
+
+For E runs (the paper's groups in turn, one seed each, batch 64, the same batch for all as in
+the paper's unshuffled protocol), one training step of all E is timed two ways, in turn:
+- ``separate``: E models stepped one after the other with :func:`sot_utils.train.train_step`
+  (what E runs cost in one process; E processes side by side share the same cores or GPU);
+- ``ensemble``: one :func:`sot_utils.ensemble.ensemble_train_step` of the E stacked models.
+
+The member losses at the initial weights (dropout off) are checked equal. Runs per hour
+assume the paper's 22,000 steps; ``protocol_hours`` is the time of the full protocol (7 groups x
+5 seeds x 22,000 steps) at the fastest rate measured.
+
+``run(quick, device)`` is the ``ensemble`` section of ``python -m benchmarks.run_all``.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+
+from benchmarks import comparison, describe, harmonic_audio, log, section_meta, time_interleaved
+from sot_utils.autoencoder import HarmonicAutoencoder, cqt_features
+from sot_utils.ensemble import EnsembleAutoencoder, ensemble_train_step
+from sot_utils.losses import PAPER_GROUPS
+from sot_utils.train import CPU_MICRO_BATCH, TrainConfig, build_loss, train_step
+
+PROTOCOL_STEPS = 22_000
+PROTOCOL_RUNS = 35  # 7 groups x 5 seeds
+
+
+def _members(n_members: int, device: torch.device):
+    groups = [PAPER_GROUPS[k % len(PAPER_GROUPS)] for k in range(n_members)]
+    models, losses = [], []
+    for seed, group in enumerate(groups):
+        torch.manual_seed(seed)
+        models.append(HarmonicAutoencoder().to(device).train())
+        losses.append(build_loss(TrainConfig(group=group, seed=seed)).to(device))
+    return groups, models, losses
+
+
+def time_members(n_members: int, audio: torch.Tensor, cqt: torch.Tensor, micro_batch: int, repeats: int, device: torch.device) -> dict:
+    """The comparison record of one step of ``n_members`` runs, separate against ensemble."""
+    groups, models, losses = _members(n_members, device)
+    lone_optimizers = [torch.optim.Adam(m.parameters(), lr=1e-4, weight_decay=1e-4) for m in models]
+    ensemble = EnsembleAutoencoder([copy.deepcopy(m) for m in models]).to(device).train()
+    optimizer = torch.optim.Adam(ensemble.parameters(), lr=1e-4, weight_decay=1e-4)
+
+    def separate():
+        return [train_step(m, loss, opt, audio, cqt, micro_batch) for m, loss, opt in zip(models, losses, lone_optimizers)]
+
+    def together():
+        return ensemble_train_step(ensemble, losses, optimizer, audio, cqt, micro_batch)
+
+    rel = _loss_rel_diff(n_members, audio, cqt, device)
+    seconds = time_interleaved({"separate": separate, "ensemble": together}, repeats=repeats, warmup=1, device=device)
+    record = comparison(seconds, "separate", rtol=1e-4, rel_diffs={"ensemble": rel}, groups=groups)
+    record["runs_per_hour"] = {name: round(n_members * 3600 / (s * PROTOCOL_STEPS), 3) for name, s in seconds.items()}
+    return record
+
+
+def _loss_rel_diff(n_members: int, audio, cqt, device: torch.device) -> float:
+    """Largest relative difference of the member losses, separate against ensemble, at the initial
+    weights with dropout off (the timed steps draw their dropout masks from one shared stream, in
+    another order; tests/test_ensemble.py checks whole trajectories with per-member streams)."""
+    _, models, losses = _members(n_members, device)
+    ensemble = EnsembleAutoencoder(models).to(device).eval()
+    with torch.no_grad():
+        together = [float(loss(audio, estimate)) for loss, estimate in zip(losses, ensemble(cqt)[0])]
+        separate = [float(loss(audio, m.eval()(cqt)[0])) for m, loss in zip(models, losses)]
+    return max(abs(a - b) / max(abs(b), 1e-30) for a, b in zip(together, separate))
+
+
+def run(quick: bool = False, device: str = "cpu") -> dict:
+    device = torch.device(device)
+    cuda = device.type == "cuda"
+    sizes = (1, 2) if quick else ((1, 7, 14, 35) if cuda else (1, 2, 4, 7))
+    batch = 8 if quick else 64
+    repeats = 1 if quick else (5 if cuda else 3)
+    micro_batch = batch if cuda else CPU_MICRO_BATCH
+    audio = harmonic_audio(batch, device="cpu")
+    cqt = cqt_features(audio, progress=False).to(device)
+    audio = audio.to(device)
+    cases = {}
+    for n_members in sizes:
+        log("ensemble", f"{n_members} run(s), batch {batch}, {device.type}")
+        cases[f"E={n_members}"] = time_members(n_members, audio, cqt, micro_batch, repeats, device)
+        if cuda:
+            cases[f"E={n_members}"]["peak_memory_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
+            torch.cuda.reset_peak_memory_stats(device)
+        log("ensemble", describe(cases[f"E={n_members}"]))
+    best = min(cases.values(), key=lambda r: min(c["ms"] / len(r["groups"]) for c in r["candidates"].values()))
+    best_ms = min(c["ms"] for c in best["candidates"].values()) / len(best["groups"])
+    return {
+        "what": f"one training step of E runs (batch {batch}, groups in turn), E lone steps in one process against "
+                f"one ensemble step; runs/h at {PROTOCOL_STEPS:,} steps",
+        "meta": section_meta(str(device), repeats, quick, micro_batch=micro_batch),
+        "tables": {"one step of E runs": cases},
+        "protocol": {"runs": PROTOCOL_RUNS, "steps": PROTOCOL_STEPS, "best_ms_per_run_step": round(best_ms, 2),
+                     "hours_at_best_rate": round(PROTOCOL_RUNS * PROTOCOL_STEPS * best_ms / 1e3 / 3600, 2)},
+    }

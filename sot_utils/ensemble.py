@@ -1,0 +1,380 @@
+"""Train many runs in one process: a batched ensemble of autoencoders.
+
+The paper's protocol is 7 groups x 5 seeds = 35 runs of one architecture. Trained apart, every
+step of every run launches the same few hundred small kernels, which leave a GPU mostly waiting
+(one run alone: about 23 steps/s on an H100; 8 processes side by side: about 82 in all). An
+ensemble stacks the parameters of E runs along a leading member dimension and steps them together:
+
+- the encoder's convolutions as grouped convolutions (``groups = E``) on activations laid out
+  ``[frames, bins, members, channels]`` (channels-last, so no layer needs a copy), the two heads
+  as batched matrix products over members;
+- the synthesizer on all ``E x batch`` examples at once;
+- each member's own loss (its group) on its slice of the output; the sum of the member losses has,
+  with respect to each member's parameters, that member's gradient (members share no parameter);
+- one Adam over the stacked tensors: Adam is element-wise, so it is E separate Adams.
+
+Each member keeps its own random stream for dropout, drawn in the same order and shapes as when
+it trains alone, so a member follows the trajectory of its separate run, up to the rounding of
+the batched products (tested in float64). Checkpoints, logs and validation are written per member
+exactly as :func:`sot_utils.train.train` writes them: any member can be resumed alone, and
+separate runs that stand at a common step can be resumed as an ensemble.
+
+CLI: ``python -m sot_utils.ensemble experiments/*/seed*.yaml [--steps N] [--device cuda] [--members 35]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import math
+import shutil
+import time
+from pathlib import Path
+from typing import Sequence
+
+import torch
+import yaml
+from torch import nn
+from tqdm.auto import tqdm
+
+from .autoencoder import HarmonicAutoencoder, RollOffFilter
+from .encoder import FRAMES_PER_BLOCK, EncoderOutput, f0_from_logits
+from .synth import exp_sigmoid, harmonic_synth
+from .train import (CPU_MICRO_BATCH, TrainConfig, _append_log_row, _atomic_save, _on_cpu, _prepare_log, _rng_state,
+                    batch_indices, build_loss, cached_features, evaluate_model)
+from .validation import check_int, check_tensor
+
+SHARED_KEYS = ("steps", "batch_size", "learning_rate", "weight_decay", "validate_every", "micro_batch_size",
+               "keep_best_every", "data", "device")
+"""Config keys every member of an ensemble must share (they set the common loop); the others
+(group, seed, shuffle and the loss/decoder options) may differ from member to member."""
+
+
+class EnsembleAutoencoder(nn.Module):
+    """E :class:`~sot_utils.autoencoder.HarmonicAutoencoder` of one architecture, run as one module.
+
+    Args:
+        models: the members (their current weights are copied; they may differ in ``roll_off``).
+        generators: one ``torch.Generator`` per member, on the members' device, that its dropout
+            masks are drawn from (``None``: the global generator, as a lone model would use).
+
+    Attribute ``params[i]`` stacks the members' ``i``-th parameter (``names[i]``, in the order of
+    ``HarmonicAutoencoder.named_parameters()``) along a new leading dimension ``[E, ...]``.
+    """
+
+    def __init__(self, models: Sequence[HarmonicAutoencoder], generators: Sequence[torch.Generator] | None = None):
+        super().__init__()
+        if len(models) < 1:
+            raise ValueError("`models` needs at least one member")
+        first = models[0]
+        self.names = [name for name, _ in first.named_parameters()]
+        shapes = [tuple(p.shape) for _, p in first.named_parameters()]
+        for k, model in enumerate(models):
+            if not isinstance(model, HarmonicAutoencoder):
+                raise TypeError(f"`models[{k}]` must be a HarmonicAutoencoder, got {type(model).__name__}")
+            mine = [(name, tuple(p.shape)) for name, p in model.named_parameters()]
+            if mine != list(zip(self.names, shapes)) or (model.n_samples, model.sample_rate) != (first.n_samples, first.sample_rate):
+                raise ValueError(f"`models[{k}]` has another architecture than `models[0]`: an ensemble stacks identical layers")
+            e0, ek = first.encoder, model.encoder
+            if (ek.temperature, ek.fmin_hz, ek.fmax_hz) != (e0.temperature, e0.fmin_hz, e0.fmax_hz):
+                raise ValueError(f"`models[{k}]` decodes f0 with another temperature or frequency range than `models[0]`")
+        if generators is not None and len(generators) != len(models):
+            raise ValueError(f"`generators` must hold one generator per member ({len(models)}), got {len(generators)}")
+        self.n_members = len(models)
+        self.params = nn.ParameterList(
+            nn.Parameter(torch.stack([dict(m.named_parameters())[name].detach() for m in models]).clone()) for name in self.names)
+        self.generators = list(generators) if generators is not None else None
+        # the layer structure (kernel sizes, paddings, slopes, dropout), kept outside the module tree
+        self._template = [copy.deepcopy(first.encoder).to("meta")]
+        self.register_buffer("toeplitz_index", first.encoder.f0_head.toeplitz_index.clone(), persistent=False)
+        self.n_samples, self.sample_rate = first.n_samples, first.sample_rate
+        self.roll_off_members = [k for k, m in enumerate(models) if m.roll_off is not None]
+        self.roll_off = RollOffFilter(sample_rate=first.sample_rate) if self.roll_off_members else None
+
+    def param(self, name: str) -> torch.Tensor:
+        """The stacked parameter ``[E, ...]`` of the members' parameter ``name``."""
+        return self.params[self.names.index(name)]
+
+    def member_state_dict(self, member: int) -> dict[str, torch.Tensor]:
+        """Member ``member``'s weights as a ``HarmonicAutoencoder.state_dict()`` (detached copies)."""
+        check_int("member", member, minimum=0)
+        if member >= self.n_members:
+            raise ValueError(f"`member` must be < {self.n_members}, got {member}")
+        return {name: p[member].detach().clone() for name, p in zip(self.names, self.params)}
+
+    def _layers(self, sequence: nn.Sequential, prefix: str, x: torch.Tensor) -> torch.Tensor:
+        """Apply a member-stacked copy of ``sequence`` to ``x [N, n_bins, E, channels]``."""
+        n, length = x.shape[:2]
+        for child_name, layer in sequence.named_children():
+            if isinstance(layer, nn.Conv1d):
+                weight = self.param(f"{prefix}.{child_name}.weight")  # [E, out, in, k]
+                bias = self.param(f"{prefix}.{child_name}.bias")  # [E, out]
+                e, c_out, c_in, k = weight.shape
+                # one grouped conv over the members: [N, E * in, 1, L] in channels-last memory is
+                # exactly the [N, L, E, in] layout, so neither input nor output is copied
+                inputs = x.reshape(n, length, e * c_in).transpose(1, 2).unsqueeze(2)
+                kernel = weight.reshape(e * c_out, c_in, 1, k).contiguous(memory_format=torch.channels_last)
+                y = nn.functional.conv2d(inputs, kernel, bias.reshape(-1), padding=(0, layer.padding[0]), groups=e)
+                x = y.squeeze(2).transpose(1, 2).reshape(n, length, e, c_out)
+            elif isinstance(layer, nn.Dropout):
+                if self.training and layer.p > 0:
+                    keep = self._dropout_draws(x) >= layer.p
+                    x = torch.where(keep, x * (1.0 / (1.0 - layer.p)), 0.0)
+            elif isinstance(layer, nn.LeakyReLU):
+                x = nn.functional.leaky_relu(x, layer.negative_slope)
+            else:
+                raise TypeError(f"{prefix}.{child_name}: no ensemble version of {type(layer).__name__}")
+        return x
+
+    def _dropout_draws(self, x: torch.Tensor) -> torch.Tensor:
+        """Uniform draws ``[N, L, E, C]``: member e's block drawn from its own generator, in the
+        shape ``[N, L, C]`` a lone model draws (``torch.rand_like`` of its activations)."""
+        n, length, e, c = x.shape
+        shape = (n, length, c)
+        if self.generators is None:
+            draws = [torch.rand(shape, dtype=x.dtype, device=x.device) for _ in range(e)]
+        else:
+            draws = [torch.rand(shape, dtype=x.dtype, device=x.device, generator=g) for g in self.generators]
+        return torch.stack(draws, dim=2)
+
+    def _trunk(self, frames: torch.Tensor) -> torch.Tensor:
+        """Frames ``[N, n_bins]`` (shared) or ``[E, N, n_bins]`` -> features ``[E, N, channels[-1] * n_bins]``."""
+        encoder = self._template[0]
+        xhat = nn.functional.layer_norm(frames, frames.shape[-1:], eps=encoder.norm.eps)
+        if xhat.ndim == 3:
+            xhat = xhat.permute(1, 2, 0)  # [N, L, E]
+        else:
+            xhat = xhat[..., None]  # [N, L, 1], broadcast over members
+        weight, bias = self.param("encoder.norm.weight")[:, 0], self.param("encoder.norm.bias")[:, 0]  # [E, L]
+        x = (xhat * weight.T + bias.T)[..., None]  # [N, L, E, 1]
+        x = self._layers(encoder.conv_in, "encoder.conv_in", x)
+        for k, prefilter in enumerate(encoder.prefilters):
+            x = x + self._layers(prefilter, f"encoder.prefilters.{k}", x)
+        x = self._layers(encoder.pointwise, "encoder.pointwise", x)  # [N, L, E, C]
+        n, length, e, c = x.shape
+        return x.permute(2, 0, 3, 1).reshape(e, n, c * length)  # channel-major per member, as a lone encoder
+
+    def encode(self, cqt: torch.Tensor) -> EncoderOutput:
+        """CQT ``[batch, n_frames, n_bins]`` (the same for every member) or ``[E, batch, n_frames, n_bins]``
+        -> :class:`EncoderOutput` with a leading member dimension: ``f0_hz [E, batch, n_frames]`` (Hz),
+        ``amplitudes [E, batch, n_frames, n_harmonics]``, ``logits [E, batch, n_frames, n_bins]``."""
+        encoder = self._template[0]
+        check_tensor("cqt", cqt, min_ndim=3, layout="[batch, n_frames, n_bins] or [E, batch, n_frames, n_bins]")
+        if cqt.ndim == 4 and cqt.shape[0] != self.n_members:
+            raise ValueError(f"`cqt` [E, batch, n_frames, n_bins] must have E = {self.n_members} members, got {tuple(cqt.shape)}")
+        if cqt.ndim not in (3, 4) or cqt.shape[-1] != encoder.n_bins:
+            raise ValueError(f"`cqt` must be [batch, n_frames, {encoder.n_bins}] or [E, batch, n_frames, {encoder.n_bins}], got {tuple(cqt.shape)}")
+        batch, n_frames, n_bins = cqt.shape[-3:]
+        frames = cqt.reshape(*cqt.shape[:-3], batch * n_frames, n_bins)
+        # blocks of frames as a lone encoder runs them: the same cache blocking, the same dropout draws
+        features = torch.cat([self._trunk(block) for block in frames.split(FRAMES_PER_BLOCK, dim=-2)], dim=1)
+        toeplitz = self.param("encoder.f0_head.weight")[:, 0, 0][:, self.toeplitz_index]
+        logits = torch.bmm(features, toeplitz).reshape(self.n_members, batch, n_frames, n_bins)
+        amplitude_weight, amplitude_bias = self.param("encoder.amplitude_head.weight"), self.param("encoder.amplitude_head.bias")
+        amplitudes = exp_sigmoid(torch.baddbmm(amplitude_bias[:, None], features, amplitude_weight.transpose(1, 2)))
+        amplitudes = amplitudes.reshape(self.n_members, batch, n_frames, encoder.n_harmonics)
+        f0_hz = f0_from_logits(logits, encoder.temperature, encoder.fmin_hz, encoder.fmax_hz)
+        return EncoderOutput(f0_hz=f0_hz, amplitudes=amplitudes, logits=logits)
+
+    def forward(self, cqt: torch.Tensor) -> tuple[torch.Tensor, EncoderOutput]:
+        """CQT (see :meth:`encode`) -> (audio ``[E, batch, n_samples]``, encoder outputs)."""
+        out = self.encode(cqt)
+        e, batch, n_frames = out.f0_hz.shape
+        audio = harmonic_synth(out.f0_hz.reshape(e * batch, n_frames), out.amplitudes.reshape(e * batch, n_frames, -1),
+                               self.n_samples, self.sample_rate).reshape(e, batch, self.n_samples)
+        if self.roll_off is not None:
+            filtered = [self.roll_off(audio[k]) if k in self.roll_off_members else audio[k] for k in range(e)]
+            audio = torch.stack(filtered)
+        return audio, out
+
+
+def ensemble_train_step(ensemble: EnsembleAutoencoder, loss_fns: Sequence[nn.Module], optimizer: torch.optim.Optimizer,
+                        audio: torch.Tensor, cqt: torch.Tensor, micro_batch_size: int) -> list[float]:
+    """One optimiser step of every member; returns each member's batch loss.
+
+    The ensemble counterpart of :func:`sot_utils.train.train_step`: ``audio`` (targets, ``[batch,
+    n_samples]`` shared or ``[E, batch, n_samples]``) and ``cqt`` (``[batch, n_frames, n_bins]`` or
+    ``[E, batch, n_frames, n_bins]``) go through in micro-batches of ``micro_batch_size`` examples,
+    each member's loss weighted by the micro-batch's share of the batch.
+    """
+    if len(loss_fns) != ensemble.n_members:
+        raise ValueError(f"`loss_fns` must hold one loss per member ({ensemble.n_members}), got {len(loss_fns)}")
+    check_int("micro_batch_size", micro_batch_size, minimum=1)
+    member_dim = int(audio.ndim == 3)
+    batch = audio.shape[member_dim]
+    optimizer.zero_grad(set_to_none=True)
+    totals = torch.zeros(ensemble.n_members, dtype=torch.float64)
+    for target, features in zip(audio.split(micro_batch_size, dim=member_dim), cqt.split(micro_batch_size, dim=member_dim)):
+        estimate, _ = ensemble(features)
+        share = target.shape[member_dim] / batch
+        losses = torch.stack([loss_fn(target[k] if member_dim else target, estimate[k]) for k, loss_fn in enumerate(loss_fns)]) * share
+        losses.sum().backward()
+        totals += losses.detach().double().cpu()
+    bad = [k for k, value in enumerate(totals.tolist()) if not math.isfinite(value)]
+    if bad:
+        raise FloatingPointError(f"non-finite training loss of member(s) {bad}: {[totals[k].item() for k in bad]}")
+    optimizer.step()
+    return totals.tolist()
+
+
+def _check_members(configs: Sequence[TrainConfig]) -> None:
+    if not configs:
+        raise ValueError("`configs` needs at least one run")
+    for key in SHARED_KEYS:
+        values = {str(getattr(c, key)) for c in configs}
+        if len(values) > 1:
+            raise ValueError(f"the members of an ensemble must share `{key}`; got {sorted(values)}")
+    out_dirs = [str(Path(c.out_dir).resolve()) for c in configs]
+    if len(set(out_dirs)) != len(out_dirs):
+        raise ValueError("every member needs its own `out_dir`; two configs share one")
+
+
+def _member_optimizer_state(optimizer: torch.optim.Optimizer, member_model: nn.Module, member: int, config: TrainConfig) -> dict:
+    """Member ``member``'s slice of the ensemble's Adam state, as a lone run's ``optimizer.state_dict()``."""
+    lone = torch.optim.Adam(member_model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    stacked = optimizer.state_dict()
+    state = {i: {key: (value.clone() if key == "step" else value[member].clone()) for key, value in entry.items()}
+             for i, entry in stacked["state"].items()}
+    return {"state": state, "param_groups": lone.state_dict()["param_groups"]}
+
+
+def _stacked_optimizer_state(optimizer: torch.optim.Optimizer, member_states: Sequence[dict]) -> dict:
+    """The ensemble's Adam state from the members' saved ``optimizer.state_dict()`` (all at one step)."""
+    state = {}
+    for i in member_states[0]["state"]:
+        entries = [s["state"][i] for s in member_states]
+        state[i] = {key: (entries[0][key].clone() if key == "step" else torch.stack([e[key] for e in entries]))
+                    for key in entries[0]}
+    return {"state": state, "param_groups": optimizer.state_dict()["param_groups"]}
+
+
+def train_ensemble(configs: Sequence[TrainConfig], progress: bool = True) -> list[Path]:
+    """Train (or resume) the runs ``configs`` together as one ensemble; return their output folders.
+
+    Every member writes what :func:`sot_utils.train.train` writes (``last.pt``, ``best.pt``,
+    ``best-upto-<step>.pt``, ``log.csv``, ``config.yaml``), in the same format. The members must
+    share the keys in :data:`SHARED_KEYS` and stand at the same step (all new, or all resumed
+    from checkpoints of one step); members that differ in ``shuffle`` or seed with shuffling get
+    their own batches.
+    """
+    _check_members(configs)
+    config0 = configs[0]
+    device = torch.device(config0.device)
+    train_audio, train_cqt, _ = cached_features(config0.data, "train", progress)
+    val_audio, val_cqt, val_labels = cached_features(config0.data, "val", progress)
+
+    models, rng_states, starts, best_lsds, optimizer_states = [], [], [], [], []
+    for config in configs:
+        torch.manual_seed(config.seed)  # as a lone run: the seed fixes the initial weights, then dropout
+        model = HarmonicAutoencoder(roll_off=config.roll_off)
+        rng, step, best, opt_state = _rng_state(device), 0, float("inf"), None
+        last_path = Path(config.out_dir) / "last.pt"
+        if last_path.exists():
+            checkpoint = torch.load(last_path, map_location="cpu", weights_only=False)
+            if checkpoint["config"]["group"] != config.group or checkpoint["config"]["seed"] != config.seed:
+                raise ValueError(f"{last_path} belongs to another run ({checkpoint['config']['group']}, seed {checkpoint['config']['seed']})")
+            model.load_state_dict(checkpoint["model"])
+            rng, step, best, opt_state = checkpoint["rng"], checkpoint["step"], checkpoint["best_lsd"], checkpoint["optimizer"]
+        models.append(model)
+        rng_states.append(rng)
+        starts.append(step)
+        best_lsds.append(best)
+        optimizer_states.append(opt_state)
+    if len(set(starts)) > 1:
+        listing = ", ".join(f"{c.group} seed {c.seed}: {s}" for c, s in zip(configs, starts))
+        raise ValueError(f"the members stand at different steps ({listing}); train them to a common step first "
+                         "(python -m sot_utils.train --steps N) or run them separately")
+    start = starts[0]
+    out_dirs = [Path(c.out_dir) for c in configs]
+    if start >= config0.steps:
+        return out_dirs
+
+    generators = []
+    for rng in rng_states:
+        generator = torch.Generator(device=device)
+        generator.set_state(rng["cuda"] if device.type == "cuda" else rng["cpu"])
+        generators.append(generator)
+    ensemble = EnsembleAutoencoder(models, generators).to(device)
+    optimizer = torch.optim.Adam(ensemble.parameters(), lr=config0.learning_rate, weight_decay=config0.weight_decay)
+    if start > 0:
+        optimizer.load_state_dict(_stacked_optimizer_state(optimizer, optimizer_states))
+    loss_fns = [build_loss(c).to(device) for c in configs]
+    log_paths = []
+    for config, out_dir in zip(configs, out_dirs):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+        log_paths.append(_prepare_log(out_dir / "log.csv", start, config.validate_every))
+
+    train_audio, train_cqt = train_audio.to(device), train_cqt.to(device)
+    ensemble.train()
+    micro_batch = config0.micro_batch_size or (CPU_MICRO_BATCH if device.type == "cpu" else config0.batch_size)
+    n_train = len(train_audio)
+    per_epoch = -(-n_train // config0.batch_size)
+    running, count, start_time = torch.zeros(len(configs), dtype=torch.float64), 0, time.perf_counter()
+    bar = tqdm(range(start, config0.steps), initial=start, total=config0.steps, disable=not progress,
+               desc=f"ensemble of {len(configs)}")
+    for step in bar:
+        indices = [batch_indices(step, n_train, c.batch_size, c.shuffle, c.seed) for c in configs]
+        if all(torch.equal(indices[0], idx) for idx in indices[1:]):  # the paper's protocol: one batch for all
+            idx = indices[0].to(device)
+            audio, cqt = train_audio[idx], train_cqt[idx]
+        else:
+            idx = torch.stack(indices).to(device)
+            audio, cqt = train_audio[idx], train_cqt[idx]
+        try:
+            losses = ensemble_train_step(ensemble, loss_fns, optimizer, audio, cqt, micro_batch)
+        except FloatingPointError as error:
+            raise FloatingPointError(f"step {step}: {error}") from None
+        running += torch.tensor(losses, dtype=torch.float64)
+        count += 1
+        done = step + 1
+        if done % config0.validate_every == 0 or done == config0.steps:
+            elapsed = round(time.perf_counter() - start_time, 2)
+            for k, (config, out_dir) in enumerate(zip(configs, out_dirs)):
+                member = HarmonicAutoencoder(roll_off=config.roll_off)
+                member.load_state_dict(ensemble.member_state_dict(k))
+                member.to(device)
+                metrics = evaluate_model(member, val_audio, val_cqt, val_labels["f0_hz"], config.batch_size, device)
+                _append_log_row(log_paths[k], {"step": done, "epoch": round(done / per_epoch, 3), "train_loss": float(running[k]) / count,
+                                               **{f"val_{key}": v for key, v in metrics.items()}, "elapsed_s": elapsed, "device": device.type})
+                weights = _on_cpu(member.state_dict())
+                if metrics["lsd"] < best_lsds[k]:
+                    best_lsds[k] = metrics["lsd"]
+                    _atomic_save({"model": weights, "config": config.to_dict(), "step": done, "val_metrics": metrics}, out_dir / "best.pt")
+                if config.keep_best_every and done % config.keep_best_every == 0:
+                    shutil.copyfile(out_dir / "best.pt", out_dir / f"best-upto-{done}.pt")
+                rng = dict(rng_states[k])
+                rng["cuda" if device.type == "cuda" else "cpu"] = generators[k].get_state()
+                _atomic_save({"model": weights, "optimizer": _on_cpu(_member_optimizer_state(optimizer, member, k, config)),
+                              "config": config.to_dict(), "step": done, "best_lsd": best_lsds[k], "rng": rng}, out_dir / "last.pt")
+            bar.set_postfix(loss=f"{float(running.mean()) / count:.4g}")
+            running, count = torch.zeros(len(configs), dtype=torch.float64), 0
+    return out_dirs
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Train many runs of the paper's autoencoder together, as one batched ensemble.")
+    parser.add_argument("configs", nargs="+", help="YAML configs (e.g. experiments/*/seed*.yaml)")
+    parser.add_argument("--steps", type=int, help="override every config's number of steps")
+    parser.add_argument("--device", help="cpu or cuda")
+    parser.add_argument("--members", type=int, help="runs per ensemble (default: all); more runs than this train as "
+                        "consecutive ensembles, in the order given, to bound memory")
+    args = parser.parse_args(argv)
+    if args.members is not None and args.members < 1:
+        parser.error(f"--members must be >= 1, got {args.members}")
+    try:
+        configs = [TrainConfig.from_yaml(path, steps=args.steps, device=args.device) for path in args.configs]
+    except (OSError, ValueError) as error:
+        parser.error(str(error))
+    size = args.members or len(configs)
+    for first in range(0, len(configs), size):
+        chunk = configs[first : first + size]
+        try:
+            train_ensemble(chunk)
+        except ValueError as error:
+            parser.error(str(error))
+        print(f"trained to step {chunk[0].steps}: {', '.join(c.out_dir for c in chunk)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

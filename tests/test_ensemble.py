@@ -1,0 +1,192 @@
+"""Ensemble training: each member follows its separate run; checkpoints are interchangeable."""
+
+import csv
+
+import pytest
+import torch
+
+from sot_utils.autoencoder import HarmonicAutoencoder
+from sot_utils.data import generate_harmonic_dataset, save_dataset
+from sot_utils.ensemble import EnsembleAutoencoder, ensemble_train_step, main, train_ensemble
+from sot_utils.train import TrainConfig, build_loss, train, train_step
+
+LR = 1e-4
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "tiny.pt"
+    save_dataset(generate_harmonic_dataset(seed=1, size=40, progress=False), path)
+    return path
+
+
+def run_config(tiny_data, out_dir, **overrides):
+    values = dict(group="SOT-512", seed=7, steps=4, batch_size=8, validate_every=2, data=str(tiny_data), out_dir=str(out_dir))
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def seeded_members(specs, dtype):
+    """Models initialised as lone runs would be, and the RNG state each run's dropout starts from."""
+    models, states = [], []
+    for group, seed in specs:
+        torch.manual_seed(seed)
+        models.append(HarmonicAutoencoder(roll_off=group == "MSS-LogLin").to(dtype))
+        states.append(torch.get_rng_state())
+    return models, states
+
+
+def test_ensemble_members_follow_their_separate_runs_step_for_step(one_torch_thread):
+    """Oracle: each run trained alone with train_step (dropout on, micro-batches, Adam). In float64,
+    three steps; four groups, one with the roll-off decoder. Adam turns a relative error of a
+    near-zero gradient entry into an error of its whole step, so parameters are compared to a
+    fraction of one learning-rate step: 0.1 % (measured: 1.2e-9, i.e. 0.001 %), and 1 % for
+    MSS-LogLin, whose log terms amplify rounding in near-silent bins (3e-7 seen on other inputs). A wrong dropout mask or a mixed-up loss moves parameters by
+    whole steps (checked: the seeds' own trajectories differ by more than that)."""
+    specs = [("MSS-Lin", 1), ("SOT-512", 2), ("SOT-2048", 3), ("MSS-LogLin", 4)]
+    models, states = seeded_members(specs, torch.float64)
+    generators = [torch.Generator().manual_seed(0) for _ in specs]
+    for generator, state in zip(generators, states):
+        generator.set_state(state)
+    ensemble = EnsembleAutoencoder(models, generators).train()
+    losses = [build_loss(TrainConfig(group=group, seed=seed)).double() for group, seed in specs]
+    optimizer = torch.optim.Adam(ensemble.parameters(), lr=LR, weight_decay=1e-4)
+    g = torch.Generator().manual_seed(0)
+    audio, cqt = torch.randn(6, 4096, generator=g, dtype=torch.float64) * 0.3, torch.rand(6, 16, 285, generator=g, dtype=torch.float64)
+    ensemble_losses = [ensemble_train_step(ensemble, losses, optimizer, audio, cqt, micro_batch_size=4) for _ in range(3)]
+
+    separate = []
+    for k, (model, loss_fn) in enumerate(zip(models, losses)):
+        model.train()
+        lone_optimizer = torch.optim.Adam(model.parameters(), lr=LR, weight_decay=1e-4)
+        torch.set_rng_state(states[k])
+        lone_losses = [train_step(model, loss_fn, lone_optimizer, audio, cqt, micro_batch_size=4) for _ in range(3)]
+        assert lone_losses == pytest.approx([step[k] for step in ensemble_losses], rel=1e-8)
+        member = ensemble.member_state_dict(k)
+        bound = 1e-3 * LR if specs[k][0] != "MSS-LogLin" else 1e-2 * LR
+        for name, param in model.named_parameters():
+            torch.testing.assert_close(member[name], param.detach(), rtol=0, atol=bound, msg=f"{specs[k]}: {name}")
+        separate.append(model.state_dict())
+    # the runs did move apart from each other by much more than the bounds
+    assert float((separate[0]["encoder.prefilters.0.0.weight"] - separate[1]["encoder.prefilters.0.0.weight"]).abs().max()) > 1e-2
+
+
+def test_eval_outputs_and_gradients_equal_the_members_own(one_torch_thread):
+    models, _ = seeded_members([("MSS-Lin", 1), ("MSS-LogLin", 2)], torch.float64)
+    ensemble = EnsembleAutoencoder(models).eval()
+    g = torch.Generator().manual_seed(1)
+    cqt = torch.rand(2, 3, 16, 285, generator=g, dtype=torch.float64)  # one batch per member
+    audio, out = ensemble(cqt)
+    assert audio.shape == (2, 3, 4096) and out.f0_hz.shape == (2, 3, 16) and out.amplitudes.shape == (2, 3, 16, 20)
+    audio.square().sum().backward()
+    for k, model in enumerate(models):
+        model.eval()
+        lone_audio, lone_out = model(cqt[k])
+        torch.testing.assert_close(audio[k], lone_audio, rtol=1e-8, atol=1e-10)
+        torch.testing.assert_close(out.logits[k], lone_out.logits, rtol=1e-8, atol=1e-10)
+        lone_audio.square().sum().backward()
+        for i, (name, param) in enumerate(model.named_parameters()):
+            torch.testing.assert_close(ensemble.params[i].grad[k], param.grad, rtol=1e-7, atol=1e-9, msg=name)
+
+
+def load(path):
+    return torch.load(path, weights_only=False)
+
+
+def assert_same_trajectory(a: dict, b: dict) -> None:
+    """Float32 runs of this model move apart by rounding alone: Adam's first steps divide each
+    gradient entry by its own size, so an entry near zero takes a full step either way. Splitting
+    the same batch into other micro-batches does that too (measured: mean |difference| 0.4 of one
+    learning-rate step after 4 steps; ensemble against lone runs 0.2-0.55). The float64 test above
+    is the exact check; here, the same initial weights and the same kind of steps: within a few
+    steps at most, one step on average (weights of another seed differ by about 0.1, 1000 steps)."""
+    differences = torch.cat([(a[name] - value).abs().flatten() for name, value in b.items()])
+    assert float(differences.max()) < 10 * LR
+    assert float(differences.mean()) < LR
+
+
+def test_train_ensemble_writes_what_separate_runs_write_and_members_resume_alone(tiny_data, tmp_path, one_torch_thread):
+    """Two members, one reading shuffled batches (its own), end to end in float32 against train():
+    the same files, the same log steps, the same random draws, parameters within float32 rounding
+    amplified by Adam (see
+    :func:`assert_same_trajectory`); then a member resumes alone from the ensemble's checkpoint."""
+    specs = [dict(group="SOT-512", seed=7, shuffle=True), dict(group="MSS-LogLin", seed=8, roll_off=True)]
+    ensemble_configs = [run_config(tiny_data, tmp_path / f"ensemble{k}", **spec) for k, spec in enumerate(specs)]
+    out_dirs = train_ensemble(ensemble_configs, progress=False)
+    for k, spec in enumerate(specs):
+        lone = train(run_config(tiny_data, tmp_path / f"lone{k}", **spec), progress=False)
+        names = {"last.pt", "best.pt", "log.csv", "config.yaml"}
+        assert names <= {p.name for p in out_dirs[k].iterdir()} and names <= {p.name for p in lone.iterdir()}
+        a, b = load(out_dirs[k] / "last.pt"), load(lone / "last.pt")
+        assert a.keys() == b.keys() and a["step"] == b["step"] == 4 and a["config"]["seed"] == spec["seed"]
+        assert_same_trajectory(a["model"], b["model"])
+        assert a["optimizer"]["param_groups"] == b["optimizer"]["param_groups"]
+        for i, entry in b["optimizer"]["state"].items():
+            assert float(a["optimizer"]["state"][i]["step"]) == float(entry["step"]) == 4
+            assert a["optimizer"]["state"][i]["exp_avg_sq"].shape == entry["exp_avg_sq"].shape  # values: see the resume below
+        assert torch.equal(a["rng"]["cpu"], b["rng"]["cpu"])  # the same dropout draws were taken
+        rows = [list(csv.DictReader(open(d / "log.csv"))) for d in (out_dirs[k], lone)]
+        assert [r["step"] for r in rows[0]] == [r["step"] for r in rows[1]] == ["2", "4"]
+        # steps 1-2 start from the same weights: their mean loss agrees to float32 rounding and Adam's first step
+        assert float(rows[0][0]["train_loss"]) == pytest.approx(float(rows[1][0]["train_loss"]), rel=1e-3)
+    # member 0 goes on alone from the ensemble's checkpoint, as if it had trained alone throughout
+    resumed = train(run_config(tiny_data, out_dirs[0], steps=6, **specs[0]), progress=False)
+    straight = train(run_config(tiny_data, tmp_path / "straight", steps=6, **specs[0]), progress=False)
+    assert_same_trajectory(load(resumed / "last.pt")["model"], load(straight / "last.pt")["model"])
+
+
+def test_separate_runs_at_one_step_resume_as_an_ensemble(tiny_data, tmp_path, one_torch_thread):
+    specs = [dict(group="SOT-512", seed=7), dict(group="MSS-Lin", seed=9)]
+    for k, spec in enumerate(specs):
+        train(run_config(tiny_data, tmp_path / f"run{k}", steps=2, **spec), progress=False)
+    train_ensemble([run_config(tiny_data, tmp_path / f"run{k}", steps=4, **spec) for k, spec in enumerate(specs)], progress=False)
+    for k, spec in enumerate(specs):
+        straight = train(run_config(tiny_data, tmp_path / f"straight{k}", steps=4, **spec), progress=False)
+        resumed = load(tmp_path / f"run{k}" / "last.pt")
+        assert resumed["step"] == 4
+        assert_same_trajectory(resumed["model"], load(straight / "last.pt")["model"])
+        assert [r["step"] for r in csv.DictReader(open(tmp_path / f"run{k}" / "log.csv"))] == ["2", "4"]
+
+
+def test_members_that_cannot_share_a_loop_are_refused(tiny_data, tmp_path):
+    with pytest.raises(ValueError, match="must share `batch_size`"):
+        train_ensemble([run_config(tiny_data, tmp_path / "a"), run_config(tiny_data, tmp_path / "b", batch_size=4)], progress=False)
+    with pytest.raises(ValueError, match="its own `out_dir`"):
+        train_ensemble([run_config(tiny_data, tmp_path / "a"), run_config(tiny_data, tmp_path / "a", seed=1)], progress=False)
+    train(run_config(tiny_data, tmp_path / "ahead", steps=2), progress=False)
+    with pytest.raises(ValueError, match="different steps"):
+        train_ensemble([run_config(tiny_data, tmp_path / "ahead"), run_config(tiny_data, tmp_path / "new", seed=1)], progress=False)
+    with pytest.raises(ValueError, match="at least one"):
+        train_ensemble([], progress=False)
+
+
+def test_bad_ensemble_inputs_get_clear_errors():
+    models, _ = seeded_members([("MSS-Lin", 1), ("SOT-512", 2)], torch.float32)
+    with pytest.raises(ValueError, match="another architecture"):
+        EnsembleAutoencoder([models[0], HarmonicAutoencoder(channels=(40, 30, 3))])
+    with pytest.raises(ValueError, match="one generator per member"):
+        EnsembleAutoencoder(models, [torch.Generator()])
+    ensemble = EnsembleAutoencoder(models)
+    with pytest.raises(ValueError, match="E = 2 members"):
+        ensemble(torch.rand(3, 1, 16, 285))
+    with pytest.raises(ValueError, match=r"\[batch, n_frames, 285\]"):
+        ensemble(torch.rand(1, 16, 100))
+    with pytest.raises(ValueError, match="`cqt`.*NaN"):
+        ensemble(torch.full((1, 16, 285), float("nan")))
+    with pytest.raises(ValueError, match="one loss per member"):
+        ensemble_train_step(ensemble, [torch.nn.MSELoss()], torch.optim.SGD(ensemble.parameters(), lr=0), torch.rand(1, 4096), torch.rand(1, 16, 285), 1)
+
+
+def test_cli_trains_consecutive_ensembles_and_rejects_bad_options(tiny_data, tmp_path):
+    paths = []
+    for k, group in enumerate(("SOT-512", "MSS-Lin", "SOT-2048")):
+        path = tmp_path / f"{group}.yaml"
+        path.write_text(f"group: {group}\nseed: {k}\nsteps: 1\nbatch_size: 4\nvalidate_every: 1\ndata: {tiny_data}\nout_dir: {tmp_path / group}\n")
+        paths.append(str(path))
+    main(paths + ["--members", "2"])
+    for group in ("SOT-512", "MSS-Lin", "SOT-2048"):
+        assert load(tmp_path / group / "last.pt")["step"] == 1
+    with pytest.raises(SystemExit):
+        main(paths + ["--members", "0"])
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "missing.yaml")])
