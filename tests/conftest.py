@@ -3,6 +3,8 @@
 import pytest
 import torch
 
+from sot_utils.data import generate_harmonic_dataset, save_dataset
+
 
 @pytest.fixture(scope="module")
 def one_torch_thread():
@@ -16,3 +18,11 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    """A 40-example synthetic dataset file (the training tests' data)."""
+    path = tmp_path_factory.mktemp("data") / "tiny.pt"
+    save_dataset(generate_harmonic_dataset(seed=1, size=40, progress=False), path)
+    return path

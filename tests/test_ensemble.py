@@ -6,18 +6,10 @@ import pytest
 import torch
 
 from sot_utils.autoencoder import HarmonicAutoencoder
-from sot_utils.data import generate_harmonic_dataset, save_dataset
 from sot_utils.ensemble import EnsembleAutoencoder, ensemble_train_step, main, train_ensemble
 from sot_utils.train import TrainConfig, build_loss, train, train_step
 
 LR = 1e-4
-
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "tiny.pt"
-    save_dataset(generate_harmonic_dataset(seed=1, size=40, progress=False), path)
-    return path
 
 
 def run_config(tiny_data, out_dir, **overrides):

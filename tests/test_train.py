@@ -9,18 +9,10 @@ import torch
 import yaml
 
 from sot_utils.autoencoder import HarmonicAutoencoder, RollOffFilter, cqt_features, n_parameters
-from sot_utils.data import generate_harmonic_dataset, save_dataset
 from sot_utils.losses import PAPER_GROUPS, MultiScaleSpectralLoss
 from sot_utils.train import TrainConfig, batch_indices, build_loss, train, train_step
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "tiny.pt"
-    save_dataset(generate_harmonic_dataset(seed=1, size=40, progress=False), path)
-    return path
 
 
 def run_config(tiny_data, out_dir, **overrides):
