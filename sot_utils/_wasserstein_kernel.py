@@ -1,24 +1,63 @@
 """Compiled 1-D Wasserstein kernel for two measures on the same sorted bins (used by ``losses``).
 
-The two CDFs ``U = cumsum(a)`` and ``V = cumsum(b)`` are already sorted, so their levels are
+Maths. The CDFs ``U = cumsum(a)`` and ``V = cumsum(b)`` are already sorted, so their levels are
 merged in one linear pass per row. Walking the merge with pointers ``i`` (into ``U``) and ``k``
-(into ``V``), the next level is ``U_i`` if ``U_i <= V_k`` (ties go to ``u``, as a stable sort
-of the concatenated levels does) and ``V_k`` otherwise; in both cases the segment ending there
+(into ``V``), step ``j`` (``i + k = j``) emits ``U_i`` if ``U_i <= V_k`` (ties go to ``u``, as a
+stable sort of the concatenated levels does) and ``V_k`` otherwise; the segment ending there
 transports ``x_i`` against ``x_k`` (a pointer past the end stays on the last bin). With merged
 levels ``r_j`` clipped at the cutoff ``c`` and segment costs ``C_j = |x_{i_j} - x_{k_j}|^p``:
 
     W_p^p = Σ_j (min(r_j, c) - min(r_{j-1}, c)) C_j = Σ_j min(r_j, c) (C_j - C_{j+1}),
 
-with ``C_{J+1} = 0``. Hence ``∂W/∂r_j = (C_j - C_{j+1}) [r_j <= c]``; ``C_{j+1}`` is the cost at
-the pointers just after level ``j`` is emitted, so one pass gives the value and the gradient.
-Since ``U_i = a_0 + ... + a_i``, ``∂W/∂a_i = Σ_{i' >= i} ∂W/∂U_{i'}`` (a reverse cumulative
-sum); likewise for ``b``. The walk stops after the first level above the cutoff: later
-segments have zero width and zero gradient. Sums run in float64 whatever the input dtype.
+with ``C_{2n} = 0``. Hence ``∂W/∂r_j = g_j = (C_j - C_{j+1}) [r_j <= c]``, and since
+``U_i = a_0 + ... + a_i``, ``∂W/∂a_i = Σ_{i' >= i} ∂W/∂U_{i'}`` (a reverse cumulative sum over
+the steps that emitted ``u``'s levels); likewise for ``b``. Only the first ``jcut + 1`` steps
+matter, ``jcut = #{U_i <= c} + #{V_k <= c}`` (the levels are sorted): later ones have zero
+width and zero gradient.
 
-Speed: the merge is a serial chain (the next comparison needs the last one's pointer), so
-each thread merges ``LANES`` rows side by side to overlap their chains, and the choice of
-pointer is arithmetic rather than a branch (which the CPU would mispredict half the time).
-Blocks of rows are spread over threads with ``numba.prange``.
+Two passes, so that the backward pass reads nothing but what the forward pass recorded:
+
+- forward (:func:`wasserstein_rows`): the merge, accumulating ``W_p^p``; when a gradient will be
+  needed it also records each step's choice (1 bit: was ``u``'s level taken?) and per row the
+  step count, ``jcut`` and the final ``i``;
+- backward (:func:`wasserstein_rows_backward`): replays the recorded choices from the last step
+  to the first (no levels, no comparisons: ``i -= bit``, ``k = j - i``), summing ``g_j`` into
+  one running sum for ``u`` and one for ``v``; the running sum at step ``j`` is exactly
+  ``∂W/∂a_{i_j}`` (resp. ``∂W/∂b_{k_j}``), so it is stored there directly, already multiplied by
+  the incoming gradient. This is the old reverse cumulative sum, same additions in the same
+  order, fused into the replay.
+
+Sums run in float64 whatever the input dtype; float32 inputs are widened while the CDFs are
+formed, and float32 gradients are rounded once, when stored.
+
+Speed (why each trick helps). The merge is a serial chain: the next comparison needs the
+pointer that the last one moved. So:
+
+- each thread merges ``LANES = 3`` rows side by side, their chains overlapping; the loop is
+  then bound by instruction throughput (about 20 instructions per merged level), and 3 lanes
+  keep every value in registers (4 spilled to the stack and ran slower);
+- the choice is arithmetic (``i += take * WIDTH``), never a branch or a select on loaded data
+  (LLVM turns those into branches, which the CPU mispredicts half the time);
+- the three rows' CDFs live in one float64 table, one 64-byte row per index: ``U_i`` of each
+  lane, ``V_{n-i}`` of each lane (``V`` stored reversed, so that ``V_{j-i}`` sits at
+  ``(n - j) * WIDTH + i * WIDTH``: one base that moves once per step, no per-lane subtraction),
+  ``x_i`` and ``x_{n-i}``; one cache line serves every lane, and indices are unsigned, so numba
+  emits no negative-index wraparound;
+- levels are compared as int64 bit patterns: for non-negative doubles (and ``+inf``, the
+  sentinel past each CDF's end) the order is the same, and an integer load-compare is a few
+  cycles shorter than a floating-point one on the chain;
+- ``p = 2`` and general ``p`` are separate compiled specialisations (the power function is an
+  argument, so numba compiles and inlines one per kind): ``d * d`` has no ``pow`` call and no
+  runtime branch;
+- the step count is known before merging (from ``jcut``), and the steps before every lane's
+  ``jcut`` skip clipping at the cutoff;
+- the gradient needs no ``[rows, 2n]`` scratch and no separate reverse-cumsum pass, the forward
+  pass stores 2n bits per row, and the backward pass writes the scaled gradients once;
+- blocks of rows go to threads with ``numba.prange``; rows are grouped into blocks the same way
+  whatever the thread count, so a backward pass may run on another thread count.
+
+``fastmath`` is not used: it would let LLVM reassociate the sums and turn the arithmetic choice
+back into selects.
 """
 
 from __future__ import annotations
@@ -29,33 +68,33 @@ import numba
 import numpy as np
 
 if "NUMBA_THREADING_LAYER" not in os.environ:
-    # numba's OpenMP layer, its default here, sets OpenMP's thread count (which torch shares) to
-    # numba's own (every core) when it starts, so a process limited to one thread would then run
-    # torch on all of them. numba's own thread pool leaves it alone.
-    numba.config.THREADING_LAYER = "workqueue"
+    # numba's OpenMP layer first: on Linux it runs on the OpenMP runtime that torch loaded, so
+    # its parallel regions use torch's own thread team. With numba's workqueue pool instead, its
+    # two threads share the two cores with torch's OpenMP thread, which spins for milliseconds
+    # after every torch operation: the kernels ran about twice as long inside a training step as
+    # alone. The OpenMP layer sets OpenMP's thread count (torch's) to numba's when it starts:
+    # ``losses._numba_threads`` puts torch's back, and never starts it for one thread.
+    numba.config.THREADING_LAYER = "default"
+    numba.config.THREADING_LAYER_PRIORITY = ["omp", "workqueue", "tbb"]
 
-LANES = 4  # rows merged side by side, written out below (measured: 2x over one row at a time; 8 gains nothing)
+LANES = 3  # rows merged side by side, written out below (measured: 3 beats 2, and 4-6 spill registers)
+WIDTH = 8  # table row: U of each lane, V (reversed) of each lane, x_i, x_(n-i): 64 bytes; 8 = a shift
+V_COL = LANES
+X_COL = 2 * LANES
+XR_COL = 2 * LANES + 1
+WORD = 64  # steps per recorded word
 _CACHE = True  # compiled code is cached in __pycache__, so only the first run compiles
 
 
-@numba.njit(inline="always")
-def _power(d: float, p: float) -> float:
-    if p == 2.0:  # p = 1 never gets here: the losses use its O(n) closed form
+@numba.njit(cache=_CACHE)
+def _power(d: float, p: float, square: bool) -> float:
+    """``|d|^p``; ``square`` (``p = 2``) is a compile-time constant in the callers below."""
+    if square:
         return d * d
     return abs(d) ** p
 
 
-@numba.njit(inline="always")
-def _levels(weights: np.ndarray, out: np.ndarray) -> None:
-    """``out[:n] = cumsum(weights)`` in float64 and ``out[n] = inf``, a sentinel never taken."""
-    running = 0.0
-    for j in range(weights.shape[0]):
-        running += weights[j]
-        out[j] = running
-    out[weights.shape[0]] = np.inf
-
-
-@numba.njit(inline="always")
+@numba.njit(cache=_CACHE)
 def _padded(x: np.ndarray) -> np.ndarray:
     """``x`` with its last bin repeated: a pointer past the end transports from the last bin."""
     n = x.shape[0]
@@ -65,139 +104,336 @@ def _padded(x: np.ndarray) -> np.ndarray:
     return out
 
 
-@numba.njit(inline="always")
-def _step(u, v, xp, i, k, previous, total, cost, d, p, cutoff, with_gradient):
-    """Emit one merged level; returns the updated ``(i, k, previous, total, cost, level)``."""
-    u_level = u[i]
-    v_level = v[k]
-    take_u = u_level <= v_level
-    level = min(u_level, v_level)
-    clipped = min(level, cutoff)
-    total += (clipped - previous) * cost
-    next_i = i + take_u
-    next_k = k + 1 - take_u
-    next_cost = _power(xp[next_i] - xp[next_k], p)
-    if with_gradient:  # ∂W/∂r_j = (C_j - C_{j+1}) [r_j <= c] into U_i's slot (d[i]) or V_k's (d[n + 1 + k])
-        slot = i if take_u else u.shape[0] + k
-        d[slot] = (cost - next_cost) * (level <= cutoff)
-    return next_i, next_k, clipped, total, next_cost, level
+@numba.njit(cache=_CACHE)
+def _table(n: int) -> np.ndarray:
+    """An ``(n + 1) x WIDTH`` table, flat."""
+    return np.empty((n + 1) * WIDTH, dtype=np.float64)
 
 
-@numba.njit(inline="always")
-def _merge_rows(x_padded, a, b, start, stop, p, cutoff, total_out, grad_a, grad_b, with_gradient):
-    """Merge rows ``start .. stop - 1``, ``LANES`` side by side (a short last block repeats its last row)."""
+@numba.njit(cache=_CACHE)
+def _fill_positions(x_padded, table):
+    """Row ``r`` gets ``x_r`` and ``x_{n-r}`` (the same for every block of rows)."""
+    n = x_padded.shape[0] - 1
+    for r in range(n + 1):
+        table[r * WIDTH + X_COL] = x_padded[r]
+        table[(n - r) * WIDTH + XR_COL] = x_padded[r]
+
+
+@numba.njit(cache=_CACHE)
+def _fill_levels(a, b, r0, r1, r2, table):
+    """Row ``i`` gets ``U_i`` of rows ``r0, r1, r2``; row ``n - k`` gets their ``V_k``; ``U_n = V_n = inf``."""
     n = a.shape[1]
-    u = np.empty((LANES, n + 1), dtype=np.float64)
-    v = np.empty((LANES, n + 1), dtype=np.float64)
-    d = np.empty((LANES, 2 * (n + 1)), dtype=np.float64)  # ∂W/∂U_i at [i], ∂W/∂V_k at [n + 1 + k]
-    d_u = d[:, : n + 1]
-    d_v = d[:, n + 1 :]
-    u0, u1, u2, u3 = u[0], u[1], u[2], u[3]
-    v0, v1, v2, v3 = v[0], v[1], v[2], v[3]
-    d0, d1, d2, d3 = d[0], d[1], d[2], d[3]
-    for first in range(start, stop, LANES):
-        for lane in range(LANES):
-            row = min(first + lane, stop - 1)
-            _levels(a[row], u[lane])
-            _levels(b[row], v[lane])
-        i0 = i1 = i2 = i3 = 0
-        k0 = k1 = k2 = k3 = 0
-        prev0 = prev1 = prev2 = prev3 = 0.0
-        tot0 = tot1 = tot2 = tot3 = 0.0
-        c0 = c1 = c2 = c3 = 0.0  # the first segment's cost, |x_0 - x_0|^p
-        for _ in range(2 * n):  # every step emits one level per row
-            i0, k0, prev0, tot0, c0, l0 = _step(u0, v0, x_padded, i0, k0, prev0, tot0, c0, d0, p, cutoff, with_gradient)
-            i1, k1, prev1, tot1, c1, l1 = _step(u1, v1, x_padded, i1, k1, prev1, tot1, c1, d1, p, cutoff, with_gradient)
-            i2, k2, prev2, tot2, c2, l2 = _step(u2, v2, x_padded, i2, k2, prev2, tot2, c2, d2, p, cutoff, with_gradient)
-            i3, k3, prev3, tot3, c3, l3 = _step(u3, v3, x_padded, i3, k3, prev3, tot3, c3, d3, p, cutoff, with_gradient)
-            if min(min(l0, l1), min(l2, l3)) > cutoff:  # every row is past the cutoff
-                break
-        totals = (tot0, tot1, tot2, tot3)
-        last_i = (i0, i1, i2, i3)
-        last_k = (k0, k1, k2, k3)
-        for lane in range(LANES - 1, -1, -1):  # backwards, so a repeated row never overwrites
-            total_out[min(first + lane, stop - 1)] = totals[lane]
-        if with_gradient:
-            for lane in range(LANES):
-                d_u[lane, last_i[lane]:] = 0.0  # levels never emitted (the walk stopped first)
-                d_v[lane, last_k[lane]:] = 0.0
-            _reverse_cumsums(d_u, d_v, grad_a, grad_b, first, stop)
+    u0 = u1 = u2 = 0.0
+    v0 = v1 = v2 = 0.0
+    for i in range(n):
+        u0 += a[r0, i]
+        u1 += a[r1, i]
+        u2 += a[r2, i]
+        v0 += b[r0, i]
+        v1 += b[r1, i]
+        v2 += b[r2, i]
+        row = i * WIDTH
+        table[row] = u0
+        table[row + 1] = u1
+        table[row + 2] = u2
+        row = (n - i) * WIDTH + V_COL
+        table[row] = v0
+        table[row + 1] = v1
+        table[row + 2] = v2
+    for lane in range(LANES):
+        table[n * WIDTH + lane] = np.inf
+        table[V_COL + lane] = np.inf
 
 
-@numba.njit(inline="always")
-def _reverse_cumsums(d_u, d_v, grad_a, grad_b, first, stop):
-    """``grad_a[first + lane, i] = Σ_{i' >= i} d_u[lane, i']`` (∂/∂a from ∂/∂U), likewise for ``b``.
+@numba.njit(cache=_CACHE)
+def _levels_at_most(table, n, lane, cutoff):
+    """``#{i < n : U_i <= c} + #{k < n : V_k <= c}`` for one lane (binary searches)."""
+    low, high = 0, n
+    while low < high:
+        mid = (low + high) >> 1
+        if table[mid * WIDTH + lane] <= cutoff:
+            low = mid + 1
+        else:
+            high = mid
+    count = low
+    low, high = 0, n
+    while low < high:  # V_k sits in row n - k
+        mid = (low + high) >> 1
+        if table[(n - mid) * WIDTH + V_COL + lane] <= cutoff:
+            low = mid + 1
+        else:
+            high = mid
+    return count + low
 
-    The eight running sums are interleaved; a repeated row (short last block) is written
-    several times with the same values.
+
+@numba.njit(cache=_CACHE)
+def _merge_step(table, table_bits, lane, v_row, i_row, previous, total, cost, word, p, square, cutoff, clip):
+    """Step ``j`` of one lane: emit the next level; returns ``(i_row, level, total, cost, word)``.
+
+    ``i_row = i * WIDTH``; ``v_row = (n - j) * WIDTH``, so ``V_k`` (``k = j - i``) is at
+    ``v_row + i_row + V_COL + lane`` (row ``n - k``).
     """
+    u_at = np.uint64(i_row + lane)  # unsigned indices: no negative-index wraparound code
+    v_at = np.uint64(v_row + i_row + V_COL + lane)
+    take_u = table_bits[u_at] <= table_bits[v_at]  # the order of non-negative doubles; ties to u
+    level = min(table[u_at], table[v_at])
+    if clip:
+        level = min(level, cutoff)
+    total += (level - previous) * cost
+    i_row = i_row + take_u * WIDTH
+    # the next segment's cost: x_i (row i) against x_k, k = j + 1 - i (row n - k, reversed column)
+    cost = _power(table[np.uint64(i_row + X_COL)] - table[np.uint64(v_row - WIDTH + i_row + XR_COL)], p, square)
+    word = word + word + take_u  # the newest step in the lowest bit
+    return i_row, level, total, cost, word
+
+
+@numba.njit(cache=_CACHE)
+def _merge_rows(x_padded, a, b, start, stop, p, square, cutoff, totals, words, ends, record):
+    """Merge rows ``start .. stop - 1``, ``LANES`` side by side (a short last block repeats its last row)."""
+    numba.literally(square)  # one specialisation per value: no pow call in the p = 2 loop
+    n = a.shape[1]
+    table = _table(n)
+    table_bits = table.view(np.int64)
+    _fill_positions(x_padded, table)
+    for first in range(start, stop, LANES):
+        r0 = first
+        r1 = min(first + 1, stop - 1)
+        r2 = min(first + 2, stop - 1)
+        _fill_levels(a, b, r0, r1, r2, table)
+        cut0 = _levels_at_most(table, n, 0, cutoff)
+        cut1 = _levels_at_most(table, n, 1, cutoff)
+        cut2 = _levels_at_most(table, n, 2, cutoff)
+        below = min(cut0, cut1, cut2)  # steps where no lane's level exceeds the cutoff
+        steps = min(2 * n, max(cut0, cut1, cut2) + 1)  # up to every lane's first level above it
+        i0 = i1 = i2 = 0
+        q0 = q1 = q2 = 0.0
+        t0 = t1 = t2 = 0.0
+        c0 = c1 = c2 = 0.0  # the first segment's cost, |x_0 - x_0|^p
+        for w in range((steps + WORD - 1) // WORD):
+            lo = w * WORD
+            hi = min(lo + WORD, steps)
+            mid = min(max(below, lo), hi)
+            w0 = w1 = w2 = 0
+            v_row = (n - lo) * WIDTH
+            for _ in range(lo, mid):
+                i0, q0, t0, c0, w0 = _merge_step(table, table_bits, 0, v_row, i0, q0, t0, c0, w0, p, square, cutoff, False)
+                i1, q1, t1, c1, w1 = _merge_step(table, table_bits, 1, v_row, i1, q1, t1, c1, w1, p, square, cutoff, False)
+                i2, q2, t2, c2, w2 = _merge_step(table, table_bits, 2, v_row, i2, q2, t2, c2, w2, p, square, cutoff, False)
+                v_row -= WIDTH
+            for _ in range(mid, hi):
+                i0, q0, t0, c0, w0 = _merge_step(table, table_bits, 0, v_row, i0, q0, t0, c0, w0, p, square, cutoff, True)
+                i1, q1, t1, c1, w1 = _merge_step(table, table_bits, 1, v_row, i1, q1, t1, c1, w1, p, square, cutoff, True)
+                i2, q2, t2, c2, w2 = _merge_step(table, table_bits, 2, v_row, i2, q2, t2, c2, w2, p, square, cutoff, True)
+                v_row -= WIDTH
+            if record:  # backwards, so that a repeated row ends with lane 0's (equal) values
+                words[r2, w] = w2
+                words[r1, w] = w1
+                words[r0, w] = w0
+        totals[r2] = t2
+        totals[r1] = t1
+        totals[r0] = t0
+        if record:
+            for r, cut, i_row in ((r2, cut2, i2), (r1, cut1, i1), (r0, cut0, i0)):
+                ends[r, 0] = steps
+                ends[r, 1] = cut
+                ends[r, 2] = i_row // WIDTH
+
+
+@numba.njit(cache=_CACHE)
+def _unmerge_step(table, lane, word, j, v_row, i_row, cut, later_cost, sum_u, sum_v, p, square, masked):
+    """Undo step ``j`` of one lane; returns ``(word, i_row, cost, sum_u, sum_v)``. ``v_row = (n - j) * WIDTH``."""
+    took_u = word & 1
+    word = word >> 1
+    i_row = i_row - took_u * WIDTH
+    cost = _power(table[np.uint64(i_row + X_COL)] - table[np.uint64(v_row + i_row + XR_COL)], p, square)
+    g = cost - later_cost  # ∂W/∂r_j
+    if masked:
+        g = g if j < cut else 0.0
+    g_u = g * np.float64(took_u)  # a product, not a select (LLVM would branch on took_u)
+    sum_u += g_u
+    sum_v += g - g_u
+    # Σ over u's levels >= U_i is ∂W/∂a_i, also at v's steps (nothing was added to it since), so
+    # both are stored every step: slot n of either (a pointer past the end) is a spare row
+    table[np.uint64(i_row + lane)] = sum_u
+    table[np.uint64(v_row + i_row + V_COL + lane)] = sum_v
+    return word, i_row, cost, sum_u, sum_v
+
+
+@numba.njit(cache=_CACHE)
+def _zero_unreached(table, n, lane, steps, end):
+    """Zero gradient for the levels never emitted: ``U_i``, ``i >= end``, and ``V_k``, ``k >= steps - end``."""
+    for i in range(end, n + 1):
+        table[i * WIDTH + lane] = 0.0
+    for row in range(n - (steps - end) + 1):  # V_k sits in row n - k
+        table[row * WIDTH + V_COL + lane] = 0.0
+
+
+@numba.njit(cache=_CACHE)
+def _unmerge_rows(x_padded, words, ends, scale, start, stop, p, square, grad_a, grad_b):
+    """Gradients of rows ``start .. stop - 1`` from their recorded steps, ``LANES`` side by side."""
+    numba.literally(square)
     n = grad_a.shape[1]
-    r0, r1, r2, r3 = first, min(first + 1, stop - 1), min(first + 2, stop - 1), min(first + 3, stop - 1)
-    a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = 0.0
-    for j in range(n - 1, -1, -1):
-        a0 += d_u[0, j]
-        a1 += d_u[1, j]
-        a2 += d_u[2, j]
-        a3 += d_u[3, j]
-        b0 += d_v[0, j]
-        b1 += d_v[1, j]
-        b2 += d_v[2, j]
-        b3 += d_v[3, j]
-        grad_a[r0, j] = a0
-        grad_a[r1, j] = a1
-        grad_a[r2, j] = a2
-        grad_a[r3, j] = a3
-        grad_b[r0, j] = b0
-        grad_b[r1, j] = b1
-        grad_b[r2, j] = b2
-        grad_b[r3, j] = b3
+    table = _table(n)  # row i: ∂/∂a_i of each lane; row n - k: ∂/∂b_k of each lane; x_i, x_(n-i)
+    _fill_positions(x_padded, table)
+    for first in range(start, stop, LANES):
+        r0 = first
+        r1 = min(first + 1, stop - 1)
+        r2 = min(first + 2, stop - 1)
+        steps = ends[r0, 0]  # the same for the block's rows
+        cut0, cut1, cut2 = ends[r0, 1], ends[r1, 1], ends[r2, 1]
+        e0, e1, e2 = ends[r0, 2], ends[r1, 2], ends[r2, 2]
+        below = min(cut0, cut1, cut2)
+        _zero_unreached(table, n, 0, steps, e0)
+        _zero_unreached(table, n, 1, steps, e1)
+        _zero_unreached(table, n, 2, steps, e2)
+        c0 = _power(x_padded[e0] - x_padded[steps - e0], p, square)  # the cost after the last step
+        c1 = _power(x_padded[e1] - x_padded[steps - e1], p, square)
+        c2 = _power(x_padded[e2] - x_padded[steps - e2], p, square)
+        i0, i1, i2 = e0 * WIDTH, e1 * WIDTH, e2 * WIDTH
+        su0 = su1 = su2 = 0.0
+        sv0 = sv1 = sv2 = 0.0
+        for w in range((steps + WORD - 1) // WORD - 1, -1, -1):
+            lo = w * WORD
+            hi = min(lo + WORD, steps)
+            mid = min(max(below, lo), hi)
+            w0, w1, w2 = words[r0, w], words[r1, w], words[r2, w]
+            v_row = (n - hi + 1) * WIDTH
+            for j in range(hi - 1, mid - 1, -1):  # where some lane may be past its cutoff
+                w0, i0, c0, su0, sv0 = _unmerge_step(table, 0, w0, j, v_row, i0, cut0, c0, su0, sv0, p, square, True)
+                w1, i1, c1, su1, sv1 = _unmerge_step(table, 1, w1, j, v_row, i1, cut1, c1, su1, sv1, p, square, True)
+                w2, i2, c2, su2, sv2 = _unmerge_step(table, 2, w2, j, v_row, i2, cut2, c2, su2, sv2, p, square, True)
+                v_row += WIDTH
+            for j in range(mid - 1, lo - 1, -1):
+                w0, i0, c0, su0, sv0 = _unmerge_step(table, 0, w0, j, v_row, i0, cut0, c0, su0, sv0, p, square, False)
+                w1, i1, c1, su1, sv1 = _unmerge_step(table, 1, w1, j, v_row, i1, cut1, c1, su1, sv1, p, square, False)
+                w2, i2, c2, su2, sv2 = _unmerge_step(table, 2, w2, j, v_row, i2, cut2, c2, su2, sv2, p, square, False)
+                v_row += WIDTH
+        s0, s1, s2 = scale[r0], scale[r1], scale[r2]
+        for i in range(n):
+            row = i * WIDTH
+            grad_a[r2, i] = table[row + 2] * s2
+            grad_a[r1, i] = table[row + 1] * s1
+            grad_a[r0, i] = table[row] * s0
+            row = (n - i) * WIDTH + V_COL
+            grad_b[r2, i] = table[row + 2] * s2
+            grad_b[r1, i] = table[row + 1] * s1
+            grad_b[r0, i] = table[row] * s0
 
 
-@numba.njit(inline="always")
-def _merge_all(x, a, b, p, cutoff, threads, total, grad_a, grad_b, with_gradient):
-    """Split the rows into one contiguous chunk per thread."""
-    rows = a.shape[0]
-    x_padded = _padded(x)
+@numba.njit(cache=_CACHE)
+def _chunks(rows, threads):
+    """One contiguous chunk of whole ``LANES``-row blocks per thread: ``(chunks, rows per chunk)``."""
     chunks = max(1, min(threads, (rows + LANES - 1) // LANES))
     per_chunk = -(-rows // (chunks * LANES)) * LANES
+    return chunks, per_chunk
+
+
+@numba.njit(cache=_CACHE)
+def _record(rows, n, record):
+    """Empty ``(totals, words, ends)``: see :func:`wasserstein_rows`."""
+    recorded = rows if record else 0
+    totals = np.empty(rows, dtype=np.float64)
+    words = np.empty((recorded, (2 * n + WORD - 1) // WORD), dtype=np.int64)
+    ends = np.empty((recorded, 3), dtype=np.int64)
+    return totals, words, ends
+
+
+@numba.njit(parallel=True, cache=_CACHE)
+def _forward_parallel(x, a, b, p, cutoff, threads, record):
+    rows, n = a.shape
+    x_padded = _padded(x)
+    totals, words, ends = _record(rows, n, record)
+    chunks, per_chunk = _chunks(rows, threads)
     for chunk in numba.prange(chunks):
         start = chunk * per_chunk
         stop = min(start + per_chunk, rows)
-        if start >= stop:
-            continue
-        if p == 2.0:  # the paper's order gets its own code: the power is a multiply in the loop
-            _merge_rows(x_padded, a, b, start, stop, 2.0, cutoff, total, grad_a, grad_b, with_gradient)
-        else:
-            _merge_rows(x_padded, a, b, start, stop, p, cutoff, total, grad_a, grad_b, with_gradient)
+        if start < stop:
+            if p == 2.0:  # the paper's order gets its own code: the power is a multiply
+                _merge_rows(x_padded, a, b, start, stop, p, True, cutoff, totals, words, ends, record)
+            else:
+                _merge_rows(x_padded, a, b, start, stop, p, False, cutoff, totals, words, ends, record)
+    return totals, words, ends
+
+
+@numba.njit(cache=_CACHE)
+def _forward_serial(x, a, b, p, cutoff, record):
+    rows, n = a.shape
+    x_padded = _padded(x)
+    totals, words, ends = _record(rows, n, record)
+    if p == 2.0:
+        _merge_rows(x_padded, a, b, 0, rows, p, True, cutoff, totals, words, ends, record)
+    else:
+        _merge_rows(x_padded, a, b, 0, rows, p, False, cutoff, totals, words, ends, record)
+    return totals, words, ends
 
 
 @numba.njit(parallel=True, cache=_CACHE)
-def wasserstein_rows(x: np.ndarray, a: np.ndarray, b: np.ndarray, p: float, cutoff: float, threads: int) -> np.ndarray:
-    """``W_p^p`` per row ``[rows]`` (float64).
+def _backward_parallel(x, words, ends, scale, p, threads, grad_a, grad_b):
+    rows = grad_a.shape[0]
+    x_padded = _padded(x)
+    chunks, per_chunk = _chunks(rows, threads)
+    for chunk in numba.prange(chunks):
+        start = chunk * per_chunk
+        stop = min(start + per_chunk, rows)
+        if start < stop:
+            if p == 2.0:
+                _unmerge_rows(x_padded, words, ends, scale, start, stop, p, True, grad_a, grad_b)
+            else:
+                _unmerge_rows(x_padded, words, ends, scale, start, stop, p, False, grad_a, grad_b)
+
+
+@numba.njit(cache=_CACHE)
+def _backward_serial(x, words, ends, scale, p, grad_a, grad_b):
+    rows = grad_a.shape[0]
+    x_padded = _padded(x)
+    if p == 2.0:
+        _unmerge_rows(x_padded, words, ends, scale, 0, rows, p, True, grad_a, grad_b)
+    else:
+        _unmerge_rows(x_padded, words, ends, scale, 0, rows, p, False, grad_a, grad_b)
+
+
+def wasserstein_rows(
+    x: np.ndarray, a: np.ndarray, b: np.ndarray, p: float, cutoff: float, threads: int, record: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``W_p^p`` per row ``[rows]`` (float64), and the record that :func:`wasserstein_rows_backward` needs.
 
     Args:
         x: sorted bin positions ``[n]``, float64.
-        a, b: masses ``[rows, n]`` (float32 or float64), >= 0.
+        a, b: masses ``[rows, n]`` (float32 or float64; C-contiguous), >= 0 and finite.
         p: order, >= 1.
         cutoff: quantile cutoff (``inf`` for none).
-        threads: how many chunks of rows to run in parallel (at most numba's thread count).
+        threads: how many chunks of rows to run in parallel (at most numba's thread count); with
+            1, numba's thread pool is not used (nor started).
+        record: whether to record the merge (else the two record arrays are empty).
+
+    Returns:
+        ``(totals [rows], words [rows, ceil(2n / 64)] int64, ends [rows, 3] int64)``:
+        ``words[r, w]`` holds steps ``64 w`` to ``64 w + 63`` (or to the last step), one bit each
+        (1: the step emitted ``u``'s level), the latest step in the lowest bit;
+        ``ends[r] = (steps taken, steps at or below the cutoff, final i)``.
     """
-    total = np.empty(a.shape[0], dtype=np.float64)
-    unused = np.empty((0, 0), dtype=a.dtype)
-    _merge_all(x, a, b, p, cutoff, threads, total, unused, unused, False)
-    return total
+    if threads > 1:
+        return _forward_parallel(x, a, b, p, cutoff, threads, record)
+    return _forward_serial(x, a, b, p, cutoff, record)
 
 
-@numba.njit(parallel=True, cache=_CACHE)
-def wasserstein_rows_with_gradient(
-    x: np.ndarray, a: np.ndarray, b: np.ndarray, p: float, cutoff: float, threads: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``W_p^p`` per row ``[rows]`` (float64) and its gradients ``∂/∂a``, ``∂/∂b`` ``[rows, n]`` (dtype of ``a``).
+def wasserstein_rows_backward(
+    x: np.ndarray,
+    words: np.ndarray,
+    ends: np.ndarray,
+    scale: np.ndarray,
+    p: float,
+    threads: int,
+    grad_a: np.ndarray,
+    grad_b: np.ndarray,
+) -> None:
+    """Write ``scale[r] * ∂W_p^p[r]/∂a[r]`` into ``grad_a`` ``[rows, n]``, likewise ``grad_b``.
 
-    Same arguments as :func:`wasserstein_rows`; one merge pass gives all three.
+    ``x``, ``p`` as given to :func:`wasserstein_rows`, whose ``words`` and ``ends`` (recorded)
+    this replays; ``scale`` ``[rows]`` float64; ``grad_a``, ``grad_b`` C-contiguous, of the
+    weights' dtype. ``threads`` as in :func:`wasserstein_rows`, and need not be the forward pass's.
     """
-    total = np.empty(a.shape[0], dtype=np.float64)
-    grad_a = np.empty_like(a)
-    grad_b = np.empty_like(b)
-    _merge_all(x, a, b, p, cutoff, threads, total, grad_a, grad_b, True)
-    return total, grad_a, grad_b
+    if threads > 1:
+        _backward_parallel(x, words, ends, scale, p, threads, grad_a, grad_b)
+    else:
+        _backward_serial(x, words, ends, scale, p, grad_a, grad_b)

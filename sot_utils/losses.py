@@ -34,6 +34,7 @@ Spectra are ``[..., n_bins]`` non-negative; audio is ``[batch, n_samples]``.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 
 import numba
@@ -177,10 +178,11 @@ def wasserstein_1d_shared_support(
       as in a stable sort of the concatenated levels) and transports ``x_{t_k}`` against ``x_k``.
 
     The ``"compiled"`` implementation walks the merge of the two sorted CDFs once per row in
-    compiled code (numba), forming the cumulative sums on the fly, stopping at the cutoff, and
-    computing the gradient by hand (``∂W/∂r_j = C_j - C_{j+1}`` for merged levels ``r_j`` with
-    segment costs ``C_j``, then a reverse cumulative sum onto the weights; derivation in
-    ``sot_utils/_wasserstein_kernel.py``). It is first-order differentiable only.
+    compiled code (numba), stopping after the cutoff, and records which CDF each step took (one
+    bit); its backward pass replays those steps from the last to the first and computes the
+    gradient by hand (``∂W/∂r_j = C_j - C_{j+1}`` for merged levels ``r_j`` with segment costs
+    ``C_j``, summed in reverse onto the weights; derivation in ``sot_utils/_wasserstein_kernel.py``).
+    It is first-order differentiable only.
 
     Args:
         positions: the shared support, sorted (non-decreasing), ``[n]`` or ``[..., n]``.
@@ -260,8 +262,9 @@ def wasserstein_1d_shared_support(
 class _CompiledSharedSupportW(torch.autograd.Function):
     """Autograd wrapper of the compiled merge kernel: ``[rows, n]`` weights → ``[rows]`` ``W_p^p``.
 
-    When a gradient will be needed, the forward pass computes it too (one merge pass gives
-    both), and the backward pass only scales it by the incoming gradient.
+    When a gradient will be needed, the forward pass records the merge (one bit per step); the
+    backward pass replays it and writes the gradients, already scaled by the incoming gradient.
+    Neither pass allocates more than its outputs and a per-thread table.
     """
 
     @staticmethod
@@ -269,26 +272,46 @@ class _CompiledSharedSupportW(torch.autograd.Function):
         x = positions.detach().to(torch.float64).contiguous().numpy()
         a = u_weights.detach().contiguous().numpy()
         b = v_weights.detach().contiguous().numpy()
-        threads = _numba_threads()
-        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
-            cost, grad_u, grad_v = _wasserstein_kernel.wasserstein_rows_with_gradient(x, a, b, p, cutoff, threads)
-            ctx.save_for_backward(torch.from_numpy(grad_u), torch.from_numpy(grad_v))
-        else:
-            cost = _wasserstein_kernel.wasserstein_rows(x, a, b, p, cutoff, threads)
+        record = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
+        cost, words, ends = _wasserstein_kernel.wasserstein_rows(x, a, b, p, cutoff, _numba_threads(), record)
+        if record:  # numpy arrays, not tensors of the graph: kept on ctx
+            ctx.merge = (x, words, ends, p, a.shape, u_weights.dtype)
         return torch.from_numpy(cost).to(u_weights.dtype)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_cost):
-        grad_u, grad_v = ctx.saved_tensors
-        scale = grad_cost.unsqueeze(-1).to(grad_u.dtype)
-        return None, grad_u * scale, grad_v * scale, None, None
+        x, words, ends, p, shape, dtype = ctx.merge
+        scale = grad_cost.detach().to(torch.float64).contiguous().numpy()
+        grad_u = torch.empty(shape, dtype=dtype)
+        grad_v = torch.empty(shape, dtype=dtype)
+        _wasserstein_kernel.wasserstein_rows_backward(
+            x, words, ends, scale, p, _numba_threads(), grad_u.numpy(), grad_v.numpy()
+        )
+        return None, grad_u, grad_v, None, None
+
+
+_NUMBA_POOL_PID = None  # the process that started numba's threads (through _numba_threads)
 
 
 def _numba_threads() -> int:
-    """As many threads as torch uses, and no more than numba has."""
-    threads = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
-    numba.set_num_threads(threads)
+    """As many threads as torch uses, and no more than numba has (1: numba's threads not used).
+
+    The first time more than one is asked for, numba starts its threading layer; its OpenMP
+    layer (``_wasserstein_kernel`` prefers it) then sets OpenMP's thread count, which torch
+    shares, to numba's, so torch's is put back. A process forked after that gets 1: numba's
+    OpenMP layer refuses to run in a forked child (GNU OpenMP is not fork-safe).
+    """
+    global _NUMBA_POOL_PID
+    torch_threads = torch.get_num_threads()
+    threads = max(1, min(torch_threads, numba.config.NUMBA_NUM_THREADS))
+    if threads == 1 or _NUMBA_POOL_PID not in (None, os.getpid()):
+        return 1
+    numba.set_num_threads(threads)  # starts numba's threading layer the first time
+    if _NUMBA_POOL_PID is None:
+        _NUMBA_POOL_PID = os.getpid()
+        if torch.get_num_threads() != torch_threads:
+            torch.set_num_threads(torch_threads)
     return threads
 
 
