@@ -38,6 +38,7 @@ import os
 from collections.abc import Sequence
 
 import numba
+import numpy as np
 import torch
 from torch import nn
 
@@ -199,32 +200,20 @@ def wasserstein_1d_shared_support(
     p = _check_p(p)
     check_tensor("positions", positions, min_ndim=1, layout="[n] or [..., n]")
     n = positions.shape[-1]
+    if implementation in ("auto", "compiled") and _compiled_applies(p, positions, u_weights, v_weights):
+        return _compiled_shared_support(positions, u_weights, v_weights, p, root, quantile_cutoff)
     _check_weights("u_weights", u_weights, n)
     _check_weights("v_weights", v_weights, n)
     if n > 1 and not bool((torch.diff(positions, dim=-1) >= 0).all()):
-        raise ValueError("`positions` must be sorted (non-decreasing) along the last axis")
+        raise ValueError(_UNSORTED_POSITIONS)
 
     check_choice("implementation", implementation, SHARED_SUPPORT_IMPLEMENTATIONS)
-    compiled_applies = (  # p = 1 has an O(n) closed form in tensor operations, as fast
-        p != 1
-        and positions.ndim == 1
-        and all(t.device.type == "cpu" for t in (positions, u_weights, v_weights))
-        and u_weights.dtype in (torch.float32, torch.float64)
-        and u_weights.dtype == v_weights.dtype
-    )
-    if implementation == "compiled" and not compiled_applies:
+    if implementation == "compiled":  # it applies only where the call above returned
         raise ValueError(
             "implementation='compiled' needs p != 1, CPU tensors, 1-D `positions` [n] and float32/float64 "
             f"weights of one dtype; got p={p}, positions {tuple(positions.shape)} on {positions.device}, weights "
             f"{u_weights.dtype}/{v_weights.dtype} on {u_weights.device}/{v_weights.device}"
         )
-    if implementation == "compiled" or (implementation == "auto" and compiled_applies):
-        batch = torch.broadcast_shapes(u_weights.shape[:-1], v_weights.shape[:-1])
-        cost = _CompiledSharedSupportW.apply(
-            positions, u_weights.expand(*batch, n).reshape(-1, n), v_weights.expand(*batch, n).reshape(-1, n),
-            float(p), math.inf if quantile_cutoff is None else float(quantile_cutoff),
-        ).reshape(batch)
-        return _root(cost, p) if root else cost
 
     batch = torch.broadcast_shapes(u_weights.shape[:-1], v_weights.shape[:-1], positions.shape[:-1])
     u_cdf = torch.cumsum(u_weights, dim=-1).expand(*batch, n)
@@ -259,6 +248,56 @@ def wasserstein_1d_shared_support(
     return _root(cost, p) if root else cost
 
 
+_UNSORTED_POSITIONS = "`positions` must be sorted (non-decreasing) along the last axis"
+
+
+def _compiled_applies(p, positions, u_weights, v_weights) -> bool:
+    """Whether the compiled kernel can take these arguments (``positions`` already checked)."""
+    return (  # p = 1 has an O(n) closed form in tensor operations, as fast
+        p != 1
+        and positions.ndim == 1
+        and isinstance(u_weights, torch.Tensor)
+        and isinstance(v_weights, torch.Tensor)
+        and all(t.device.type == "cpu" for t in (positions, u_weights, v_weights))
+        and u_weights.dtype in (torch.float32, torch.float64)
+        and u_weights.dtype == v_weights.dtype
+    )
+
+
+class _InvalidWeights(Exception):
+    """The kernel met a mass that is not finite and >= 0 (it flags, and does not merge, those rows)."""
+
+
+def _compiled_shared_support(positions, u_weights, v_weights, p, root, quantile_cutoff) -> torch.Tensor:
+    """The compiled path of :func:`wasserstein_1d_shared_support`, with the same checks in the same order.
+
+    The weights' values are checked by the kernel as it reads them (a pass over both tensors
+    fewer); only when it flags one do the tensor checks run, to raise the error they raise.
+    """
+    n = positions.shape[-1]
+    for w in (u_weights, v_weights):
+        if w.ndim < 1 or w.numel() == 0 or w.shape[-1] != n:
+            _check_weights("u_weights", u_weights, n)  # raises the first error, in the usual order
+            _check_weights("v_weights", v_weights, n)
+    if u_weights.shape == v_weights.shape:
+        batch = u_weights.shape[:-1]
+    else:
+        batch = torch.broadcast_shapes(u_weights.shape[:-1], v_weights.shape[:-1])
+    x = positions.detach().to(torch.float64).contiguous().numpy()
+    try:
+        cost = _CompiledSharedSupportW.apply(
+            x, u_weights.expand(*batch, n).reshape(-1, n), v_weights.expand(*batch, n).reshape(-1, n),
+            float(p), math.inf if quantile_cutoff is None else float(quantile_cutoff),
+        ).reshape(batch)
+    except _InvalidWeights:
+        _check_weights("u_weights", u_weights, n)
+        _check_weights("v_weights", v_weights, n)
+        raise ValueError("the total mass of `u_weights` or `v_weights` overflows float64") from None
+    if n > 1 and (x[1:] < x[:-1]).any():
+        raise ValueError(_UNSORTED_POSITIONS)
+    return _root(cost, p) if root else cost
+
+
 class _CompiledSharedSupportW(torch.autograd.Function):
     """Autograd wrapper of the compiled merge kernel: ``[rows, n]`` weights → ``[rows]`` ``W_p^p``.
 
@@ -268,12 +307,14 @@ class _CompiledSharedSupportW(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, positions, u_weights, v_weights, p, cutoff):
-        x = positions.detach().to(torch.float64).contiguous().numpy()
+    def forward(ctx, x, u_weights, v_weights, p, cutoff):
+        """``x``: the positions, a float64 numpy array ``[n]``."""
         a = u_weights.detach().contiguous().numpy()
         b = v_weights.detach().contiguous().numpy()
         record = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
         cost, words, ends = _wasserstein_kernel.wasserstein_rows(x, a, b, p, cutoff, _numba_threads(), record)
+        if not np.isfinite(cost).all():  # rows with masses not finite and >= 0, not merged
+            raise _InvalidWeights
         if record:  # numpy arrays, not tensors of the graph: kept on ctx
             ctx.merge = (x, words, ends, p, a.shape, u_weights.dtype)
         return torch.from_numpy(cost).to(u_weights.dtype)

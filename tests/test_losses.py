@@ -318,6 +318,42 @@ def test_compiled_merge_float32_gradients_are_the_float64_ones_rounded():
         torch.testing.assert_close(g32.double(), g64, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_compiled_path_rejects_bad_weights_as_the_tensor_path_does(dtype):
+    """The kernel checks the masses as it reads them: the same errors, in the same order, as the checks
+    of the tensor path (which run before computing)."""
+    n, rows = 33, 7
+    x = torch.linspace(0, 1, n, dtype=dtype)
+    good = normalised(random_spectra(rows, n, 68, dtype=dtype))
+
+    def spoilt(value, row=4, col=10):
+        w = good.clone()
+        w[row, col] = value
+        return w
+
+    cases = [
+        (x, spoilt(float("nan")), good),
+        (x, good, spoilt(float("inf"), row=6)),
+        (x, spoilt(float("-inf"), row=0, col=0), good),
+        (x, spoilt(-1e-3), good),
+        (x, good, spoilt(-2.0, col=n - 1)),
+        (x, spoilt(float("nan")), spoilt(-1.0)),  # u's error first
+        (x.flip(0), spoilt(-1.0), good),  # the weights' error before the positions'
+        (x.flip(0), good, good),
+        (x, good[:, :5], good),
+        (x, good, good[:0]),
+    ]
+    for positions, u, v in cases:
+        with pytest.raises(ValueError) as tensor_path:
+            wasserstein_1d_shared_support(positions, u, v, p=2, quantile_cutoff=1.0, implementation="torch")
+        with pytest.raises(ValueError) as compiled:
+            wasserstein_1d_shared_support(positions, u, v, p=2, quantile_cutoff=1.0, implementation="compiled")
+        assert str(compiled.value) == str(tensor_path.value)
+    # finite masses whose float64 total overflows: nothing to merge
+    with pytest.raises(ValueError, match="overflows"):
+        wasserstein_1d_shared_support(x.double(), torch.full((1, n), 1e307, dtype=torch.float64), good[:1].double(), p=2)
+
+
 def test_auto_implementation_picks_compiled_on_cpu_and_torch_elsewhere(monkeypatch):
     import sot_utils.losses as losses
 
