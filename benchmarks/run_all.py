@@ -98,13 +98,9 @@ def w_case_name(rows: int, n_bins: int, p: int, cut: bool) -> str:
 
 def w_inputs(n_bins: int, cut: bool, rows: int, device: str = "cpu"):
     """Positions and masses as ``bench_wasserstein.bench`` draws them (seed 0)."""
-    g = torch.Generator().manual_seed(0)
-    x = torch.linspace(0, 1, n_bins)
-    target = torch.rand(rows, n_bins, generator=g) ** 4
-    estimate = torch.rand(rows, n_bins, generator=g) ** 4
-    u = target / target.sum(-1, keepdim=True)
-    v = estimate / (target if cut else estimate).sum(-1, keepdim=True)
-    return x.to(device), u.to(device), v.to(device)
+    from benchmarks.bench_wasserstein import inputs
+
+    return inputs(n_bins, cut, rows, device)
 
 
 def w_scale(n_bins: int, p: int, cut: bool, rows: int) -> float:
