@@ -6,8 +6,9 @@ Compares, on identical inputs (values checked equal first):
 - ours, general path (`wasserstein_1d`, sort based);
 - ours, shared-support path in tensor operations (`wasserstein_1d_shared_support(...,
   implementation="torch")`: no sort, two searchsorted);
-- ours, shared-support path compiled (`implementation="compiled"`: one linear merge per row,
-  value and gradient in one pass; p = 1 is not offered there, its O(n) closed form needs no merge).
+- ours, shared-support path compiled (`implementation="compiled"`: one linear merge per row that
+  records its steps, 2n bits, and a backward pass that replays them into the gradients; p = 1 is
+  not offered there, its O(n) closed form needs no merge).
 
 Usage: python benchmarks/bench_wasserstein.py [--repeats 10] [--out benchmarks/results.json]
 Writes its numbers under the key "wasserstein_1d" of the results file (other keys are kept).

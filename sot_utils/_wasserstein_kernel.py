@@ -18,46 +18,54 @@ width and zero gradient.
 Two passes, so that the backward pass reads nothing but what the forward pass recorded:
 
 - forward (:func:`wasserstein_rows`): the merge, accumulating ``W_p^p``; when a gradient will be
-  needed it also records each step's choice (1 bit: was ``u``'s level taken?) and per row the
+  needed it also records each step's choice (1 bit: did it emit ``u``'s level?) and per row the
   step count, ``jcut`` and the final ``i``;
 - backward (:func:`wasserstein_rows_backward`): replays the recorded choices from the last step
   to the first (no levels, no comparisons: ``i -= bit``, ``k = j - i``), summing ``g_j`` into
-  one running sum for ``u`` and one for ``v``; the running sum at step ``j`` is exactly
-  ``∂W/∂a_{i_j}`` (resp. ``∂W/∂b_{k_j}``), so it is stored there directly, already multiplied by
-  the incoming gradient. This is the old reverse cumulative sum, same additions in the same
-  order, fused into the replay.
+  one running sum for ``u`` and one for ``v``. The running sum for ``u`` at step ``j`` is
+  exactly ``∂W/∂a_{i_j}`` (the reverse cumulative sum, its additions in the same order), so it
+  is stored there directly, then multiplied by the incoming gradient as it is copied out.
 
-Sums run in float64 whatever the input dtype; float32 inputs are widened while the CDFs are
-formed, and float32 gradients are rounded once, when stored.
+Sums run in float64 whatever the input dtype; float32 inputs are widened as the CDFs are
+formed, and float32 gradients are rounded once, when stored. While forming the CDFs the forward
+pass also checks the masses (finite, >= 0; ``losses`` relies on it instead of a pass of its
+own over both tensors); rows with a bad mass are not merged and get a NaN total.
 
-Speed (why each trick helps). The merge is a serial chain: the next comparison needs the
-pointer that the last one moved. So:
+Speed: why each trick helps. The merge is a serial chain (the next comparison needs the pointer
+that the last one moved), and at about 20 instructions per merged level the loop is bound by
+instruction throughput once a few chains overlap:
 
-- each thread merges ``LANES = 3`` rows side by side, their chains overlapping; the loop is
-  then bound by instruction throughput (about 20 instructions per merged level), and 3 lanes
-  keep every value in registers (4 spilled to the stack and ran slower);
-- the choice is arithmetic (``i += take * WIDTH``), never a branch or a select on loaded data
-  (LLVM turns those into branches, which the CPU mispredicts half the time);
-- the three rows' CDFs live in one float64 table, one 64-byte row per index: ``U_i`` of each
-  lane, ``V_{n-i}`` of each lane (``V`` stored reversed, so that ``V_{j-i}`` sits at
-  ``(n - j) * WIDTH + i * WIDTH``: one base that moves once per step, no per-lane subtraction),
-  ``x_i`` and ``x_{n-i}``; one cache line serves every lane, and indices are unsigned, so numba
-  emits no negative-index wraparound;
-- levels are compared as int64 bit patterns: for non-negative doubles (and ``+inf``, the
-  sentinel past each CDF's end) the order is the same, and an integer load-compare is a few
-  cycles shorter than a floating-point one on the chain;
-- ``p = 2`` and general ``p`` are separate compiled specialisations (the power function is an
-  argument, so numba compiles and inlines one per kind): ``d * d`` has no ``pow`` call and no
-  runtime branch;
-- the step count is known before merging (from ``jcut``), and the steps before every lane's
-  ``jcut`` skip clipping at the cutoff;
-- the gradient needs no ``[rows, 2n]`` scratch and no separate reverse-cumsum pass, the forward
-  pass stores 2n bits per row, and the backward pass writes the scaled gradients once;
-- blocks of rows go to threads with ``numba.prange``; rows are grouped into blocks the same way
-  whatever the thread count, so a backward pass may run on another thread count.
+- each thread merges ``LANES = 3`` rows side by side; 3 keep every value in registers (4 to 6
+  spill to the stack and ran slower; with 2 the forward merge took 15% longer);
+- the choice is arithmetic (``i_row += take * WIDTH``), never a branch or a select on loaded
+  data: LLVM turns those into branches, which the CPU mispredicts half the time (a select
+  variant ran 3x slower);
+- the three rows' CDFs live in one float64 table, one 64-byte row (a cache line) per index:
+  ``U_i`` of each lane, ``V_{n-i}`` of each lane (``V`` reversed, so ``V_{j-i}`` is at
+  ``(n - j) * WIDTH + i * WIDTH``, a base that moves once per step plus ``u``'s offset), then
+  ``x_i`` and ``x_{n-i}`` for the segment costs; ``WIDTH = 8`` makes ``take * WIDTH`` a shift,
+  and unsigned indices spare numba's negative-index wraparound code;
+- levels are compared as int64 bit patterns, which order non-negative doubles (and the ``+inf``
+  sentinel past each CDF's end) as the doubles do: an integer load and compare is a few cycles
+  shorter on the chain than a floating-point one;
+- ``p = 2`` and general ``p`` are separate compiled specialisations (``square`` is a literal,
+  ``numba.literally``): the ``p = 2`` loops multiply, with no ``pow`` call and no branch (one
+  compiled loop for both spilled registers around the call);
+- the step count is known before merging (``jcut``, two binary searches per row), so there is
+  no per-step test for the end, and the steps before every lane's ``jcut`` skip the clipping;
+- the gradient needs no ``[rows, 2n]`` scratch and no reverse-cumsum pass over it: the forward
+  pass stores 2n bits per row, and the backward pass writes each gradient once (its multiply
+  by the incoming gradient included, so the autograd wrapper does no pass of its own);
+- with more than one thread, blocks of rows go to threads with ``numba.prange`` (one thread:
+  plain compiled loops, numba's thread pool unused). Blocks are the same whatever the thread
+  count, so a backward pass may run on another count than its forward pass;
+- numba's OpenMP threading layer is preferred (see below): it runs on the OpenMP runtime that
+  torch loaded, so the kernel's threads are torch's own, already awake. With numba's own pool
+  its threads shared the cores with torch's OpenMP thread, which spins for milliseconds after
+  every torch operation, and the kernels took about twice as long inside a training step.
 
-``fastmath`` is not used: it would let LLVM reassociate the sums and turn the arithmetic choice
-back into selects.
+``fastmath`` is not used on the merge: it would let LLVM reassociate the sums and turn the
+arithmetic choice back into selects (only the minimum over the masses uses ``nnan``/``nsz``).
 """
 
 from __future__ import annotations

@@ -286,7 +286,7 @@ def _compiled_shared_support(positions, u_weights, v_weights, p, root, quantile_
     x = positions.detach().to(torch.float64).contiguous().numpy()
     try:
         cost = _CompiledSharedSupportW.apply(
-            x, u_weights.expand(*batch, n).reshape(-1, n), v_weights.expand(*batch, n).reshape(-1, n),
+            positions, x, u_weights.expand(*batch, n).reshape(-1, n), v_weights.expand(*batch, n).reshape(-1, n),
             float(p), math.inf if quantile_cutoff is None else float(quantile_cutoff),
         ).reshape(batch)
     except _InvalidWeights:
@@ -307,11 +307,11 @@ class _CompiledSharedSupportW(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, u_weights, v_weights, p, cutoff):
-        """``x``: the positions, a float64 numpy array ``[n]``."""
+    def forward(ctx, positions, x, u_weights, v_weights, p, cutoff):
+        """``x``: ``positions`` as a float64 numpy array ``[n]`` (they get no gradient)."""
         a = u_weights.detach().contiguous().numpy()
         b = v_weights.detach().contiguous().numpy()
-        record = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
+        record = ctx.needs_input_grad[2] or ctx.needs_input_grad[3]
         cost, words, ends = _wasserstein_kernel.wasserstein_rows(x, a, b, p, cutoff, _numba_threads(), record)
         if not np.isfinite(cost).all():  # rows with masses not finite and >= 0, not merged
             raise _InvalidWeights
@@ -322,6 +322,8 @@ class _CompiledSharedSupportW(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_cost):
+        if not hasattr(ctx, "merge"):  # only the positions need a gradient, and they get none
+            return None, None, None, None, None, None
         x, words, ends, p, shape, dtype = ctx.merge
         scale = grad_cost.detach().to(torch.float64).contiguous().numpy()
         grad_u = torch.empty(shape, dtype=dtype)
@@ -329,10 +331,19 @@ class _CompiledSharedSupportW(torch.autograd.Function):
         _wasserstein_kernel.wasserstein_rows_backward(
             x, words, ends, scale, p, _numba_threads(), grad_u.numpy(), grad_v.numpy()
         )
-        return None, grad_u, grad_v, None, None
+        return None, None, grad_u, grad_v, None, None
 
 
-_NUMBA_POOL_PID = None  # the process that started numba's threads (through _numba_threads)
+_numba_started = False  # whether _numba_threads started numba's threading layer
+_forked = False  # whether this process is a fork (of a process whose OpenMP may be running)
+
+
+def _note_fork() -> None:
+    global _forked
+    _forked = True
+
+
+os.register_at_fork(after_in_child=_note_fork)
 
 
 def _numba_threads() -> int:
@@ -340,17 +351,17 @@ def _numba_threads() -> int:
 
     The first time more than one is asked for, numba starts its threading layer; its OpenMP
     layer (``_wasserstein_kernel`` prefers it) then sets OpenMP's thread count, which torch
-    shares, to numba's, so torch's is put back. A process forked after that gets 1: numba's
-    OpenMP layer refuses to run in a forked child (GNU OpenMP is not fork-safe).
+    shares, to numba's, so torch's is put back. A forked process gets 1: GNU OpenMP is not
+    fork-safe (a parallel region there can hang, and numba's OpenMP layer refuses to run).
     """
-    global _NUMBA_POOL_PID
+    global _numba_started
     torch_threads = torch.get_num_threads()
     threads = max(1, min(torch_threads, numba.config.NUMBA_NUM_THREADS))
-    if threads == 1 or _NUMBA_POOL_PID not in (None, os.getpid()):
+    if threads == 1 or _forked:
         return 1
     numba.set_num_threads(threads)  # starts numba's threading layer the first time
-    if _NUMBA_POOL_PID is None:
-        _NUMBA_POOL_PID = os.getpid()
+    if not _numba_started:
+        _numba_started = True
         if torch.get_num_threads() != torch_threads:
             torch.set_num_threads(torch_threads)
     return threads

@@ -274,6 +274,9 @@ def test_compiled_backward_replays_its_forward_pass(rows):
     torch.testing.assert_close(grad_u, reference[0], atol=1e-12, rtol=1e-12)
     with torch.no_grad():  # no gradient needed: nothing recorded, the same values
         torch.testing.assert_close(wasserstein_1d_shared_support(x, u, v, p=2, quantile_cutoff=1.0), cost.detach(), atol=0, rtol=0)
+    positions = x.clone().requires_grad_()  # the positions get no gradient from this path
+    wasserstein_1d_shared_support(positions, u, v, p=2, implementation="compiled").sum().backward()
+    assert positions.grad is None
 
 
 def test_compiled_merge_on_empty_measures_and_cutoffs_inside_the_levels():
