@@ -64,8 +64,8 @@ instruction throughput once a few chains overlap:
   its threads shared the cores with torch's OpenMP thread, which spins for milliseconds after
   every torch operation, and the kernels took about twice as long inside a training step.
 
-``fastmath`` is not used on the merge: it would let LLVM reassociate the sums and turn the
-arithmetic choice back into selects (only the minimum over the masses uses ``nnan``/``nsz``).
+``fastmath`` is not used: it would let LLVM reassociate the sums and turn the arithmetic
+choice back into selects.
 """
 
 from __future__ import annotations
@@ -127,16 +127,13 @@ def _fill_positions(x_padded, table):
         table[(n - r) * WIDTH + XR_COL] = x_padded[r]
 
 
-@numba.njit(cache=_CACHE, fastmath={"nnan", "nsz"})
-def _lowest(w, r0, r1, r2):
-    """The smallest of rows ``r0, r1, r2`` of ``w``, as float64; NaN (caught elsewhere) may be skipped.
-
-    ``nnan``/``nsz`` let LLVM vectorise this reduction, a few percent of the table's cost.
-    """
-    low = np.inf
-    for i in range(w.shape[1]):
-        low = min(low, min(min(w[r0, i], w[r1, i]), w[r2, i]))
-    return np.float64(low)
+@numba.njit(cache=_CACHE)
+def _negatives(row):
+    """How many entries of ``row`` are < 0 (a count, so that LLVM vectorises the loop)."""
+    count = 0
+    for i in range(row.shape[0]):
+        count += row[i] < 0
+    return count
 
 
 @numba.njit(cache=_CACHE)
@@ -167,7 +164,10 @@ def _fill_levels(a, b, r0, r1, r2, table):
         table[n * WIDTH + lane] = np.inf
         table[V_COL + lane] = np.inf
     # a NaN or an infinity among the masses makes the sum of the totals NaN or infinite
-    return u0 + u1 + u2 + v0 + v1 + v2 < np.inf and min(_lowest(a, r0, r1, r2), _lowest(b, r0, r1, r2)) >= 0.0
+    if not u0 + u1 + u2 + v0 + v1 + v2 < np.inf:
+        return False
+    negatives = _negatives(a[r0]) + _negatives(a[r1]) + _negatives(a[r2])
+    return negatives + _negatives(b[r0]) + _negatives(b[r1]) + _negatives(b[r2]) == 0
 
 
 @numba.njit(cache=_CACHE)

@@ -15,7 +15,7 @@ Two paths compute it here:
 - :func:`wasserstein_1d_shared_support` — both measures on the *same* sorted bins (the spectral
   case). It never sorts: for ``p = 1`` it uses ``W_1 = Σ_i |F_u(x_i) - F_v(x_i)| (x_{i+1} - x_i)``,
   and for other ``p`` it merges the two (already sorted) CDFs: in one linear pass of compiled
-  code on CPU (value and hand-derived gradient together, ``_wasserstein_kernel``), or with two
+  code on CPU (value in a forward merge that records its choices, the hand-derived gradient by replaying them, ``_wasserstein_kernel``), or with two
   ``searchsorted`` calls in tensor operations elsewhere. It gives the same values and gradients
   as the general path.
 

@@ -687,6 +687,38 @@ def test_compiled_merge_leaves_torch_thread_count_alone():
     assert out.stdout.strip().splitlines()[-1] == "1"
 
 
+def test_compiled_merge_on_two_threads_leaves_torch_thread_count_alone():
+    """numba's OpenMP layer (preferred: it runs on torch's OpenMP team) sets OpenMP's thread count to
+    numba's when it starts; torch's own is put back, and the parallel kernels give the serial ones' values."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import torch\n"
+        "from sot_utils.losses import wasserstein_1d_shared_support\n"
+        "from sot_utils.spectral import bin_positions\n"
+        "g = torch.Generator().manual_seed(0)\n"
+        "u = torch.rand(64, 257, generator=g); u = u / u.sum(-1, keepdim=True)\n"
+        "v = u.flip(-1).clone().requires_grad_()\n"
+        "x = bin_positions(512)\n"
+        "two = wasserstein_1d_shared_support(x, u, v, p=2, implementation='compiled')\n"
+        "(g2,) = torch.autograd.grad(two.sum(), v)\n"
+        "threads = torch.get_num_threads()\n"
+        "torch.set_num_threads(1)\n"
+        "one = wasserstein_1d_shared_support(x, u, v, p=2, implementation='compiled')\n"
+        "(g1,) = torch.autograd.grad(one.sum(), v)\n"
+        "import numba\n"
+        "print(threads, numba.threading_layer(), torch.equal(one, two) and torch.equal(g1, g2))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+    env.update(OMP_NUM_THREADS="2", MKL_NUM_THREADS="2", NUMBA_NUM_THREADS="3")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    threads, layer, equal = out.stdout.strip().splitlines()[-1].split()
+    assert threads == "2" and equal == "True"
+    assert layer in ("omp", "workqueue", "tbb")  # omp where numba's OpenMP layer loads
+
+
 def test_spectral_ot_loss_noise_floor_is_spectral_ot_of_the_thresholded_spectra():
     from sot_utils.losses import spectral_ot
     from sot_utils.spectral import subtract_noise_floor
