@@ -667,11 +667,21 @@ def test_bad_input_raises_value_errors_naming_the_argument():
             fn()
 
 
-def test_compiled_merge_leaves_torch_thread_count_alone():
-    """numba's OpenMP layer would reset OpenMP's thread count, which torch shares (seen in training)."""
+def _last_line_of_fresh_python(code: str, threads: int, numba_threads: int) -> str:
+    """Run ``code`` in a new interpreter with torch/MKL on ``threads`` and numba on ``numba_threads``
+    threads (numba's threading layer left to its default); return its last printed line."""
     import os
     import subprocess
     import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+    env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), NUMBA_NUM_THREADS=str(numba_threads))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def test_compiled_merge_leaves_torch_thread_count_alone():
+    """numba's OpenMP layer would reset OpenMP's thread count, which torch shares (seen in training)."""
 
     code = (
         "import torch\n"
@@ -681,18 +691,12 @@ def test_compiled_merge_leaves_torch_thread_count_alone():
         "wasserstein_1d_shared_support(bin_positions(512), u, u.flip(-1), p=2, implementation='compiled')\n"
         "print(torch.get_num_threads())\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
-    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", NUMBA_NUM_THREADS="2")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.strip().splitlines()[-1] == "1"
+    assert _last_line_of_fresh_python(code, threads=1, numba_threads=2) == "1"
 
 
 def test_compiled_merge_on_two_threads_leaves_torch_thread_count_alone():
     """numba's OpenMP layer (preferred: it runs on torch's OpenMP team) sets OpenMP's thread count to
     numba's when it starts; torch's own is put back, and the parallel kernels give the serial ones' values."""
-    import os
-    import subprocess
-    import sys
 
     code = (
         "import torch\n"
@@ -711,10 +715,7 @@ def test_compiled_merge_on_two_threads_leaves_torch_thread_count_alone():
         "import numba\n"
         "print(threads, numba.threading_layer(), torch.equal(one, two) and torch.equal(g1, g2))\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
-    env.update(OMP_NUM_THREADS="2", MKL_NUM_THREADS="2", NUMBA_NUM_THREADS="3")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    threads, layer, equal = out.stdout.strip().splitlines()[-1].split()
+    threads, layer, equal = _last_line_of_fresh_python(code, threads=2, numba_threads=3).split()
     assert threads == "2" and equal == "True"
     assert layer in ("omp", "workqueue", "tbb")  # omp where numba's OpenMP layer loads
 
