@@ -26,9 +26,33 @@ import statistics
 import time
 from collections.abc import Callable, Mapping
 
+import contextlib
+
 import torch
 
 NO_CUDA = "no CUDA device"
+
+# POT (an oracle of the W section) imports every array library it finds; JAX, once imported,
+# takes 75 % of the GPU's memory for itself, which left the ensemble section without memory on an
+# H100. The benchmarks compare torch tensors only.
+for _backend in ("JAX", "TENSORFLOW", "CUPY"):
+    os.environ.setdefault(f"POT_BACKEND_DISABLE_{_backend}", "1")
+
+
+@contextlib.contextmanager
+def full_float32():
+    """Turn TF32 off for cuDNN convolutions and CUDA matrix products inside the block.
+
+    cuDNN convolutions run in TF32 by default on Ampere and later GPUs (10-bit mantissa): timings
+    keep that default, what users get, but values are compared at float32 precision, or the
+    layouts being compared would differ by the TF32 rounding of their convolutions.
+    """
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 def log(section: str, message: str) -> None:

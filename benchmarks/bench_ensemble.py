@@ -6,8 +6,10 @@ the paper's unshuffled protocol), one training step of all E is timed two ways, 
   (what E runs cost in one process; E processes side by side share the same cores or GPU);
 - ``ensemble``: one :func:`sot_utils.ensemble.ensemble_train_step` of the E stacked models.
 
-The member losses at the initial weights (dropout off) are checked equal. Runs per hour
-assume the paper's 22,000 steps; ``protocol_hours`` is the time of the full protocol (7 groups x
+The members of a group share one loss module, as in :func:`sot_utils.ensemble.train_ensemble`
+(the ensemble evaluates each group's members in one call). The member losses at the initial
+weights (dropout off, TF32 off) are checked equal. ``profile_stages`` splits the step of the
+largest ensemble into its stages. Runs per hour assume the paper's 22,000 steps; ``protocol_hours`` is the time of the full protocol (7 groups x
 5 seeds x 22,000 steps) at the fastest rate measured.
 
 ``run(quick, device)`` is the ``ensemble`` section of ``python -m benchmarks.run_all``.
@@ -19,10 +21,11 @@ import copy
 
 import torch
 
-from benchmarks import comparison, describe, harmonic_audio, log, section_meta, time_interleaved
+from benchmarks import comparison, describe, full_float32, harmonic_audio, log, section_meta, time_interleaved
 from sot_utils.autoencoder import HarmonicAutoencoder, cqt_features
-from sot_utils.ensemble import EnsembleAutoencoder, ensemble_train_step
+from sot_utils.ensemble import EnsembleAutoencoder, ensemble_train_step, loss_groups, member_losses
 from sot_utils.losses import PAPER_GROUPS
+from sot_utils.synth import harmonic_synth
 from sot_utils.train import CPU_MICRO_BATCH, TrainConfig, build_loss, train_step
 
 PROTOCOL_STEPS = 22_000
@@ -31,12 +34,13 @@ PROTOCOL_RUNS = 35  # 7 groups x 5 seeds
 
 def _members(n_members: int, device: torch.device):
     groups = [PAPER_GROUPS[k % len(PAPER_GROUPS)] for k in range(n_members)]
-    models, losses = [], []
-    for seed, group in enumerate(groups):
+    # one loss module per group, shared by its members, as train_ensemble builds them
+    modules = {group: build_loss(TrainConfig(group=group, seed=0)).to(device) for group in set(groups)}
+    models = []
+    for seed in range(n_members):
         torch.manual_seed(seed)
         models.append(HarmonicAutoencoder().to(device).train())
-        losses.append(build_loss(TrainConfig(group=group, seed=seed)).to(device))
-    return groups, models, losses
+    return groups, models, [modules[group] for group in groups]
 
 
 def time_members(n_members: int, audio: torch.Tensor, cqt: torch.Tensor, micro_batch: int, repeats: int, device: torch.device) -> dict:
@@ -65,10 +69,41 @@ def _loss_rel_diff(n_members: int, audio, cqt, device: torch.device) -> float:
     another order; tests/test_ensemble.py checks whole trajectories with per-member streams)."""
     _, models, losses = _members(n_members, device)
     ensemble = EnsembleAutoencoder(models).to(device).eval()
-    with torch.no_grad():
+    with torch.no_grad(), full_float32():
         together = [float(loss(audio, estimate)) for loss, estimate in zip(losses, ensemble(cqt)[0])]
         separate = [float(loss(audio, m.eval()(cqt)[0])) for m, loss in zip(models, losses)]
     return max(abs(a - b) / max(abs(b), 1e-30) for a, b in zip(together, separate))
+
+
+def profile_stages(n_members: int, audio: torch.Tensor, cqt: torch.Tensor, micro_batch: int, repeats: int,
+                   device: torch.device) -> dict:
+    """Where one ensemble step of ``n_members`` runs spends its time, ms (medians; each stage
+    timed on its own, so the stages need not add up to the whole step)."""
+    _, models, losses = _members(n_members, device)
+    ensemble = EnsembleAutoencoder(models).to(device).train()
+    optimizer = torch.optim.Adam(ensemble.parameters(), lr=1e-4, weight_decay=1e-4)
+    groups = loss_groups(losses)
+    out = ensemble.encode(cqt)
+    e, batch, n_frames = out.f0_hz.shape
+    estimate, _ = ensemble(cqt)
+
+    def forward_backward():
+        member_losses(losses, groups, audio, ensemble(cqt)[0]).sum().backward()
+
+    stages = {
+        "encoder forward": lambda: ensemble.encode(cqt),
+        "synth forward": lambda: harmonic_synth(out.f0_hz.reshape(e * batch, n_frames),
+                                                out.amplitudes.reshape(e * batch, n_frames, -1), ensemble.n_samples,
+                                                ensemble.sample_rate),
+        f"losses forward ({len(groups)} calls)": lambda: member_losses(losses, groups, audio, estimate.detach()),
+        "forward + backward": forward_backward,
+        "Adam update": optimizer.step,
+        f"whole step (micro-batches of {micro_batch})": lambda: ensemble_train_step(ensemble, losses, optimizer, audio, cqt,
+                                                                                     micro_batch),
+    }
+    forward_backward()  # gradients for the Adam update
+    return {name: round(time_interleaved({name: fn}, repeats, warmup=1, device=device)[name] * 1e3, 2)
+            for name, fn in stages.items()}
 
 
 def run(quick: bool = False, device: str = "cpu") -> dict:
@@ -89,6 +124,9 @@ def run(quick: bool = False, device: str = "cpu") -> dict:
             cases[f"E={n_members}"]["peak_memory_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
             torch.cuda.reset_peak_memory_stats(device)
         log("ensemble", describe(cases[f"E={n_members}"]))
+    largest = max(sizes)
+    profile = profile_stages(largest, audio, cqt, micro_batch, repeats, device)
+    log("ensemble", f"profile of one step of {largest} runs (ms): {profile}")
     best = min(cases.values(), key=lambda r: min(c["ms"] / len(r["groups"]) for c in r["candidates"].values()))
     best_ms = min(c["ms"] for c in best["candidates"].values()) / len(best["groups"])
     return {
@@ -96,6 +134,7 @@ def run(quick: bool = False, device: str = "cpu") -> dict:
                 f"one ensemble step; runs/h at {PROTOCOL_STEPS:,} steps",
         "meta": section_meta(str(device), repeats, quick, micro_batch=micro_batch),
         "tables": {"one step of E runs": cases},
+        f"profile_E={largest}_ms": profile,
         "protocol": {"runs": PROTOCOL_RUNS, "steps": PROTOCOL_STEPS, "best_ms_per_run_step": round(best_ms, 2),
                      "hours_at_best_rate": round(PROTOCOL_RUNS * PROTOCOL_STEPS * best_ms / 1e3 / 3600, 2)},
     }

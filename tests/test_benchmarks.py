@@ -93,6 +93,8 @@ def test_comparisons_agree_and_ratios_are_positive(quick_run):
     for record in steps.values():
         for candidate, entry in record["candidates"].items():
             assert record["runs_per_hour"][candidate] == pytest.approx(3600e3 / (entry["ms"] * PAPER_STEPS), rel=1e-2)
+    stages = results["ensemble"]["profile_E=2_ms"]
+    assert len(stages) == 6 and all(positive_finite(v) for v in stages.values())
     profile = results["train_step"]["profile_ours_SOT-2048_ms"]
     assert profile and all(positive_finite(v) for v in profile.values())
 
