@@ -440,6 +440,10 @@ def main(argv: list[str] | None = None) -> None:
     except (OSError, ValueError) as error:
         parser.error(str(error))
     size = args.members or len(configs)
+    if torch.device(configs[0].device).type == "cpu" and len(configs) > 1:
+        # measured on 2 cores: 0.83x for one run down to 0.51x for 7 (benchmarks, ensemble section)
+        print("note: on a CPU an ensemble is slower than separate runs; python -m sot_utils.sweep trains them "
+              "as separate processes", flush=True)
     for first in range(0, len(configs), size):
         chunk = configs[first : first + size]
         try:

@@ -227,7 +227,7 @@ def test_bad_ensemble_inputs_get_clear_errors():
         ensemble_train_step(ensemble, [torch.nn.MSELoss()], torch.optim.SGD(ensemble.parameters(), lr=0), torch.rand(1, 4096), torch.rand(1, 16, 285), 1)
 
 
-def test_cli_trains_consecutive_ensembles_and_rejects_bad_options(tiny_data, tmp_path):
+def test_cli_trains_consecutive_ensembles_and_rejects_bad_options(tiny_data, tmp_path, capsys):
     paths = []
     for k, group in enumerate(("SOT-512", "MSS-Lin", "SOT-2048")):
         path = tmp_path / f"{group}.yaml"
@@ -236,6 +236,7 @@ def test_cli_trains_consecutive_ensembles_and_rejects_bad_options(tiny_data, tmp
     main(paths + ["--members", "2"])
     for group in ("SOT-512", "MSS-Lin", "SOT-2048"):
         assert load(tmp_path / group / "last.pt")["step"] == 1
+    assert "on a CPU an ensemble is slower than separate runs" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(paths + ["--members", "0"])
     with pytest.raises(SystemExit):
