@@ -17,6 +17,7 @@ candidate is within ``rtol``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import math
@@ -25,8 +26,6 @@ import platform
 import statistics
 import time
 from collections.abc import Callable, Mapping
-
-import contextlib
 
 import torch
 

@@ -9,8 +9,9 @@ the paper's unshuffled protocol), one training step of all E is timed two ways, 
 The members of a group share one loss module, as in :func:`sot_utils.ensemble.train_ensemble`
 (the ensemble evaluates each group's members in one call). The member losses at the initial
 weights (dropout off, TF32 off) are checked equal. ``profile_stages`` splits the step of the
-largest ensemble into its stages. Runs per hour assume the paper's 22,000 steps; ``protocol_hours`` is the time of the full protocol (7 groups x
-5 seeds x 22,000 steps) at the fastest rate measured.
+largest ensemble into its stages. Runs per hour assume the paper's 22,000 steps;
+``protocol_hours`` is the time of the full protocol (7 groups x 5 seeds x 22,000 steps) at the
+fastest rate measured.
 
 ``run(quick, device)`` is the ``ensemble`` section of ``python -m benchmarks.run_all``.
 """

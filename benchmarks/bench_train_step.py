@@ -38,7 +38,7 @@ if __package__ in (None, ""):  # run as a script: make the `benchmarks` package 
 import torch
 from sot.losses import wasserstein_1d as authors_wasserstein_1d
 
-from benchmarks import comparison, describe, full_float32, harmonic_audio, log, section_meta, time_interleaved
+from benchmarks import comparison, describe, harmonic_audio, log, section_meta, time_interleaved
 from sot_utils.autoencoder import HarmonicAutoencoder, cqt_features
 from sot_utils.encoder import EncoderOutput, f0_from_logits
 from sot_utils.losses import PAPER_GROUPS, SpectralOTLoss, WeightedLossSum, _safe_divide, paper_loss
@@ -178,7 +178,7 @@ def layout_values(group: str, audio: torch.Tensor, cqt: torch.Tensor) -> dict[st
     torch.manual_seed(0)
     ref_model = convolutional_toeplitz(HarmonicAutoencoder().to(device, dtype)).eval()
     audio64 = audio.to(dtype)
-    with torch.no_grad(), full_float32():
+    with torch.no_grad():
         estimate = model(cqt.to(dtype))[0]
         ref_estimate = ref_model(CQT().to(device, dtype)(audio64[:, :-1]))[0]
         return {"reference layout": float(reference_loss(group).to(device, dtype)(audio64, ref_estimate)),
