@@ -96,18 +96,13 @@ def w_case_name(rows: int, n_bins: int, p: int, cut: bool) -> str:
     return f"rows={rows} bins={n_bins} p={p} {'cut' if cut else 'balanced'}"
 
 
-def w_inputs(n_bins: int, cut: bool, rows: int, device: str = "cpu"):
-    """Positions and masses as ``bench_wasserstein.bench`` draws them (seed 0)."""
-    from benchmarks.bench_wasserstein import inputs
-
-    return inputs(n_bins, cut, rows, device)
-
-
 def w_scale(n_bins: int, p: int, cut: bool, rows: int) -> float:
     """The largest authors' W_p^p over the rows of a case, the scale of its differences."""
     from sot.losses import wasserstein_1d as authors
 
-    x, u, v = w_inputs(n_bins, cut, rows)
+    from benchmarks.bench_wasserstein import inputs
+
+    x, u, v = inputs(n_bins, cut, rows)
     xb = x.expand(rows, n_bins)
     return float(authors(xb, xb, u, v, p=p, limit_quantile_range=cut).abs().max())
 
@@ -133,9 +128,10 @@ def compare_wasserstein(n_bins: int, p: int, cut: bool, repeats: int, rows: int,
     import ot
     from sot.losses import wasserstein_1d as authors
 
+    from benchmarks.bench_wasserstein import inputs
     from sot_utils.losses import wasserstein_1d, wasserstein_1d_shared_support
 
-    x, u, v = w_inputs(n_bins, cut, rows, device)
+    x, u, v = inputs(n_bins, cut, rows, device)
     xb, cutoff = x.expand(rows, n_bins), (1.0 if cut else None)
     paths = {
         "sot-loss": lambda a, b: authors(xb, xb, a, b, p=p, limit_quantile_range=cut),

@@ -371,7 +371,10 @@ def train_ensemble(configs: Sequence[TrainConfig], progress: bool = True) -> lis
     if start > 0:
         optimizer.load_state_dict(_stacked_optimizer_state(optimizer, optimizer_states))
     shared_losses: dict[tuple, nn.Module] = {}  # members with one loss share its module: one call for them all
-    loss_fns = [shared_losses.setdefault(_loss_key(c), build_loss(c).to(device)) for c in configs]
+    for config in configs:
+        if _loss_key(config) not in shared_losses:
+            shared_losses[_loss_key(config)] = build_loss(config).to(device)
+    loss_fns = [shared_losses[_loss_key(c)] for c in configs]
     log_paths = []
     for config, out_dir in zip(configs, out_dirs):
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -14,10 +14,10 @@ Two paths compute it here:
 - :func:`wasserstein_1d` — general supports, sort based (POT's algorithm, batched over ``[..., n]``).
 - :func:`wasserstein_1d_shared_support` — both measures on the *same* sorted bins (the spectral
   case). It never sorts: for ``p = 1`` it uses ``W_1 = Σ_i |F_u(x_i) - F_v(x_i)| (x_{i+1} - x_i)``,
-  and for other ``p`` it merges the two (already sorted) CDFs: in one linear pass of compiled
-  code on CPU (value in a forward merge that records its choices, the hand-derived gradient by replaying them, ``_wasserstein_kernel``), or with two
-  ``searchsorted`` calls in tensor operations elsewhere. It gives the same values and gradients
-  as the general path.
+  and for other ``p`` it merges the two (already sorted) CDFs: on CPU in compiled code
+  (``_wasserstein_kernel``: the value from a forward merge that records its choices, the
+  hand-derived gradient by replaying them), elsewhere with two ``searchsorted`` calls in tensor
+  operations. It gives the same values and gradients as the general path.
 
 Unequal masses follow the reference semantics: levels run up to the larger total mass, and a
 quantile beyond a measure's mass is its last support point (so a mass deficit is treated as
@@ -275,10 +275,9 @@ def _compiled_shared_support(positions, u_weights, v_weights, p, root, quantile_
     fewer); only when it flags one do the tensor checks run, to raise the error they raise.
     """
     n = positions.shape[-1]
-    for w in (u_weights, v_weights):
-        if w.ndim < 1 or w.numel() == 0 or w.shape[-1] != n:
-            _check_weights("u_weights", u_weights, n)  # raises the first error, in the usual order
-            _check_weights("v_weights", v_weights, n)
+    if any(w.ndim < 1 or w.numel() == 0 or w.shape[-1] != n for w in (u_weights, v_weights)):
+        _check_weights("u_weights", u_weights, n)  # raises the first error, in the usual order
+        _check_weights("v_weights", v_weights, n)
     if u_weights.shape == v_weights.shape:
         batch = u_weights.shape[:-1]
     else:
