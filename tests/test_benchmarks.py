@@ -72,12 +72,18 @@ def test_every_section_is_recorded(quick_run):
     ensemble = results["ensemble"]
     assert ensemble["meta"]["machine"]["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
     assert set(ensemble["tables"]["one step of E runs"]) == {"E=1", "E=2"}
-    assert positive_finite(ensemble["protocol"]["hours_at_best_rate"])
+    protocol = ensemble["protocol"]
+    assert all(positive_finite(protocol[key]) for key in ("hours_at_best_rate", "validation_hours", "total_hours"))
+    assert protocol["total_hours"] == pytest.approx(protocol["hours_at_best_rate"] + protocol["validation_hours"], abs=0.011)
+    # 35 runs x 100 validations at the ensemble's per-run rate, scaled from 64 to 800 examples
+    validation = ensemble["tables"]["one validation of E=2 runs"]["64 examples"]
+    per_run_ms = validation["candidates"]["ensemble"]["ms"] / 2 * 800 / 64
+    assert protocol["validation_hours"] == pytest.approx(3500 * per_run_ms / 3.6e6, rel=0.02, abs=0.006)
 
 
 def test_comparisons_agree_and_ratios_are_positive(quick_run):
     results = quick_run["results"]
-    expected_tables = {"wasserstein": 2, "mss": 1, "train_step": 1, "ensemble": 1}
+    expected_tables = {"wasserstein": 2, "mss": 1, "train_step": 1, "ensemble": 3}
     for name, n_tables in expected_tables.items():
         assert len(results[name]["tables"]) == n_tables, name
         records = list(comparison_records(results[name]))

@@ -1,14 +1,17 @@
 """Ensemble training: each member follows its separate run; checkpoints are interchangeable."""
 
 import csv
+from types import SimpleNamespace
 
 import pytest
 import torch
 
+from sot_utils import ensemble as ensemble_module
 from sot_utils.autoencoder import HarmonicAutoencoder
-from sot_utils.ensemble import EnsembleAutoencoder, ensemble_train_step, loss_groups, main, member_losses, train_ensemble
+from sot_utils.ensemble import (EnsembleAutoencoder, ensemble_train_step, evaluate_ensemble, loss_groups, main, member_losses,
+                                train_ensemble)
 from sot_utils.losses import PAPER_GROUPS
-from sot_utils.train import TrainConfig, build_loss, train, train_step
+from sot_utils.train import TrainConfig, build_loss, cached_features, evaluate_model, train, train_step
 
 LR = 1e-4
 
@@ -80,6 +83,54 @@ def test_eval_outputs_and_gradients_equal_the_members_own(one_torch_thread):
         lone_audio.square().sum().backward()
         for i, (name, param) in enumerate(model.named_parameters()):
             torch.testing.assert_close(ensemble.params[i].grad[k], param.grad, rtol=1e-7, atol=1e-9, msg=name)
+
+
+def test_validation_of_the_ensemble_gives_each_members_own_metrics(tiny_data, one_torch_thread):
+    """evaluate_ensemble (members together, in batches of 8 of 10 examples) against
+    evaluate_model of each member alone (in batches of 3): every metric, float64."""
+    audio, cqt, labels = cached_features(str(tiny_data), "val", progress=False)
+    audio, cqt = audio[:10].double(), cqt[:10].double()
+    models, _ = seeded_members([("MSS-LogLin", 1), ("SOT-512", 2), ("MSS-Lin", 3)], torch.float64)
+    ensemble = EnsembleAutoencoder(models).train()
+    together = evaluate_ensemble(ensemble, audio, cqt, labels["f0_hz"][:10], batch_size=8)
+    assert ensemble.training  # the mode is restored
+    assert len(together) == 3
+    for model, metrics in zip(models, together):
+        alone = evaluate_model(model, audio, cqt, labels["f0_hz"][:10], batch_size=3)
+        assert metrics.keys() == alone.keys()
+        for key, value in alone.items():
+            assert metrics[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+    # the members differ: the check compares each member with its own run
+    assert together[0]["lsd"] != pytest.approx(together[1]["lsd"], rel=1e-3)
+    with pytest.raises(ValueError, match="same examples"):
+        evaluate_ensemble(ensemble, audio[:4], cqt, labels["f0_hz"][:10])
+    with pytest.raises(ValueError, match=r"`cqt`.*\[N, n_frames, n_bins\]"):
+        evaluate_ensemble(ensemble, audio, cqt[0], labels["f0_hz"][:10])
+
+
+def test_a_bfloat16_trunk_stays_close_and_draws_the_same_dropout(one_torch_thread):
+    """trunk_dtype=bfloat16: the outputs stay within bfloat16 rounding of the float32 ensemble's
+    (8 mantissa bits: about 0.4 % per rounding), gradients reach every parameter in float32, and
+    the dropout masks come from the same draws (the generators end in the same state)."""
+    models, _ = seeded_members([("SOT-512", 1), ("MSS-Lin", 2)], torch.float32)
+    cqt = torch.rand(2, 16, 285, generator=torch.Generator().manual_seed(3))
+    outputs, states = {}, {}
+    for dtype in (None, torch.bfloat16):
+        generators = [torch.Generator().manual_seed(k) for k in range(2)]
+        ensemble = EnsembleAutoencoder(models, generators, trunk_dtype=dtype).train()
+        audio, out = ensemble(cqt)
+        audio.square().mean().backward()
+        assert audio.dtype == out.logits.dtype == torch.float32
+        assert all(p.grad is not None and p.grad.dtype == torch.float32 and torch.isfinite(p.grad).all() for p in ensemble.params)
+        outputs[dtype], states[dtype] = out, [g.get_state() for g in generators]
+    assert all(torch.equal(a, b) for a, b in zip(states[None], states[torch.bfloat16]))
+    full, low = outputs[None], outputs[torch.bfloat16]
+    logit_error = ((low.logits - full.logits).abs().max() / full.logits.abs().max()).detach()
+    assert 1e-5 < float(logit_error) < 1e-2  # rounded (measured 0.26 %), yet close
+    torch.testing.assert_close(low.f0_hz, full.f0_hz, rtol=1e-2, atol=0)
+    torch.testing.assert_close(low.amplitudes, full.amplitudes, rtol=1e-2, atol=1e-4)
+    with pytest.raises(ValueError, match="`trunk_dtype`"):
+        EnsembleAutoencoder(models, trunk_dtype=torch.float64)
 
 
 @pytest.mark.parametrize("group", PAPER_GROUPS)
@@ -198,6 +249,27 @@ def test_separate_runs_at_one_step_resume_as_an_ensemble(tiny_data, tmp_path, on
         assert [r["step"] for r in csv.DictReader(open(tmp_path / f"run{k}" / "log.csv"))] == ["2", "4"]
 
 
+def test_a_time_limit_ends_at_a_validated_checkpoint_that_resumes(tiny_data, tmp_path, one_torch_thread):
+    """A zero time limit stops after the first step, validated and checkpointed as a last step;
+    training on resumes and ends where an ensemble trained without a stop ends."""
+    specs = [dict(group="SOT-512", seed=7), dict(group="MSS-Lin", seed=9)]
+    stopped = [run_config(tiny_data, tmp_path / f"stopped{k}", **spec) for k, spec in enumerate(specs)]
+    train_ensemble(stopped, progress=False, time_limit_s=0)
+    for k in range(2):
+        assert load(tmp_path / f"stopped{k}" / "last.pt")["step"] == 1
+        assert [r["step"] for r in csv.DictReader(open(tmp_path / f"stopped{k}" / "log.csv"))] == ["1"]
+    train_ensemble(stopped, progress=False, time_limit_s=3600)
+    straight = train_ensemble([run_config(tiny_data, tmp_path / f"straight{k}", **spec) for k, spec in enumerate(specs)], progress=False)
+    for k in range(2):
+        resumed = load(tmp_path / f"stopped{k}" / "last.pt")
+        assert resumed["step"] == 4
+        assert_same_trajectory(resumed["model"], load(straight[k] / "last.pt")["model"])
+        assert torch.equal(resumed["rng"]["cpu"], load(straight[k] / "last.pt")["rng"]["cpu"])
+        assert [r["step"] for r in csv.DictReader(open(tmp_path / f"stopped{k}" / "log.csv"))] == ["1", "2", "4"]
+    with pytest.raises(ValueError, match="`time_limit_s`"):
+        train_ensemble(stopped, progress=False, time_limit_s=-1)
+
+
 def test_members_that_cannot_share_a_loop_are_refused(tiny_data, tmp_path):
     with pytest.raises(ValueError, match="must share `batch_size`"):
         train_ensemble([run_config(tiny_data, tmp_path / "a"), run_config(tiny_data, tmp_path / "b", batch_size=4)], progress=False)
@@ -227,7 +299,7 @@ def test_bad_ensemble_inputs_get_clear_errors():
         ensemble_train_step(ensemble, [torch.nn.MSELoss()], torch.optim.SGD(ensemble.parameters(), lr=0), torch.rand(1, 4096), torch.rand(1, 16, 285), 1)
 
 
-def test_cli_trains_consecutive_ensembles_and_rejects_bad_options(tiny_data, tmp_path, capsys):
+def test_cli_trains_consecutive_ensembles_and_rejects_bad_options(tiny_data, tmp_path, capsys, monkeypatch):
     paths = []
     for k, group in enumerate(("SOT-512", "MSS-Lin", "SOT-2048")):
         path = tmp_path / f"{group}.yaml"
@@ -239,6 +311,22 @@ def test_cli_trains_consecutive_ensembles_and_rejects_bad_options(tiny_data, tmp
     assert "on a CPU an ensemble is slower than separate runs" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(paths + ["--members", "0"])
+    with pytest.raises(SystemExit):
+        main(paths + ["--time-limit", "0"])
+    # a 1-minute limit on a clock that moves 100 s per ensemble step: the first ensemble stops
+    # after one step, the second is not started
+    clock = [0.0]
+
+    def step_of_100_s(*args, **kwargs):
+        clock[0] += 100.0
+        return ensemble_train_step(*args, **kwargs)
+
+    monkeypatch.setattr(ensemble_module, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    monkeypatch.setattr(ensemble_module, "ensemble_train_step", step_of_100_s)
+    main(paths + ["--members", "2", "--steps", "5", "--time-limit", "1"])
+    out = capsys.readouterr().out
+    assert "time limit: stopped at step 2 of 5" in out and f"not started: {tmp_path / 'SOT-2048'}" in out
+    assert load(tmp_path / "SOT-512" / "last.pt")["step"] == 2 and load(tmp_path / "SOT-2048" / "last.pt")["step"] == 1
     with pytest.raises(SystemExit):
         main([str(tmp_path / "missing.yaml")])
 
