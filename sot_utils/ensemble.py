@@ -457,9 +457,8 @@ def train_ensemble(configs: Sequence[TrainConfig], progress: bool = True, time_l
     n_train = len(train_audio)
     per_epoch = -(-n_train // config0.batch_size)
     running, count, start_time = torch.zeros(len(configs), dtype=torch.float64), 0, time.perf_counter()
-    bar = tqdm(range(start, config0.steps), initial=start, total=config0.steps, disable=not progress,
-               desc=f"ensemble of {len(configs)}")
-    for step in bar:
+    bar = tqdm(initial=start, total=config0.steps, disable=not progress, desc=f"ensemble of {len(configs)}")
+    for step in range(start, config0.steps):
         indices = [batch_indices(step, n_train, c.batch_size, c.shuffle, c.seed) for c in configs]
         if all(torch.equal(indices[0], idx) for idx in indices[1:]):  # the paper's protocol: one batch for all
             idx = indices[0].to(device)
@@ -474,6 +473,7 @@ def train_ensemble(configs: Sequence[TrainConfig], progress: bool = True, time_l
         running += torch.tensor(losses, dtype=torch.float64)
         count += 1
         done = step + 1
+        bar.update()
         out_of_time = time_limit_s is not None and time.perf_counter() - call_start >= time_limit_s
         if done % config0.validate_every == 0 or done == config0.steps or out_of_time:
             elapsed = round(time.perf_counter() - start_time, 2)
