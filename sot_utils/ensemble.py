@@ -7,11 +7,13 @@ ensemble stacks the parameters of E runs along a leading member dimension and st
 
 - the encoder's activations laid out ``[members, frames, bins, channels]``; its 1x1 and
   one-channel convolutions and its two heads as batched matrix products over members, its
-  wide 40-channel convolution as one grouped convolution (``groups = E``);
+  wide 40-channel convolution as one grouped convolution (``groups = E``) on a GPU, member by
+  member on a CPU;
 - the synthesizer on all ``E x batch`` examples at once;
 - each member's own loss (its group) on its slice of the output; the sum of the member losses has,
   with respect to each member's parameters, that member's gradient (members share no parameter);
-- one Adam over the stacked tensors: Adam is element-wise, so it is E separate Adams.
+- one Adam over the stacked tensors: Adam is element-wise, so it is E separate Adams;
+- validation of all members in one pass over the validation split (:func:`evaluate_ensemble`).
 
 Each member keeps its own random stream for dropout, drawn in the same order and shapes as when
 it trains alone, so a member follows the trajectory of its separate run, up to the rounding of
