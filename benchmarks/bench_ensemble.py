@@ -37,7 +37,7 @@ from sot_utils.train import CPU_MICRO_BATCH, TrainConfig, build_loss, evaluate_m
 
 PROTOCOL_STEPS = 22_000
 PROTOCOL_RUNS = 35  # 7 groups x 5 seeds
-VALIDATE_EVERY = 220  # steps (5 epochs of 44)
+VALIDATE_EVERY = TrainConfig.validate_every  # the default: 220 steps, 5 epochs of 44
 VALIDATION_EXAMPLES = 800  # the validation split of the paper's 4,000 examples
 
 
