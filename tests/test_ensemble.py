@@ -330,3 +330,31 @@ def test_cli_trains_consecutive_ensembles_and_rejects_bad_options(tiny_data, tmp
     with pytest.raises(SystemExit):
         main([str(tmp_path / "missing.yaml")])
 
+
+
+def test_cli_trains_with_a_bfloat16_trunk_records_it_and_resumes_in_float32(tiny_data, tmp_path, one_torch_thread):
+    """``--trunk-dtype bfloat16`` changes the training (the weights differ from float32 ones),
+    keeps float32 weights, records the precision in the checkpoint; a float32 session then
+    resumes the run. Adam's first steps move every entry by about the learning rate whatever the
+    gradient's size, so bfloat16 rounding flips many of them: the runs may differ by up to two
+    steps' worth per step (the outputs' closeness is checked in
+    ``test_a_bfloat16_trunk_stays_close_and_draws_the_same_dropout``)."""
+    paths = {}
+    for name in ("bf16", "fp32"):
+        paths[name] = tmp_path / f"{name}.yaml"
+        paths[name].write_text(f"group: SOT-512\nseed: 7\nsteps: 2\nbatch_size: 8\nvalidate_every: 2\ndata: {tiny_data}\n"
+                               f"out_dir: {tmp_path / name}\n")
+    main([str(paths["bf16"]), "--trunk-dtype", "bfloat16"])
+    main([str(paths["fp32"])])
+    bf16, fp32 = load(tmp_path / "bf16" / "last.pt"), load(tmp_path / "fp32" / "last.pt")
+    assert bf16["trunk_dtype"] == "bfloat16" and "trunk_dtype" not in fp32
+    assert all(value.dtype == torch.float32 for value in bf16["model"].values())
+    differences = torch.cat([(bf16["model"][name] - value).abs().flatten() for name, value in fp32["model"].items()])
+    assert 0 < float(differences.max()) <= 2 * 2 * LR * 1.01  # 2 steps, each at most LR (bias-corrected Adam) per run
+    main([str(paths["bf16"]), "--steps", "4"])
+    resumed = load(tmp_path / "bf16" / "last.pt")
+    assert resumed["step"] == 4 and "trunk_dtype" not in resumed
+    with pytest.raises(SystemExit):
+        main([str(paths["bf16"]), "--trunk-dtype", "float64"])
+    with pytest.raises(ValueError, match="`trunk_dtype`"):
+        train_ensemble([TrainConfig.from_yaml(paths["fp32"])], progress=False, trunk_dtype=torch.float64)
