@@ -466,8 +466,9 @@ def train_ensemble(configs: Sequence[TrainConfig], progress: bool = True, time_l
     n_train = len(train_audio)
     per_epoch = -(-n_train // config0.batch_size)
     running, count, start_time = torch.zeros(len(configs), dtype=torch.float64), 0, time.perf_counter()
-    bar = tqdm(initial=start, total=config0.steps, disable=not progress, desc=f"ensemble of {len(configs)}"
-               + ("" if trunk_dtype is None else f", {str(trunk_dtype).removeprefix('torch.')} trunk"))
+    precision = None if trunk_dtype is None else str(trunk_dtype).removeprefix("torch.")
+    bar = tqdm(initial=start, total=config0.steps, disable=not progress,
+               desc=f"ensemble of {len(configs)}" + ("" if precision is None else f", {precision} trunk"))
     for step in range(start, config0.steps):
         indices = [batch_indices(step, n_train, c.batch_size, c.shuffle, c.seed) for c in configs]
         if all(torch.equal(indices[0], idx) for idx in indices[1:]):  # the paper's protocol: one batch for all
@@ -503,8 +504,8 @@ def train_ensemble(configs: Sequence[TrainConfig], progress: bool = True, time_l
                 rng["cuda" if device.type == "cuda" else "cpu"] = generators[k].get_state()
                 last = {"model": weights, "optimizer": _on_cpu(_member_optimizer_state(optimizer, member, k, config)),
                         "config": config.to_dict(), "step": done, "best_lsd": best_lsds[k], "rng": rng}
-                if trunk_dtype is not None:
-                    last["trunk_dtype"] = str(trunk_dtype).removeprefix("torch.")
+                if precision is not None:
+                    last["trunk_dtype"] = precision
                 _atomic_save(last, out_dir / "last.pt")
             bar.set_postfix(loss=f"{float(running.mean()) / count:.4g}")
             running, count = torch.zeros(len(configs), dtype=torch.float64), 0

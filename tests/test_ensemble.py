@@ -331,7 +331,6 @@ def test_cli_trains_consecutive_ensembles_and_rejects_bad_options(tiny_data, tmp
         main([str(tmp_path / "missing.yaml")])
 
 
-
 def test_cli_trains_with_a_bfloat16_trunk_records_it_and_resumes_in_float32(tiny_data, tmp_path, one_torch_thread):
     """``--trunk-dtype bfloat16`` changes the training (the weights differ from float32 ones),
     keeps float32 weights, records the precision in the checkpoint; a float32 session then
