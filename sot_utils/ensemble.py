@@ -58,6 +58,12 @@ SHARED_KEYS = ("steps", "batch_size", "learning_rate", "weight_decay", "validate
 TRUNK_DTYPES = (None, torch.bfloat16, torch.float16)
 
 
+def _checked_trunk_dtype(trunk_dtype: torch.dtype | None) -> torch.dtype | None:
+    if trunk_dtype not in TRUNK_DTYPES:
+        raise ValueError(f"`trunk_dtype` must be one of {TRUNK_DTYPES}, got {trunk_dtype!r}")
+    return trunk_dtype
+
+
 class EnsembleAutoencoder(nn.Module):
     """E :class:`~sot_utils.autoencoder.HarmonicAutoencoder` of one architecture, run as one module.
 
@@ -80,9 +86,7 @@ class EnsembleAutoencoder(nn.Module):
     def __init__(self, models: Sequence[HarmonicAutoencoder], generators: Sequence[torch.Generator] | None = None,
                  trunk_dtype: torch.dtype | None = None):
         super().__init__()
-        if trunk_dtype not in TRUNK_DTYPES:
-            raise ValueError(f"`trunk_dtype` must be one of {TRUNK_DTYPES}, got {trunk_dtype!r}")
-        self.trunk_dtype = trunk_dtype
+        self.trunk_dtype = _checked_trunk_dtype(trunk_dtype)
         if len(models) < 1:
             raise ValueError("`models` needs at least one member")
         first = models[0]
@@ -405,8 +409,7 @@ def train_ensemble(configs: Sequence[TrainConfig], progress: bool = True, time_l
     """
     call_start = time.perf_counter()  # the limit counts loading and set-up too
     _check_members(configs)
-    if trunk_dtype not in TRUNK_DTYPES:
-        raise ValueError(f"`trunk_dtype` must be one of {TRUNK_DTYPES}, got {trunk_dtype!r}")
+    _checked_trunk_dtype(trunk_dtype)  # before the data and checkpoints are loaded
     if time_limit_s is not None and not (isinstance(time_limit_s, (int, float)) and time_limit_s >= 0):
         raise ValueError(f"`time_limit_s` must be a number of seconds >= 0 or None, got {time_limit_s!r}")
     config0 = configs[0]
