@@ -28,9 +28,10 @@ from torch import nn
 
 from . import spectral
 from .synth import exp_sigmoid
-from .validation import check_int, check_positive_number, check_tensor
+from .validation import check_choice, check_int, check_positive_number, check_tensor
 
 PAPER_CHANNELS = (40, 30, 30, 10, 3)
+F0_HEAD_INITS = ("random", "zero")
 # frames per block of the trunk: 256 frames x 285 bins x 40 channels of float32 is 11.7 MB, a
 # block's activations fit the last-level cache of a common CPU (see PitchEncoder.forward)
 FRAMES_PER_BLOCK = 256
@@ -165,6 +166,11 @@ class PitchEncoder(nn.Module):
         temperature: soft-argmax temperature for f0 decoding (0.1).
         fmin_hz, fmax_hz: frequencies, Hz, of logit bins 0 and ``n_bins - 1`` (default: the
             first and last CQT bin frequencies, 32.70 and 7750.68 Hz).
+        f0_head_init: ``"random"`` (PyTorch's default, the paper) or ``"zero"``: the f0 head's
+            Toeplitz kernel starts at 0, so the logits start flat and the untrained encoder
+            predicts the centre of the logit grid, ``sqrt(fmin_hz * fmax_hz)`` (503 Hz), for every
+            input and every seed (a remedy for seeds whose random head starts far below the data;
+            notebook 07).
     """
 
     def __init__(
@@ -179,8 +185,10 @@ class PitchEncoder(nn.Module):
         temperature: float = 0.1,
         fmin_hz: float | None = None,
         fmax_hz: float | None = None,
+        f0_head_init: str = "random",
     ):
         super().__init__()
+        check_choice("f0_head_init", f0_head_init, F0_HEAD_INITS)
         n_bins = spectral.cqt_n_bins() if n_bins is None else n_bins
         check_int("n_bins", n_bins, minimum=2)
         check_int("n_harmonics", n_harmonics, minimum=1)
@@ -222,6 +230,8 @@ class PitchEncoder(nn.Module):
         self.pointwise = nn.Sequential(*pointwise)
         n_features = channels[-1] * n_bins
         self.f0_head = ToeplitzLinear(n_features, n_bins)
+        if f0_head_init == "zero":
+            nn.init.zeros_(self.f0_head.weight)
         self.amplitude_head = nn.Linear(n_features, n_harmonics)
 
     def _trunk(self, frames: torch.Tensor) -> torch.Tensor:

@@ -362,6 +362,10 @@ def _check_members(configs: Sequence[TrainConfig]) -> None:
         values = {str(getattr(c, key)) for c in configs}
         if len(values) > 1:
             raise ValueError(f"the members of an ensemble must share `{key}`; got {sorted(values)}")
+    for c in configs:
+        if c.harmonic_prior_weight or c.n_harmonics != 20 or c.f0_head_init != "random":
+            raise ValueError(f"{c.group} seed {c.seed}: the ensemble trains the paper's model and loss only; train runs with "
+                             "`harmonic_prior_weight`, `n_harmonics` or `f0_head_init` set with `python -m sot_utils.train`")
     out_dirs = [str(Path(c.out_dir).resolve()) for c in configs]
     if len(set(out_dirs)) != len(out_dirs):
         raise ValueError("every member needs its own `out_dir`; two configs share one")

@@ -53,7 +53,8 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[HarmonicAuto
     checkpoint = torch.load(path, map_location=device, weights_only=False)
     if "model" not in checkpoint or "config" not in checkpoint:
         raise ValueError(f"{path} is not a checkpoint of sot_utils.train (keys: {sorted(checkpoint)})")
-    model = HarmonicAutoencoder(roll_off=checkpoint["config"].get("roll_off", False)).to(device)
+    config = checkpoint["config"]
+    model = HarmonicAutoencoder(roll_off=config.get("roll_off", False), n_harmonics=config.get("n_harmonics", 20)).to(device)
     model.load_state_dict(checkpoint["model"])
     return model.eval(), checkpoint["config"]
 

@@ -655,6 +655,42 @@ class WeightedLossSum(nn.Module):
 
 
 # --------------------------------------------------------------------------------------------
+# A prior on the decoder's controls (not in the paper; notebook 07)
+
+
+def harmonic_index_prior(f0_hz: torch.Tensor, amplitudes: torch.Tensor, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
+    """Energy-weighted mean harmonic index minus one, per example: the "highest f0" prior.
+
+    A target with partials at ``f0, 2 f0, ..., K f0`` is rendered exactly by ``f0 / k`` with only
+    the partials ``k, 2k, ..., Kk`` active, whenever ``K k`` does not exceed the decoder's harmonic
+    count: every spectral loss has exact sub-harmonic minima. Among those renderings, the true f0
+    is the one whose energy sits on the lowest harmonic numbers. This prior measures that:
+
+        R = mean over frames of  Σ_k (k - 1) e_k / Σ_k e_k,   e_k = a_k² [k f0 < sr / 2],
+
+    0 when all the rendered energy is in the fundamental, ``k - 1`` when it is all in partial k.
+    Partials the synthesizer silences (at or above Nyquist) do not count.
+
+    Args:
+        f0_hz: ``[batch, n_frames]`` Hz.
+        amplitudes: ``[batch, n_frames, n_harmonics]`` linear, column ``k - 1`` drives ``k f0``.
+        sample_rate: Hz.
+
+    Returns:
+        ``[batch]``, in harmonic numbers (``[0, n_harmonics - 1]``).
+    """
+    check_tensor("f0_hz", f0_hz, ndim=2, layout="[batch, n_frames]", positive=True)
+    check_tensor("amplitudes", amplitudes, ndim=3, layout="[batch, n_frames, n_harmonics]", nonnegative=True)
+    if amplitudes.shape[:2] != f0_hz.shape:
+        raise ValueError(f"`amplitudes` {tuple(amplitudes.shape)} must be [batch, n_frames, n_harmonics] with "
+                         f"batch and n_frames matching `f0_hz` {tuple(f0_hz.shape)}")
+    ratios = torch.arange(1, amplitudes.shape[-1] + 1, dtype=amplitudes.dtype, device=amplitudes.device)
+    energy = amplitudes**2 * (f0_hz[..., None] * ratios < sample_rate / 2).to(amplitudes.dtype)
+    index = (energy * (ratios - 1)).sum(dim=-1) / energy.sum(dim=-1).clamp(min=1e-12)
+    return index.mean(dim=-1)
+
+
+# --------------------------------------------------------------------------------------------
 # The paper's seven experiment groups (spec §6)
 
 PAPER_GROUPS = ("MSS-Lin", "MSS-LogLin", "SOT-512", "SOT-512-LogF", "SOT-2048", "SOT-2048-SS", "SOT-NoCut")

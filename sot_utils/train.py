@@ -33,7 +33,8 @@ from tqdm.auto import tqdm
 
 from .autoencoder import HarmonicAutoencoder, cqt_features, predict
 from .data import DEFAULT_PATH, load_split
-from .losses import PAPER_GROUPS, WeightedLossSum, paper_loss
+from .encoder import F0_HEAD_INITS
+from .losses import PAPER_GROUPS, WeightedLossSum, harmonic_index_prior, paper_loss
 from .metrics import compute_metrics
 from .validation import check_choice, check_int, check_positive_number
 
@@ -65,6 +66,13 @@ class TrainConfig:
         reference_logf: SOT-512-LogF trains with linear positions, as the reference's bug did.
         sot_pad_end: the SOT STFT zero-pads the end (reference) or keeps complete frames only.
         roll_off: the decoder's -6 dB/octave roll-off (repo A's MSS-LogLin; later turned off).
+        n_harmonics: harmonics of the decoder (the paper: 20; the data has at most 8).
+        f0_head_init: ``"random"`` (the paper) or ``"zero"``: the untrained model then predicts
+            503 Hz for every tone and seed (:class:`sot_utils.encoder.PitchEncoder`).
+        harmonic_prior_weight: weight of :func:`sot_utils.losses.harmonic_index_prior` added to
+            the loss (0: off, the paper). It breaks the tie between f0 and its sub-harmonics.
+        harmonic_prior_decay_steps: the prior's weight falls linearly to 0 over this many steps
+            and stays 0 after (0: constant weight).
         micro_batch_size: examples per forward/backward pass; a step sums the gradients of its
             micro-batches (each loss weighted by its share of the batch), the full-batch gradient up
             to float rounding, since every loss is a mean of per-example values. Blocks of 16
@@ -90,6 +98,10 @@ class TrainConfig:
     reference_logf: bool = False
     sot_pad_end: bool = True
     roll_off: bool = False
+    n_harmonics: int = 20
+    f0_head_init: str = "random"
+    harmonic_prior_weight: float = 0.0
+    harmonic_prior_decay_steps: int = 0
     micro_batch_size: int | None = None
     keep_best_every: int = 0
     data: str = DEFAULT_PATH
@@ -101,6 +113,12 @@ class TrainConfig:
         for name in ("seed", "steps", "batch_size", "validate_every"):
             check_int(name, getattr(self, name), minimum=0 if name == "seed" else 1)
         check_int("keep_best_every", self.keep_best_every, minimum=0)
+        check_int("n_harmonics", self.n_harmonics, minimum=1)
+        check_choice("f0_head_init", self.f0_head_init, F0_HEAD_INITS)
+        if isinstance(self.harmonic_prior_weight, bool) or not isinstance(self.harmonic_prior_weight, (int, float)) \
+                or not self.harmonic_prior_weight >= 0:
+            raise ValueError(f"`harmonic_prior_weight` must be a number >= 0, got {self.harmonic_prior_weight!r}")
+        check_int("harmonic_prior_decay_steps", self.harmonic_prior_decay_steps, minimum=0)
         if self.micro_batch_size is not None:
             check_int("micro_batch_size", self.micro_batch_size, minimum=1)
         if self.keep_best_every % self.validate_every:
@@ -131,6 +149,18 @@ def build_loss(config: TrainConfig) -> torch.nn.Module:
     if isinstance(loss, WeightedLossSum) and not config.sot_pad_end:
         loss.terms["sot"].pad_end = False
     return loss
+
+
+def build_model(config: TrainConfig) -> HarmonicAutoencoder:
+    """The run's autoencoder, initialised from the global RNG (seed it first)."""
+    return HarmonicAutoencoder(roll_off=config.roll_off, n_harmonics=config.n_harmonics, f0_head_init=config.f0_head_init)
+
+
+def prior_weight(config: TrainConfig, step: int) -> float:
+    """Weight of the harmonic-index prior at ``step`` (0-based): constant, or falling linearly to 0."""
+    if not config.harmonic_prior_decay_steps:
+        return float(config.harmonic_prior_weight)
+    return float(config.harmonic_prior_weight) * max(0.0, 1.0 - step / config.harmonic_prior_decay_steps)
 
 
 def cached_features(data_path: str | Path, split: str, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor, dict]:
@@ -180,19 +210,23 @@ CPU_MICRO_BATCH = 16
 
 
 def train_step(model: HarmonicAutoencoder, loss_fn: torch.nn.Module, optimizer: torch.optim.Optimizer,
-               audio: torch.Tensor, cqt: torch.Tensor, micro_batch_size: int) -> float:
+               audio: torch.Tensor, cqt: torch.Tensor, micro_batch_size: int, harmonic_prior: float = 0.0) -> float:
     """One optimiser step on a batch; returns the batch loss.
 
     ``audio [batch, n_samples]`` (targets) and ``cqt [batch, n_frames, n_bins]`` are run through
     the model and loss in micro-batches of ``micro_batch_size`` examples; each micro-batch loss
     is weighted by its share of the batch before ``backward``, so the summed gradient is the
     gradient of the batch mean (every loss here is a mean of per-example values).
+    ``harmonic_prior`` weights :func:`~sot_utils.losses.harmonic_index_prior`, added to the loss.
     """
     optimizer.zero_grad(set_to_none=True)
     total = 0.0
     for target, features in zip(audio.split(micro_batch_size), cqt.split(micro_batch_size)):
-        estimate, _ = model(features)
-        loss = loss_fn(target, estimate) * (len(target) / len(audio))
+        estimate, out = model(features)
+        loss = loss_fn(target, estimate)
+        if harmonic_prior:
+            loss = loss + harmonic_prior * harmonic_index_prior(out.f0_hz, out.amplitudes, model.sample_rate).mean()
+        loss = loss * (len(target) / len(audio))
         loss.backward()
         total += float(loss.detach())
     if not math.isfinite(total):
@@ -275,7 +309,7 @@ def train(config: TrainConfig, progress: bool = True, position: int | None = Non
     val_audio, val_cqt, val_labels = cached_features(config.data, "val", progress)
 
     torch.manual_seed(config.seed)
-    model = HarmonicAutoencoder(roll_off=config.roll_off).to(device)
+    model = build_model(config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     loss_fn = build_loss(config).to(device)
     state = {"step": 0, "best_lsd": float("inf"), "rng": _rng_state(device)}
@@ -302,7 +336,8 @@ def train(config: TrainConfig, progress: bool = True, position: int | None = Non
     for step in bar:
         idx = batch_indices(step, len(train_audio), config.batch_size, config.shuffle, config.seed).to(device)
         try:
-            loss = train_step(model, loss_fn, optimizer, train_audio[idx], train_cqt[idx], micro_batch)
+            loss = train_step(model, loss_fn, optimizer, train_audio[idx], train_cqt[idx], micro_batch,
+                              harmonic_prior=prior_weight(config, step))
         except FloatingPointError as error:
             raise FloatingPointError(f"step {step}: {error}") from None
         running, count = running + loss, count + 1
