@@ -16,7 +16,7 @@ REAL_NOTES := data/real_notes_sr16000.pt
 SOUNDFONT := /usr/share/sounds/sf2/TimGM6mb.sf2
 EXPLORER_PORT ?= 8866
 
-.PHONY: reproduce test data real-notes notebooks venv clean-venv browser soundfont explorer lab
+.PHONY: reproduce test lint format data real-notes notebooks venv clean-venv browser soundfont explorer lab
 
 venv: $(STAMP)
 
@@ -38,22 +38,31 @@ browser:
 soundfont:
 	@{ command -v fluidsynth >/dev/null && test -f $(SOUNDFONT); } || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends fluidsynth timgm6mb-soundfont; }
 
-test: $(STAMP) browser soundfont
+test: $(STAMP) browser soundfont lint
 	$(PY) -m pytest -q tests --nbval-lax $(wildcard notebooks/[0-9][0-9]_*.ipynb)
+
+# ruff (configured in pyproject.toml): lint, and the formatter in check mode; `make format` applies it
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(STAMP)
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
 
 data: $(DATA)
 
 $(DATA): $(STAMP)
-	$(PY) -m sot_utils.data --seed 0 --out $(DATA)
+	$(PY) -m sot_utils.training.data --seed 0 --out $(DATA)
 
 real-notes: $(REAL_NOTES)
 
 # `soundfont` is order-only: it is phony, and the file should not be rendered again at every call
 $(REAL_NOTES): $(STAMP) | soundfont
-	$(PY) -m sot_utils.real_notes --soundfont $(SOUNDFONT) --out $(REAL_NOTES)
+	$(PY) -m sot_utils.study.real_notes --soundfont $(SOUNDFONT) --out $(REAL_NOTES)
 
 notebooks: $(STAMP)
-	$(PY) -m sot_utils.run_notebooks
+	$(PY) -m sot_utils.study.run_notebooks
 
 reproduce: $(STAMP) soundfont data real-notes notebooks
 

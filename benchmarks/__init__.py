@@ -60,7 +60,7 @@ def log(section: str, message: str) -> None:
 
 
 def timestamp() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 def _cpu_name() -> str:
@@ -169,15 +169,17 @@ def comparison(
 def describe(record: dict) -> str:
     """One progress line for a comparison record."""
     base = record["baseline"]
-    parts = [f"{name} {c['ms']:.4g} ms" + ("" if name == base else f" (x{c['speedup']:.3g})")
-             for name, c in record["candidates"].items()]
+    parts = [
+        f"{name} {c['ms']:.4g} ms" + ("" if name == base else f" (x{c['speedup']:.3g})")
+        for name, c in record["candidates"].items()
+    ]
     worst = max((c.get("rel_diff", 0.0) for c in record["candidates"].values()), default=0.0)
     return ", ".join(parts) + f"; max rel. diff {worst:.2g} ({'agree' if record['agree'] else 'DISAGREE'})"
 
 
 @functools.lru_cache(maxsize=8)
 def _harmonic_audio(size: int, seed: int) -> torch.Tensor:
-    from sot_utils.data import generate_harmonic_dataset, peak_normalize
+    from sot_utils.training.data import generate_harmonic_dataset, peak_normalize
 
     dataset = generate_harmonic_dataset(seed=seed, size=size, progress=False)
     return peak_normalize(dataset["examples"]["audio"])

@@ -28,8 +28,13 @@ RTOL = 1e-4
 """The two formulations run the same float32 operations up to their order."""
 
 
-def plain_mss(target: torch.Tensor, estimate: torch.Tensor, fft_sizes=(2048, 1024, 512, 256, 128, 64),
-              lin_weight: float = 1.0, log_weight: float = 0.0) -> torch.Tensor:
+def plain_mss(
+    target: torch.Tensor,
+    estimate: torch.Tensor,
+    fft_sizes=(2048, 1024, 512, 256, 128, 64),
+    lin_weight: float = 1.0,
+    log_weight: float = 0.0,
+) -> torch.Tensor:
     """DDSP's multi-scale spectral loss, written plainly: audio ``[batch, n_samples]`` → scalar."""
     n_samples = target.shape[-1]
     total = target.new_zeros(())
@@ -41,7 +46,9 @@ def plain_mss(target: torch.Tensor, estimate: torch.Tensor, fft_sizes=(2048, 102
 
         def magnitude(audio):
             audio = torch.nn.functional.pad(audio, (0, pad))
-            return torch.stft(audio, n_fft, hop, window=window, center=False, normalized=True, return_complex=True).abs()
+            return torch.stft(
+                audio, n_fft, hop, window=window, center=False, normalized=True, return_complex=True
+            ).abs()
 
         s_target, s_estimate = magnitude(target), magnitude(estimate)
         if lin_weight:
@@ -64,8 +71,10 @@ def compare_mss(group: str, batch: int, repeats: int, device: str = "cpu") -> di
     """One comparison record: plain formulation (baseline) against ours, forward + backward."""
     ours = paper_loss(group).to(device)
     target, estimate = harmonic_audio(batch, seed=0, device=device), harmonic_audio(batch, seed=1, device=device)
-    fns = {"plain torch.stft": forward_backward(plain_counterpart(ours), target, estimate),
-           "ours": forward_backward(ours, target, estimate)}
+    fns = {
+        "plain torch.stft": forward_backward(plain_counterpart(ours), target, estimate),
+        "ours": forward_backward(ours, target, estimate),
+    }
     values = {name: float(fn()) for name, fn in fns.items()}
     seconds = time_interleaved(fns, repeats, device=device)
     return comparison(seconds, "plain torch.stft", RTOL, values=values)
@@ -79,7 +88,9 @@ def run(quick: bool = False, repeats: int | None = None, device: str = "cpu", se
     for group in MSS_GROUPS:
         table[group] = compare_mss(group, batch, repeats, device)
         log(section, f"{group}, audio [{batch}, 4096]: {describe(table[group])}")
-    return {"what": f"multi-scale spectral loss, forward + backward, audio [{batch}, 4096], {device}; "
-                    "baseline: DDSP's formulation written plainly (torch.stft per scale)",
-            "meta": section_meta(device, repeats, quick, batch_size=batch),
-            "tables": {f"MSS loss fwd+bwd, audio [{batch}, 4096]": table}}
+    return {
+        "what": f"multi-scale spectral loss, forward + backward, audio [{batch}, 4096], {device}; "
+        "baseline: DDSP's formulation written plainly (torch.stft per scale)",
+        "meta": section_meta(device, repeats, quick, batch_size=batch),
+        "tables": {f"MSS loss fwd+bwd, audio [{batch}, 4096]": table},
+    }

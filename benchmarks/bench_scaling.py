@@ -5,7 +5,7 @@ training step with batch size; log-log plot ``scaling.png`` / ``scaling.pdf``.
   cutoff) on audio ``[batch, 4096]``, ours (``sot_utils.losses.SpectralOTLoss``) against the same
   spectra with the authors' sort-based ``sot.losses.wasserstein_1d`` (``SortBasedSOT`` of
   ``bench_train_step``): batch 8 ... 128 at n_fft 2048, then n_fft 256 ... 4096 at batch 64.
-- training step: ``sot_utils.train.train_step`` of SOT-2048 (the paper fixes each group's n_fft,
+- training step: ``sot_utils.training.train.train_step`` of SOT-2048 (the paper fixes each group's n_fft,
   so only the batch varies), batch 8 ... 128.
 
 Each series records the median times, whether the candidates' values agree at every point, and
@@ -28,7 +28,7 @@ from benchmarks import comparison, forward_backward, harmonic_audio, log, sectio
 from benchmarks.bench_train_step import SortBasedSOT, default_micro_batch, load_batch
 from sot_utils.autoencoder import HarmonicAutoencoder
 from sot_utils.losses import SpectralOTLoss, paper_loss
-from sot_utils.train import train_step
+from sot_utils.training.train import train_step
 
 BATCHES = (8, 16, 32, 64, 128)
 N_FFTS = (256, 512, 1024, 2048, 4096)
@@ -90,12 +90,20 @@ def loss_series(x_name: str, xs, make, repeats: int, device: str, section: str, 
         diffs.append(record["candidates"]["ours"]["rel_diff"])
         agree = agree and record["agree"]
         log(section, f"SOT loss, {x_name} {x} ({fixed}): " + ", ".join(f"{n} {v[-1]:.4g} ms" for n, v in ms.items()))
-    return {"x_name": x_name, "x": list(xs), "fixed": fixed, "ms": ms, "agree": agree, "max_rel_diff": max(diffs),
-            "rtol": RTOL["cut"], "exponent": {name: exponent(xs, v) for name, v in ms.items()}}
+    return {
+        "x_name": x_name,
+        "x": list(xs),
+        "fixed": fixed,
+        "ms": ms,
+        "agree": agree,
+        "max_rel_diff": max(diffs),
+        "rtol": RTOL["cut"],
+        "exponent": {name: exponent(xs, v) for name, v in ms.items()},
+    }
 
 
 def train_step_series(batches, repeats: int, device: str, section: str) -> dict:
-    """Our SOT-2048 training step at every batch size (micro-batches as ``sot_utils.train``)."""
+    """Our SOT-2048 training step at every batch size (micro-batches as ``sot_utils.training.train``)."""
     ms = []
     for batch in batches:
         audio, cqt = load_batch(batch, device)
@@ -104,13 +112,18 @@ def train_step_series(batches, repeats: int, device: str, section: str) -> dict:
         loss_fn = paper_loss("SOT-2048").to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, weight_decay=1e-4)
         micro = default_micro_batch(batch, device)
-        seconds = time_interleaved({"ours": lambda: train_step(model, loss_fn, optimizer, audio, cqt, micro)}, repeats,
-                                   device=device)["ours"]
+        seconds = time_interleaved(
+            {"ours": lambda: train_step(model, loss_fn, optimizer, audio, cqt, micro)}, repeats, device=device
+        )["ours"]
         ms.append(round(seconds * 1e3, 3))
         log(section, f"train step SOT-2048, batch {batch}: {ms[-1]:.4g} ms")
-    return {"x_name": "batch", "x": list(batches), "fixed": "SOT-2048, micro-batches of "
-            f"{default_micro_batch(max(batches), device)} on CPU", "ms": {"ours": ms},
-            "exponent": {"ours": exponent(batches, ms)}}
+    return {
+        "x_name": "batch",
+        "x": list(batches),
+        "fixed": f"SOT-2048, micro-batches of {default_micro_batch(max(batches), device)} on CPU",
+        "ms": {"ours": ms},
+        "exponent": {"ours": exponent(batches, ms)},
+    }
 
 
 def plot(series: dict, out_dir: Path) -> list[str]:
@@ -145,20 +158,43 @@ def plot(series: dict, out_dir: Path) -> list[str]:
     return written
 
 
-def run(quick: bool = False, repeats: int | None = None, device: str = "cpu", out_dir: Path | None = None,
-        section: str = "scaling") -> dict:
+def run(
+    quick: bool = False,
+    repeats: int | None = None,
+    device: str = "cpu",
+    out_dir: Path | None = None,
+    section: str = "scaling",
+) -> dict:
     """The ``scaling`` section; the plot goes to ``out_dir`` (default: next to this file)."""
     repeats = repeats or (1 if quick else 7)
     batches, n_ffts = (QUICK_BATCHES, QUICK_N_FFTS) if quick else (BATCHES, N_FFTS)
     fixed_batch = max(batches) // 2 if quick else 64
     series = {
-        "SOT loss fwd+bwd vs batch": loss_series("batch", batches, lambda b: (sot_loss_at(2048), b), repeats, device,
-                                                 section, "n_fft 2048, audio [batch, 4096]"),
-        "SOT loss fwd+bwd vs n_fft": loss_series("n_fft", n_ffts, lambda n: (sot_loss_at(n), fixed_batch), repeats,
-                                                 device, section, f"batch {fixed_batch}, audio [{fixed_batch}, 4096]"),
+        "SOT loss fwd+bwd vs batch": loss_series(
+            "batch",
+            batches,
+            lambda b: (sot_loss_at(2048), b),
+            repeats,
+            device,
+            section,
+            "n_fft 2048, audio [batch, 4096]",
+        ),
+        "SOT loss fwd+bwd vs n_fft": loss_series(
+            "n_fft",
+            n_ffts,
+            lambda n: (sot_loss_at(n), fixed_batch),
+            repeats,
+            device,
+            section,
+            f"batch {fixed_batch}, audio [{fixed_batch}, 4096]",
+        ),
         "train step vs batch": train_step_series(batches, repeats, device, section),
     }
     plots = plot(series, Path(out_dir) if out_dir else Path(__file__).parent)
     log(section, "exponents: " + "; ".join(f"{t}: {s['exponent']}" for t, s in series.items()))
-    return {"what": f"growth of the cost with the batch and FFT size (log-log slopes), {device}",
-            "meta": section_meta(device, repeats, quick), "series": series, "plots": plots}
+    return {
+        "what": f"growth of the cost with the batch and FFT size (log-log slopes), {device}",
+        "meta": section_meta(device, repeats, quick),
+        "series": series,
+        "plots": plots,
+    }

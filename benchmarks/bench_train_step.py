@@ -7,8 +7,8 @@
   `sot.losses.wasserstein_1d` (their package);
 - reference layout, encoder: conv1d layers in [N, channels, bins] layout over all 1024 frames
   at once, as the reference's PyTorch modules run;
-- ours (``sot_utils.train.train_step``): CQT cached once per dataset, micro-batches of 16
-  examples on CPU (the whole batch on a GPU, as ``sot_utils.train``) with the encoder's
+- ours (``sot_utils.training.train.train_step``): CQT cached once per dataset, micro-batches of 16
+  examples on CPU (the whole batch on a GPU, as ``sot_utils.training.train``) with the encoder's
   activations channels-last, the Toeplitz head as a matrix product, our synth (window upsampling
   as one matrix product, harmonic phases from the fundamental's), our sort-free shared-support
   SOT (the compiled linear merge on CPU, tensor operations on a GPU).
@@ -44,7 +44,7 @@ from sot_utils.encoder import EncoderOutput, f0_from_logits
 from sot_utils.losses import PAPER_GROUPS, SpectralOTLoss, WeightedLossSum, _safe_divide, paper_loss
 from sot_utils.spectral import CQT
 from sot_utils.synth import exp_sigmoid
-from sot_utils.train import CPU_MICRO_BATCH, train_step
+from sot_utils.training.train import CPU_MICRO_BATCH, train_step
 
 PAPER_STEPS = 22_000
 """Training steps of one of the paper's runs (runs per hour = 3600 / (seconds per step x this))."""
@@ -79,10 +79,15 @@ class SortBasedSOT(torch.nn.Module):
     def forward(self, target, estimate):
         spec_t, spec_e = self.ours.spectra(target), self.ours.spectra(estimate)
         mass = spec_t.sum(-1, keepdim=True)
-        a, b = _safe_divide(spec_t, mass), _safe_divide(spec_e, mass if self.ours.mode == "cut" else spec_e.sum(-1, keepdim=True))
+        a, b = (
+            _safe_divide(spec_t, mass),
+            _safe_divide(spec_e, mass if self.ours.mode == "cut" else spec_e.sum(-1, keepdim=True)),
+        )
         n = a.shape[-1]
         x = self.ours.positions_0.to(a.dtype).expand(a.shape[0] * a.shape[1], n)
-        w = authors_wasserstein_1d(x, x, a.reshape(-1, n), b.reshape(-1, n), p=self.ours.p, limit_quantile_range=self.ours.mode == "cut")
+        w = authors_wasserstein_1d(
+            x, x, a.reshape(-1, n), b.reshape(-1, n), p=self.ours.p, limit_quantile_range=self.ours.mode == "cut"
+        )
         return w.mean()
 
 
@@ -93,7 +98,9 @@ def reference_loss(group: str) -> torch.nn.Module:
     return loss
 
 
-def reference_synth(f0_hz: torch.Tensor, amplitudes: torch.Tensor, n_samples: int = 4096, sample_rate: int = 16000) -> torch.Tensor:
+def reference_synth(
+    f0_hz: torch.Tensor, amplitudes: torch.Tensor, n_samples: int = 4096, sample_rate: int = 16000
+) -> torch.Tensor:
     """DDSP's harmonic synth as the reference runs it (spec §4): ``[B, T]`` Hz, ``[B, T, H]`` -> ``[B, N]``."""
     batch, n_frames, n_harmonics = amplitudes.shape
     ratios = torch.arange(1, n_harmonics + 1, dtype=f0_hz.dtype, device=f0_hz.device)
@@ -102,11 +109,15 @@ def reference_synth(f0_hz: torch.Tensor, amplitudes: torch.Tensor, n_samples: in
     frames = torch.cat([amplitudes, amplitudes[:, -1:]], dim=1)  # add_endpoint: 17 frames
     window = torch.hann_window(2 * hop, dtype=amplitudes.dtype, device=amplitudes.device)
     # one windowed block of 2 hop samples per frame, [B H, 2 hop, T + 1], overlap-added with stride hop
-    blocks = (frames.transpose(1, 2)[..., None] * window).transpose(2, 3).reshape(batch * n_harmonics, 2 * hop, n_frames + 1)
+    blocks = (
+        (frames.transpose(1, 2)[..., None] * window).transpose(2, 3).reshape(batch * n_harmonics, 2 * hop, n_frames + 1)
+    )
     length = hop * (n_frames + 2)
     audio = torch.nn.functional.fold(blocks, (1, length), (1, 2 * hop), stride=(1, hop))
     amp_env = audio.reshape(batch, n_harmonics, length)[..., hop:-hop].transpose(1, 2)
-    f0_env = torch.nn.functional.interpolate(f0_hz[:, None], size=n_samples, mode="linear", align_corners=False)[:, 0, :, None]
+    f0_env = torch.nn.functional.interpolate(f0_hz[:, None], size=n_samples, mode="linear", align_corners=False)[
+        :, 0, :, None
+    ]
     freq_env = f0_env * ratios
     amp_env = amp_env * (freq_env < sample_rate / 2)
     phase = torch.cumsum(2 * torch.pi * freq_env / sample_rate, dim=1)
@@ -165,7 +176,7 @@ def load_batch(batch_size: int, device: str = "cpu") -> tuple[torch.Tensor, torc
 
 
 def default_micro_batch(batch_size: int, device: str) -> int:
-    """As ``sot_utils.train``: micro-batches of 16 on CPU, the whole batch on a GPU."""
+    """As ``sot_utils.training.train``: micro-batches of 16 on CPU, the whole batch on a GPU."""
     return CPU_MICRO_BATCH if torch.device(device).type == "cpu" else batch_size
 
 
@@ -181,8 +192,10 @@ def layout_values(group: str, audio: torch.Tensor, cqt: torch.Tensor) -> dict[st
     with torch.no_grad():
         estimate = model(cqt.to(dtype))[0]
         ref_estimate = ref_model(CQT().to(device, dtype)(audio64[:, :-1]))[0]
-        return {"reference layout": float(reference_loss(group).to(device, dtype)(audio64, ref_estimate)),
-                "ours": float(paper_loss(group).to(device, dtype)(audio64, estimate))}
+        return {
+            "reference layout": float(reference_loss(group).to(device, dtype)(audio64, ref_estimate)),
+            "ours": float(paper_loss(group).to(device, dtype)(audio64, estimate)),
+        }
 
 
 def bench_group(group, audio, cqt, repeats, device="cpu", micro_batch=None) -> dict:
@@ -209,12 +222,23 @@ def bench_group(group, audio, cqt, repeats, device="cpu", micro_batch=None) -> d
         return step
 
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, weight_decay=1e-4)
-    seconds = time_interleaved({
-        "reference layout": stepper(ref_model, ref_loss, lambda: cqt_module(audio[:, :-1])),
-        "ours": lambda: train_step(model, ours_loss, optimizer, audio, cqt, micro_batch),
-    }, repeats, device=device)
-    return comparison(seconds, "reference layout", loss_rtol(group), values=values, value_dtype="float64", micro_batch=micro_batch,
-                      runs_per_hour={name: round(runs_per_hour(s), 4) for name, s in seconds.items()})
+    seconds = time_interleaved(
+        {
+            "reference layout": stepper(ref_model, ref_loss, lambda: cqt_module(audio[:, :-1])),
+            "ours": lambda: train_step(model, ours_loss, optimizer, audio, cqt, micro_batch),
+        },
+        repeats,
+        device=device,
+    )
+    return comparison(
+        seconds,
+        "reference layout",
+        loss_rtol(group),
+        values=values,
+        value_dtype="float64",
+        micro_batch=micro_batch,
+        runs_per_hour={name: round(runs_per_hour(s), 4) for name, s in seconds.items()},
+    )
 
 
 def profile_ours(audio, cqt, repeats, device="cpu") -> dict:
@@ -239,12 +263,21 @@ def profile_ours(audio, cqt, repeats, device="cpu") -> dict:
     parts["forward + backward, whole batch at once"] = timed(full, repeats, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, weight_decay=1e-4)
     micro = default_micro_batch(len(audio), device)
-    parts[f"train_step, micro-batches of {micro}"] = timed(lambda: train_step(model, loss_fn, optimizer, audio, cqt, micro), repeats, device)
+    parts[f"train_step, micro-batches of {micro}"] = timed(
+        lambda: train_step(model, loss_fn, optimizer, audio, cqt, micro), repeats, device
+    )
     return {k: round(v * 1e3, 2) for k, v in parts.items()}
 
 
-def run(groups=PAPER_GROUPS, repeats: int = 11, batch_size: int = 64, device: str = "cpu", profile: bool = True,
-        quick: bool = False, section: str = "train_step") -> dict:
+def run(
+    groups=PAPER_GROUPS,
+    repeats: int = 11,
+    batch_size: int = 64,
+    device: str = "cpu",
+    profile: bool = True,
+    quick: bool = False,
+    section: str = "train_step",
+) -> dict:
     """Time one step of each group, ours against the reference layout; the suite's record.
 
     Returns ``{"what", "meta", "tables": {"train step": {group: comparison record}},
@@ -255,9 +288,12 @@ def run(groups=PAPER_GROUPS, repeats: int = 11, batch_size: int = 64, device: st
         raise ValueError(f"unknown groups {unknown}; the paper's groups are {list(PAPER_GROUPS)}")
     device = str(torch.device(device))
     audio, cqt = load_batch(batch_size, device)
-    result = {"what": f"one Adam step (forward, backward, update) of the autoencoder, batch {batch_size}, {device}; "
-                      f"runs per hour: {PAPER_STEPS} steps, one run alone",
-              "meta": section_meta(device, repeats, quick, batch_size=batch_size), "tables": {TABLE: {}}}
+    result = {
+        "what": f"one Adam step (forward, backward, update) of the autoencoder, batch {batch_size}, {device}; "
+        f"runs per hour: {PAPER_STEPS} steps, one run alone",
+        "meta": section_meta(device, repeats, quick, batch_size=batch_size),
+        "tables": {TABLE: {}},
+    }
     for group in groups:
         record = bench_group(group, audio, cqt, repeats, device)
         result["tables"][TABLE][group] = record
@@ -273,8 +309,14 @@ def _from_legacy(entry: dict) -> dict:
     seconds = {"reference layout": entry["reference_layout_s"], "ours": entry["ours_s"]}
     values = {"reference layout": entry["loss_reference_layout"], "ours": entry["loss_ours"]}
     # that version compared float32 losses, which the reference's float32 synth blurs by 0.12 %
-    return comparison(seconds, "reference layout", 1e-2, values=values, value_dtype="float32",
-                      runs_per_hour={name: round(runs_per_hour(s), 4) for name, s in seconds.items()})
+    return comparison(
+        seconds,
+        "reference layout",
+        1e-2,
+        values=values,
+        value_dtype="float32",
+        runs_per_hour={name: round(runs_per_hour(s), 4) for name, s in seconds.items()},
+    )
 
 
 def previous_groups(stored: dict, batch_size: int, device: str) -> dict:
@@ -290,8 +332,14 @@ def previous_groups(stored: dict, batch_size: int, device: str) -> dict:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--groups", nargs="+", default=list(PAPER_GROUPS), choices=PAPER_GROUPS, metavar="GROUP",
-                        help=f"groups to time (default: all): {', '.join(PAPER_GROUPS)}")
+    parser.add_argument(
+        "--groups",
+        nargs="+",
+        default=list(PAPER_GROUPS),
+        choices=PAPER_GROUPS,
+        metavar="GROUP",
+        help=f"groups to time (default: all): {', '.join(PAPER_GROUPS)}",
+    )
     parser.add_argument("--repeats", type=int, default=11)
     parser.add_argument("--batch", type=int, default=64, help="batch size (64)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
@@ -304,8 +352,10 @@ def main(argv=None):
     results = run(args.groups, args.repeats, args.batch, args.device, profile=args.device == "cpu")
     stored = json.loads(args.out.read_text()) if args.out.exists() else {}
     # a run over some groups keeps the others' last measurements (same batch and device)
-    groups = {**previous_groups(stored.get("train_step", {}), args.batch, str(torch.device(args.device))),
-              **results["tables"][TABLE]}
+    groups = {
+        **previous_groups(stored.get("train_step", {}), args.batch, str(torch.device(args.device))),
+        **results["tables"][TABLE],
+    }
     results["tables"][TABLE] = {g: groups[g] for g in PAPER_GROUPS if g in groups}
     stored["train_step"] = results
     args.out.write_text(json.dumps(stored, indent=2) + "\n")

@@ -96,7 +96,11 @@ def main():
     results = json.loads(args.out.read_text()) if args.out.exists() else {}
     results["wasserstein_1d"] = {
         "what": "forward+backward, float32, 64 x 16 frames, CPU",
-        "machine": {"cpu_threads": torch.get_num_threads(), "torch": torch.__version__, "python": platform.python_version()},
+        "machine": {
+            "cpu_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        },
         "cases": cases,
     }
     args.out.write_text(json.dumps(results, indent=2) + "\n")

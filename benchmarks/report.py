@@ -45,7 +45,10 @@ def fmt_num(x) -> str:
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|",
+    ]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
@@ -87,7 +90,9 @@ def comparison_table(title: str, cases: dict) -> str:
             ab = [x["max_abs_diff"] for x in c.values() if "max_abs_diff" in x]
             row.append(f"{max(ab):.1e}" if ab else DASH)
         if has_agree:
-            row.append(DASH if "agree" not in r else f"{'yes' if r['agree'] else '**NO**'} (rtol {r.get('rtol', DASH)})")
+            row.append(
+                DASH if "agree" not in r else f"{'yes' if r['agree'] else '**NO**'} (rtol {r.get('rtol', DASH)})"
+            )
         rows.append(row)
     return f"**{title}** (baseline: {baseline})\n\n" + table(header, rows)
 
@@ -110,7 +115,8 @@ def series_table(title: str, s: dict) -> str:
     rows.append(slopes)
     note = f" ({s['fixed']})" if s.get("fixed") else ""
     if "agree" in s:
-        note += f"; values agree: {'yes' if s['agree'] else '**NO**'} (max rel. diff {s.get('max_rel_diff', float('nan')):.1e})"
+        agree = "yes" if s["agree"] else "**NO**"
+        note += f"; values agree: {agree} (max rel. diff {s.get('max_rel_diff', float('nan')):.1e})"
     return f"**{title}**{note}\n\n" + table(header, rows)
 
 
@@ -134,14 +140,16 @@ def meta_line(meta: dict) -> str:
     if not meta:
         return ""
     m = meta.get("machine", {})
-    parts = [f"measured {meta['timestamp']}" if meta.get("timestamp") else None,
-             f"{m.get('cpu_threads')} CPU threads of {m.get('cpu_count')} ({m.get('cpu')})" if m else None,
-             f"device {m.get('device_name')}" if m.get("device", "cpu") != "cpu" else None,
-             f"load average {m.get('load_average_1min')}" if m.get("load_average_1min") is not None else None,
-             f"torch {m.get('torch')}" if m else None,
-             f"repeats {meta.get('repeats')}" if meta.get("repeats") else None,
-             f"section took {meta.get('section_seconds')} s" if meta.get("section_seconds") is not None else None,
-             "**quick mode: tiny shapes, the numbers mean nothing**" if meta.get("quick") else None]
+    parts = [
+        f"measured {meta['timestamp']}" if meta.get("timestamp") else None,
+        f"{m.get('cpu_threads')} CPU threads of {m.get('cpu_count')} ({m.get('cpu')})" if m else None,
+        f"device {m.get('device_name')}" if m.get("device", "cpu") != "cpu" else None,
+        f"load average {m.get('load_average_1min')}" if m.get("load_average_1min") is not None else None,
+        f"torch {m.get('torch')}" if m else None,
+        f"repeats {meta.get('repeats')}" if meta.get("repeats") else None,
+        f"section took {meta.get('section_seconds')} s" if meta.get("section_seconds") is not None else None,
+        "**quick mode: tiny shapes, the numbers mean nothing**" if meta.get("quick") else None,
+    ]
     return "_" + "; ".join(p for p in parts if p) + "_\n"
 
 
@@ -166,9 +174,15 @@ def legacy_train_step(data: dict) -> dict:
     cases = {}
     for group, e in data.get("groups", {}).items():
         ref, ours = e.get("loss_reference_layout"), e.get("loss_ours")
-        rel = abs(ours - ref) / max(abs(ref), 1e-30) if isinstance(ref, (int, float)) and isinstance(ours, (int, float)) else None
-        candidates = {"reference layout": {"ms": e["reference_layout_s"] * 1e3, "speedup": 1.0},
-                      "ours": {"ms": e["ours_s"] * 1e3, "speedup": e["reference_layout_s"] / e["ours_s"]}}
+        rel = (
+            abs(ours - ref) / max(abs(ref), 1e-30)
+            if isinstance(ref, (int, float)) and isinstance(ours, (int, float))
+            else None
+        )
+        candidates = {
+            "reference layout": {"ms": e["reference_layout_s"] * 1e3, "speedup": 1.0},
+            "ours": {"ms": e["ours_s"] * 1e3, "speedup": e["reference_layout_s"] / e["ours_s"]},
+        }
         record = {"baseline": "reference layout", "candidates": candidates}
         if rel is not None:
             candidates["reference layout"]["rel_diff"], candidates["ours"]["rel_diff"] = 0.0, rel
@@ -213,10 +227,12 @@ def render_section(name: str, data) -> str:
 def render(results: dict) -> str:
     """The whole markdown document: the suite's sections in order, then any other keys."""
     names = [s for s in SECTION_ORDER if s in results] + [k for k in results if k not in SECTION_ORDER]
-    parts = ["# Benchmarks\n",
-             "Written by `benchmarks/report.py` from `results.json` (`make bench`, or `python -m benchmarks.run_all`). "
-             "Times are medians in ms; a speed-up is the baseline's time over the candidate's; the values of every "
-             "comparison are checked against the baseline's (relative difference, tolerance `rtol`).\n"]
+    parts = [
+        "# Benchmarks\n",
+        "Written by `benchmarks/report.py` from `results.json` (`make bench`, or `python -m benchmarks.run_all`). "
+        "Times are medians in ms; a speed-up is the baseline's time over the candidate's; the values of every "
+        "comparison are checked against the baseline's (relative difference, tolerance `rtol`).\n",
+    ]
     parts += [render_section(name, results[name]) for name in names]
     return "\n".join(parts)
 

@@ -114,8 +114,12 @@ def from_bench(raw: dict, n_bins: int, p: int, cut: bool, rows: int) -> dict:
     for name, entry in raw.items():
         seconds[name] = entry["ms"] / 1e3
         abs_diffs[name] = next((float(v) for k, v in entry.items() if k.startswith("max_abs_diff")), 0.0)
-    record = comparison(seconds, "sot-loss", W_RTOL["cut" if cut else "balanced"],
-                        rel_diffs={name: d / scale for name, d in abs_diffs.items()})
+    record = comparison(
+        seconds,
+        "sot-loss",
+        W_RTOL["cut" if cut else "balanced"],
+        rel_diffs={name: d / scale for name, d in abs_diffs.items()},
+    )
     for name, d in abs_diffs.items():
         record["candidates"][name]["max_abs_diff"] = d
     return record
@@ -136,8 +140,9 @@ def compare_wasserstein(n_bins: int, p: int, cut: bool, repeats: int, rows: int,
     paths = {
         "sot-loss": lambda a, b: authors(xb, xb, a, b, p=p, limit_quantile_range=cut),
         "ours_general": lambda a, b: wasserstein_1d(x, x, a, b, p=p, quantile_cutoff=cutoff),
-        "ours_shared_support": lambda a, b: wasserstein_1d_shared_support(x, a, b, p=p, quantile_cutoff=cutoff,
-                                                                          implementation="torch"),
+        "ours_shared_support": lambda a, b: wasserstein_1d_shared_support(
+            x, a, b, p=p, quantile_cutoff=cutoff, implementation="torch"
+        ),
     }
     if not cut:  # POT has no cutoff
         paths["POT"] = lambda a, b: ot.wasserstein_1d(xb.T, xb.T, a.T, b.T, p=p)
@@ -152,6 +157,7 @@ def compare_wasserstein(n_bins: int, p: int, cut: bool, repeats: int, rows: int,
             for leaf in leaves:
                 leaf.grad = None
             fn(*leaves).sum().backward()
+
         return run
 
     seconds = time_interleaved({name: fwd_bwd(fn) for name, fn in paths.items()}, repeats, warmup=2, device=device)
@@ -176,11 +182,13 @@ def section_wasserstein(ctx: Context, section: str = "wasserstein") -> dict:
     for group in ("SOT-2048",) if ctx.quick else SOT_LOSS_GROUPS:
         loss_table[group] = compare_sot_loss(paper_sot_loss(group), batch, loss_repeats)
         log(section, f"SOT loss {group}, audio [{batch}, 4096]: {describe(loss_table[group])}")
-    return {"what": "forward + backward, float32, CPU. W_p: masses [rows, bins] (bench_wasserstein.bench: each path "
-                    "timed in a block, mean of the repeats). SOT loss: audio [batch, 4096] -> STFT -> normalisation "
-                    "-> W, gradient w.r.t. the estimate (interleaved, medians); baseline: the authors' W",
-            "meta": section_meta("cpu", repeats, ctx.quick, loss_repeats=loss_repeats, batch_size=batch),
-            "tables": {f"W_p fwd+bwd, {rows} rows": w_table, f"SOT loss fwd+bwd, audio [{batch}, 4096]": loss_table}}
+    return {
+        "what": "forward + backward, float32, CPU. W_p: masses [rows, bins] (bench_wasserstein.bench: each path "
+        "timed in a block, mean of the repeats). SOT loss: audio [batch, 4096] -> STFT -> normalisation "
+        "-> W, gradient w.r.t. the estimate (interleaved, medians); baseline: the authors' W",
+        "meta": section_meta("cpu", repeats, ctx.quick, loss_repeats=loss_repeats, batch_size=batch),
+        "tables": {f"W_p fwd+bwd, {rows} rows": w_table, f"SOT loss fwd+bwd, audio [{batch}, 4096]": loss_table},
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -196,8 +204,9 @@ def section_mss(ctx: Context) -> dict:
 def section_train_step(ctx: Context) -> dict:
     from benchmarks import bench_train_step
 
-    return bench_train_step.run(ctx.train_groups(), ctx.reps(11), 4 if ctx.quick else 64, "cpu", profile=True,
-                                quick=ctx.quick)
+    return bench_train_step.run(
+        ctx.train_groups(), ctx.reps(11), 4 if ctx.quick else 64, "cpu", profile=True, quick=ctx.quick
+    )
 
 
 def section_scaling(ctx: Context) -> dict:
@@ -229,12 +238,23 @@ def device_tables(ctx: Context, device: str, section: str = "gpu") -> dict:
     for group in bench_mss.MSS_GROUPS:
         mss_table[group] = bench_mss.compare_mss(group, batch, repeats, device)
         log(section, f"MSS {group}: {describe(mss_table[group])}")
-    steps = bench_train_step.run(ctx.train_groups(), ctx.reps(11), 4 if ctx.quick else 64, device, profile=False,
-                                 quick=ctx.quick, section=section)
-    return {f"W_p fwd+bwd, {rows} rows": w_table, f"SOT loss fwd+bwd, audio [{batch}, 4096]": loss_table,
-            f"MSS loss fwd+bwd, audio [{batch}, 4096]": mss_table,
-            f"train step, batch {steps['meta']['batch_size']} (runs per hour: 22,000 steps, one run alone)":
-                steps["tables"][bench_train_step.TABLE]}
+    steps = bench_train_step.run(
+        ctx.train_groups(),
+        ctx.reps(11),
+        4 if ctx.quick else 64,
+        device,
+        profile=False,
+        quick=ctx.quick,
+        section=section,
+    )
+    return {
+        f"W_p fwd+bwd, {rows} rows": w_table,
+        f"SOT loss fwd+bwd, audio [{batch}, 4096]": loss_table,
+        f"MSS loss fwd+bwd, audio [{batch}, 4096]": mss_table,
+        f"train step, batch {steps['meta']['batch_size']} (runs per hour: 22,000 steps, one run alone)": steps[
+            "tables"
+        ][bench_train_step.TABLE],
+    }
 
 
 def section_gpu(ctx: Context) -> dict:
@@ -242,10 +262,13 @@ def section_gpu(ctx: Context) -> dict:
         reason = NO_CUDA if not torch.cuda.is_available() else "--device cpu"
         log("gpu", f"skipped: {reason}")
         return {"skipped": reason, "meta": {"timestamp": timestamp(), "quick": ctx.quick}}
-    return {"what": f"the CPU sections' comparisons on {torch.cuda.get_device_name(torch.device(ctx.device))}, "
-                    "torch.cuda.synchronize around every timed call; sort-based paths (sot-loss, ours_general) against "
-                    "our sort-free shared-support path in tensor operations",
-            "meta": section_meta(ctx.device, ctx.reps(21), ctx.quick), "tables": device_tables(ctx, ctx.device)}
+    return {
+        "what": f"the CPU sections' comparisons on {torch.cuda.get_device_name(torch.device(ctx.device))}, "
+        "torch.cuda.synchronize around every timed call; sort-based paths (sot-loss, ours_general) against "
+        "our sort-free shared-support path in tensor operations",
+        "meta": section_meta(ctx.device, ctx.reps(21), ctx.quick),
+        "tables": device_tables(ctx, ctx.device),
+    }
 
 
 def section_ensemble(ctx: Context) -> dict:
@@ -255,8 +278,14 @@ def section_ensemble(ctx: Context) -> dict:
     return bench_ensemble.run(quick=ctx.quick, device=ctx.device)
 
 
-SECTION_FUNCTIONS = {"wasserstein": section_wasserstein, "mss": section_mss, "train_step": section_train_step,
-                     "scaling": section_scaling, "gpu": section_gpu, "ensemble": section_ensemble}
+SECTION_FUNCTIONS = {
+    "wasserstein": section_wasserstein,
+    "mss": section_mss,
+    "train_step": section_train_step,
+    "scaling": section_scaling,
+    "gpu": section_gpu,
+    "ensemble": section_ensemble,
+}
 assert tuple(SECTION_FUNCTIONS) == SECTIONS
 
 
@@ -305,19 +334,42 @@ def build_parser() -> argparse.ArgumentParser:
     from sot_utils.losses import PAPER_GROUPS
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run_all", description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="+", choices=SECTIONS, metavar="SECTION",
-                        help=f"sections to run (default: all): {', '.join(SECTIONS)}")
-    parser.add_argument("--quick", action="store_true", help="tiny shapes and repeats: checks that it runs, times nothing")
-    parser.add_argument("--device", choices=DEVICES, default="auto",
-                        help="device of the gpu and ensemble sections (default: auto, CUDA when available)")
-    parser.add_argument("--out", type=Path, help=f"results JSON (default: {DEFAULT_OUT.relative_to(ROOT)}; with --quick "
-                        f"{QUICK_OUT.relative_to(ROOT)}); results.md and the scaling plot go next to it")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=SECTIONS,
+        metavar="SECTION",
+        help=f"sections to run (default: all): {', '.join(SECTIONS)}",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny shapes and repeats: checks that it runs, times nothing"
+    )
+    parser.add_argument(
+        "--device",
+        choices=DEVICES,
+        default="auto",
+        help="device of the gpu and ensemble sections (default: auto, CUDA when available)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help=f"results JSON (default: {DEFAULT_OUT.relative_to(ROOT)}; with --quick "
+        f"{QUICK_OUT.relative_to(ROOT)}); results.md and the scaling plot go next to it",
+    )
     parser.add_argument("--repeats", type=positive_int, help="timed repeats of every comparison (default: per section)")
-    parser.add_argument("--threads", type=positive_int,
-                        help="torch (and numba) CPU threads (default: torch's, one per core); 1 avoids waiting on "
-                             "a thread that shares its core with another process")
-    parser.add_argument("--groups", nargs="+", choices=PAPER_GROUPS, metavar="GROUP",
-                        help=f"groups of the training-step timings (default: all; {', '.join(QUICK_GROUPS)} with --quick)")
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        help="torch (and numba) CPU threads (default: torch's, one per core); 1 avoids waiting on "
+        "a thread that shares its core with another process",
+    )
+    parser.add_argument(
+        "--groups",
+        nargs="+",
+        choices=PAPER_GROUPS,
+        metavar="GROUP",
+        help=f"groups of the training-step timings (default: all; {', '.join(QUICK_GROUPS)} with --quick)",
+    )
     return parser
 
 
@@ -332,16 +384,26 @@ def main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(args.threads)  # the compiled W kernel follows torch's thread count
     out = (args.out or (QUICK_OUT if args.quick else DEFAULT_OUT)).resolve()
     sections = [s for s in SECTIONS if s in (args.only or SECTIONS)]
-    ctx = Context(quick=args.quick, device=device, repeats=args.repeats,
-                  groups=tuple(args.groups) if args.groups else None, out_dir=out.parent)
+    ctx = Context(
+        quick=args.quick,
+        device=device,
+        repeats=args.repeats,
+        groups=tuple(args.groups) if args.groups else None,
+        out_dir=out.parent,
+    )
     results = read_results(out)
-    print(f"benchmarks: {', '.join(sections)}{' (quick)' if args.quick else ''}; gpu/ensemble device: {device}; "
-          f"{torch.get_num_threads()} CPU threads; results -> {out}", flush=True)
+    print(
+        f"benchmarks: {', '.join(sections)}{' (quick)' if args.quick else ''}; gpu/ensemble device: {device}; "
+        f"{torch.get_num_threads()} CPU threads; results -> {out}",
+        flush=True,
+    )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     if torch.get_num_threads() > 1 and load > 0.5:
-        print(f"note: the machine is busy (load average {load:.2f}); torch ops on {torch.get_num_threads()} threads wait "
-              "for a thread that shares its core with other work, which distorts timings; --threads 1 avoids it",
-              flush=True)
+        print(
+            f"note: the machine is busy (load average {load:.2f}); torch ops on {torch.get_num_threads()} threads wait "
+            "for a thread that shares its core with other work, which distorts timings; --threads 1 avoids it",
+            flush=True,
+        )
     start = time.perf_counter()
     for name in sections:
         log(name, "start")

@@ -1,13 +1,63 @@
-"""Spectral Optimal Transport for unsupervised harmonic parameter estimation: building blocks.
+"""Spectral Optimal Transport for unsupervised harmonic parameter estimation: a reproducible study.
 
-``sot_utils.estimate_f0`` is the entry point for users' audio (see :mod:`sot_utils.estimate`).
+The package has three floors, each importing only the ones below it:
+
+- the core, here: ``constants``, ``validation``, ``spectral`` (STFT, CQT, bin positions),
+  ``synth`` (the DDSP harmonic synthesizer), ``losses`` (1-D Wasserstein, SOT, MSS, the groups'
+  losses), ``encoder``, ``autoencoder``, ``metrics``, and the shipped ``configs``;
+- :mod:`sot_utils.training`: the dataset, run configs, checkpoints, training, evaluation, estimation;
+- :mod:`sot_utils.study`: landscapes, plots, the explorer, robustness, peers, real notes, traps.
+
+The names below are the public API, importable from ``sot_utils`` directly; they load their
+module on first use (``import sot_utils`` itself imports no torch).
 """
+
+from importlib import import_module
+
+_EXPORTS = {
+    # signal format
+    "SAMPLE_RATE": "constants",
+    "N_SAMPLES": "constants",
+    "N_FRAMES": "constants",
+    # transport and losses
+    "wasserstein_1d": "losses",
+    "wasserstein_1d_shared_support": "losses",
+    "transport_plan_1d": "losses",
+    "spectral_ot": "losses",
+    "SpectralOTLoss": "losses",
+    "MultiScaleSpectralLoss": "losses",
+    "WeightedLossSum": "losses",
+    "paper_loss": "losses",
+    "build_loss": "losses",
+    "PAPER_GROUPS": "losses",
+    "harmonic_index_prior": "losses",
+    # signal chain
+    "stft_magnitude": "spectral",
+    "bin_positions": "spectral",
+    "CQT": "spectral",
+    "harmonic_synth": "synth",
+    "PitchEncoder": "encoder",
+    "HarmonicAutoencoder": "autoencoder",
+    # metrics
+    "compute_metrics": "metrics",
+    "raw_pitch_accuracy": "metrics",
+    "raw_chroma_accuracy": "metrics",
+    # trained models
+    "load_model": "training.checkpoint",
+    "estimate_f0": "training.estimate",
+    "resolve_config": "training.config",
+}
+
+__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name):
-    # lazy, so that `python -m sot_utils.data` and friends do not import the whole package
-    if name == "estimate_f0":
-        from .estimate import estimate_f0
-
-        return estimate_f0
+    if name in _EXPORTS:
+        value = getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
     raise AttributeError(f"module 'sot_utils' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -243,14 +243,26 @@ def _merge_rows(x_padded, a, b, start, stop, p, square, cutoff, totals, words, e
             w0 = w1 = w2 = 0
             v_row = (n - lo) * WIDTH
             for _ in range(lo, mid):
-                i0, q0, t0, c0, w0 = _merge_step(table, table_bits, 0, v_row, i0, q0, t0, c0, w0, p, square, cutoff, False)
-                i1, q1, t1, c1, w1 = _merge_step(table, table_bits, 1, v_row, i1, q1, t1, c1, w1, p, square, cutoff, False)
-                i2, q2, t2, c2, w2 = _merge_step(table, table_bits, 2, v_row, i2, q2, t2, c2, w2, p, square, cutoff, False)
+                i0, q0, t0, c0, w0 = _merge_step(
+                    table, table_bits, 0, v_row, i0, q0, t0, c0, w0, p, square, cutoff, False
+                )
+                i1, q1, t1, c1, w1 = _merge_step(
+                    table, table_bits, 1, v_row, i1, q1, t1, c1, w1, p, square, cutoff, False
+                )
+                i2, q2, t2, c2, w2 = _merge_step(
+                    table, table_bits, 2, v_row, i2, q2, t2, c2, w2, p, square, cutoff, False
+                )
                 v_row -= WIDTH
             for _ in range(mid, hi):
-                i0, q0, t0, c0, w0 = _merge_step(table, table_bits, 0, v_row, i0, q0, t0, c0, w0, p, square, cutoff, True)
-                i1, q1, t1, c1, w1 = _merge_step(table, table_bits, 1, v_row, i1, q1, t1, c1, w1, p, square, cutoff, True)
-                i2, q2, t2, c2, w2 = _merge_step(table, table_bits, 2, v_row, i2, q2, t2, c2, w2, p, square, cutoff, True)
+                i0, q0, t0, c0, w0 = _merge_step(
+                    table, table_bits, 0, v_row, i0, q0, t0, c0, w0, p, square, cutoff, True
+                )
+                i1, q1, t1, c1, w1 = _merge_step(
+                    table, table_bits, 1, v_row, i1, q1, t1, c1, w1, p, square, cutoff, True
+                )
+                i2, q2, t2, c2, w2 = _merge_step(
+                    table, table_bits, 2, v_row, i2, q2, t2, c2, w2, p, square, cutoff, True
+                )
                 v_row -= WIDTH
             if record:  # backwards, so that a repeated row ends with lane 0's (equal) values
                 words[r2, w] = w2

@@ -14,12 +14,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .constants import N_SAMPLES, SAMPLE_RATE
 from .encoder import EncoderOutput, PitchEncoder
-from .spectral import CQT, SAMPLE_RATE
+from .spectral import CQT
 from .synth import harmonic_synth
 from .validation import check_int, check_tensor
-
-N_SAMPLES = 4096
 
 
 def cqt_features(audio: torch.Tensor, batch_size: int = 64, progress: bool = True) -> torch.Tensor:
@@ -56,7 +55,9 @@ class RollOffFilter(nn.Module):
         super().__init__()
         check_int("n_magnitudes", n_magnitudes, minimum=2)
         impulse = torch.fft.irfft(roll_off_response(n_magnitudes, corner_hz, sample_rate))  # [2 (n - 1)]
-        impulse = torch.roll(impulse, impulse.shape[0] // 2) * torch.hann_window(impulse.shape[0], periodic=True, dtype=torch.float64)
+        impulse = torch.roll(impulse, impulse.shape[0] // 2) * torch.hann_window(
+            impulse.shape[0], periodic=True, dtype=torch.float64
+        )
         self.register_buffer("impulse", impulse.float().flip(0)[None, None], persistent=False)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:

@@ -50,9 +50,7 @@ class ToeplitzLinear(nn.Conv1d):
     def __init__(self, in_features: int, out_features: int):
         check_int("in_features", in_features, minimum=1)
         check_int("out_features", out_features, minimum=1)
-        super().__init__(
-            1, 1, kernel_size=in_features + out_features - 1, padding=out_features - 1, bias=False
-        )
+        super().__init__(1, 1, kernel_size=in_features + out_features - 1, padding=out_features - 1, bias=False)
         self.in_features = in_features
         self.out_features = out_features
         index = torch.arange(in_features)[:, None] - torch.arange(out_features)[None, :] + out_features - 1
@@ -133,6 +131,26 @@ def _apply_channels_last(layers: nn.Sequential, x: torch.Tensor) -> torch.Tensor
         else:  # element-wise: LeakyReLU
             x = layer(x)
     return x
+
+
+ENCODER_PARTS = ("norm", "conv_in", "prefilters", "pointwise", "f0_head", "amplitude_head")
+"""The encoder's top-level modules, in the order a frame goes through them. The lone encoder and
+the batched ensemble (:class:`sot_utils.training.ensemble.EnsembleAutoencoder`) both run the
+trunk through :func:`trunk_layers`; a test fails if a module is added that this list omits."""
+
+
+def trunk_layers(encoder: PitchEncoder, x: torch.Tensor, apply) -> torch.Tensor:
+    """The trunk's structure after the layer norm: first conv, residual prefilters, 1x1 convs.
+
+    One definition for every way of computing it: ``apply(sequence, name, x)`` applies one
+    ``nn.Sequential`` of the encoder (``name`` is its parameter prefix in a
+    :class:`~sot_utils.autoencoder.HarmonicAutoencoder`, e.g. ``"encoder.conv_in"``) to ``x``;
+    the lone encoder passes its channels-last layers, the ensemble its member-batched ones.
+    """
+    x = apply(encoder.conv_in, "encoder.conv_in", x)
+    for k, prefilter in enumerate(encoder.prefilters):
+        x = x + apply(prefilter, f"encoder.prefilters.{k}", x)
+    return apply(encoder.pointwise, "encoder.pointwise", x)
 
 
 @dataclass
@@ -240,10 +258,7 @@ class PitchEncoder(nn.Module):
         # activations stay channels-last, [N, n_bins, channels]: the same layers, computed as
         # GEMMs (1x1 convs) and channels-last conv2d (k > 1), 1.6x faster on CPU than conv1d
         x = self.norm(frames.reshape(n, 1, self.n_bins)).reshape(n, self.n_bins, 1)
-        x = _apply_channels_last(self.conv_in, x)
-        for prefilter in self.prefilters:
-            x = x + _apply_channels_last(prefilter, x)
-        x = _apply_channels_last(self.pointwise, x)
+        x = trunk_layers(self, x, lambda layers, _name, x: _apply_channels_last(layers, x))
         return x.transpose(1, 2).reshape(n, -1)
 
     def forward(self, cqt: torch.Tensor) -> EncoderOutput:

@@ -33,8 +33,10 @@ Spectra are ``[..., n_bins]`` non-negative; audio is ``[batch, n_samples]``.
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
+import warnings
 from collections.abc import Sequence
 
 import numba
@@ -42,8 +44,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import _wasserstein_kernel
-from .spectral import SAMPLE_RATE, bin_positions, stft_magnitude, subtract_noise_floor
+from . import _wasserstein_kernel, configs
+from .constants import SAMPLE_RATE
+from .spectral import bin_positions, stft_magnitude, subtract_noise_floor
 from .validation import (
     check_audio_pair,
     check_choice,
@@ -65,10 +68,52 @@ REDUCTIONS = ("mean", "none")
 # 1-D Wasserstein distance
 
 
+MAX_P = 10
+"""Largest order accepted: the costs ``|x - y|^p`` of positions in ``[0, 1]`` underflow float32 beyond
+it (``0.001^16`` is 0), which would make every nearby shift cost nothing."""
+
+
 def _check_p(p) -> float:
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not p >= 1:
-        raise ValueError(f"`p` must be a number >= 1, got {p!r}")
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 1 <= p <= MAX_P:
+        raise ValueError(f"`p` must be a number in [1, {MAX_P}], got {p!r} (larger orders underflow float32 costs)")
     return p
+
+
+def _check_cutoff(quantile_cutoff) -> float | None:
+    if quantile_cutoff is None:
+        return None
+    if (
+        isinstance(quantile_cutoff, bool)
+        or not isinstance(quantile_cutoff, (int, float))
+        or not quantile_cutoff >= 0
+        or not math.isfinite(quantile_cutoff)
+    ):
+        raise ValueError(f"`quantile_cutoff` must be a finite number >= 0 or None, got {quantile_cutoff!r}")
+    return float(quantile_cutoff)
+
+
+def _batch_shape(**tensors: torch.Tensor) -> torch.Size:
+    """The broadcast batch shape (all but the last axis) of named tensors, or a ValueError naming them."""
+    try:
+        return torch.broadcast_shapes(*(t.shape[:-1] for t in tensors.values()))
+    except RuntimeError:
+        listing = ", ".join(f"`{name}` {tuple(t.shape)}" for name, t in tensors.items())
+        raise ValueError(f"the batch shapes (all but the last axis) of {listing} do not broadcast together") from None
+
+
+def _warn_unequal_masses(u_weights: torch.Tensor, v_weights: torch.Tensor) -> None:
+    """Without a cutoff, unequal total masses are transported by a convention (the deficit sits at
+    the last support point): say so, since POT and the textbook definition assume equal masses."""
+    u_mass, v_mass = u_weights.detach().sum(dim=-1), v_weights.detach().sum(dim=-1)
+    gap = float(((u_mass - v_mass).abs() / torch.maximum(u_mass, v_mass).clamp(min=1e-30)).max())
+    if gap > 1e-4:
+        warnings.warn(
+            f"the two measures' total masses differ (by up to {100 * gap:.2g} %): the deficit is transported "
+            "to the last support point. Normalise the weights, or pass quantile_cutoff to ignore levels "
+            "above it",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _root(cost: torch.Tensor, p: float) -> torch.Tensor:
@@ -123,6 +168,7 @@ def wasserstein_1d(
         ``[...]``: ``W_p^p`` (or ``W_p`` with ``root=True``).
     """
     p = _check_p(p)
+    quantile_cutoff = _check_cutoff(quantile_cutoff)
     check_tensor("u_values", u_values, min_ndim=1, layout="[..., n]")
     check_tensor("v_values", v_values, min_ndim=1, layout="[..., m]")
     n, m = u_values.shape[-1], v_values.shape[-1]
@@ -132,8 +178,9 @@ def wasserstein_1d(
         v_weights = torch.full_like(v_values, 1.0 / m)
     _check_weights("u_weights", u_weights, n)
     _check_weights("v_weights", v_weights, m)
-
-    batch = torch.broadcast_shapes(u_values.shape[:-1], v_values.shape[:-1], u_weights.shape[:-1], v_weights.shape[:-1])
+    batch = _batch_shape(u_values=u_values, v_values=v_values, u_weights=u_weights, v_weights=v_weights)
+    if quantile_cutoff is None:
+        _warn_unequal_masses(u_weights, v_weights)
     u_values, u_weights = u_values.expand(*batch, n), u_weights.expand(*batch, n)
     v_values, v_weights = v_values.expand(*batch, m), v_weights.expand(*batch, m)
 
@@ -197,7 +244,17 @@ def wasserstein_1d_shared_support(
     Returns:
         ``[...]``.
     """
+    cost = _shared_support(positions, u_weights, v_weights, p, root, quantile_cutoff, implementation)
+    if quantile_cutoff is None:  # the weights passed the checks above
+        _warn_unequal_masses(u_weights, v_weights)
+    return cost
+
+
+def _shared_support(positions, u_weights, v_weights, p, root, quantile_cutoff, implementation) -> torch.Tensor:
+    """:func:`wasserstein_1d_shared_support` without the unequal-mass warning (:func:`spectral_ot`
+    states its own mass convention)."""
     p = _check_p(p)
+    quantile_cutoff = _check_cutoff(quantile_cutoff)
     check_tensor("positions", positions, min_ndim=1, layout="[n] or [..., n]")
     n = positions.shape[-1]
     if implementation in ("auto", "compiled") and _compiled_applies(p, positions, u_weights, v_weights):
@@ -215,7 +272,7 @@ def wasserstein_1d_shared_support(
             f"{u_weights.dtype}/{v_weights.dtype} on {u_weights.device}/{v_weights.device}"
         )
 
-    batch = torch.broadcast_shapes(u_weights.shape[:-1], v_weights.shape[:-1], positions.shape[:-1])
+    batch = _batch_shape(u_weights=u_weights, v_weights=v_weights, positions=positions)
     u_cdf = torch.cumsum(u_weights, dim=-1).expand(*batch, n)
     v_cdf = torch.cumsum(v_weights, dim=-1).expand(*batch, n)
     positions = positions.to(u_cdf.dtype)
@@ -281,12 +338,16 @@ def _compiled_shared_support(positions, u_weights, v_weights, p, root, quantile_
     if u_weights.shape == v_weights.shape:
         batch = u_weights.shape[:-1]
     else:
-        batch = torch.broadcast_shapes(u_weights.shape[:-1], v_weights.shape[:-1])
+        batch = _batch_shape(u_weights=u_weights, v_weights=v_weights)
     x = positions.detach().to(torch.float64).contiguous().numpy()
     try:
         cost = _CompiledSharedSupportW.apply(
-            positions, x, u_weights.expand(*batch, n).reshape(-1, n), v_weights.expand(*batch, n).reshape(-1, n),
-            float(p), math.inf if quantile_cutoff is None else float(quantile_cutoff),
+            positions,
+            x,
+            u_weights.expand(*batch, n).reshape(-1, n),
+            v_weights.expand(*batch, n).reshape(-1, n),
+            float(p),
+            math.inf if quantile_cutoff is None else float(quantile_cutoff),
         ).reshape(batch)
     except _InvalidWeights:
         _check_weights("u_weights", u_weights, n)
@@ -446,7 +507,7 @@ def spectral_ot(
     else:
         b = _safe_divide(estimate, estimate.sum(dim=-1, keepdim=True))
         cutoff = None
-    return wasserstein_1d_shared_support(positions, a, b, p=p, root=root, quantile_cutoff=cutoff)
+    return _shared_support(positions, a, b, p, root, cutoff, "auto")
 
 
 # --------------------------------------------------------------------------------------------
@@ -476,9 +537,7 @@ class _AudioLoss(nn.Module):
         """Loss per example ``[batch]`` from audio ``[batch, n_samples]`` (inputs already checked)."""
         raise NotImplementedError
 
-    def forward(
-        self, target: torch.Tensor, estimate: torch.Tensor, sample_rate: int | None = None
-    ) -> torch.Tensor:
+    def forward(self, target: torch.Tensor, estimate: torch.Tensor, sample_rate: int | None = None) -> torch.Tensor:
         """``target``, ``estimate``: audio ``[batch, n_samples]`` → scalar, or ``[batch]``."""
         check_audio_pair(target, estimate)
         check_sample_rate("sample_rate", sample_rate, self.sample_rate)
@@ -605,7 +664,12 @@ class MultiScaleSpectralLoss(_AudioLoss):
             raise ValueError("`lin_weight` and `log_weight` are both 0: the loss would be constant")
         check_choice("norm", norm, ("l1", "l2"))
         check_choice("reduction", reduction, REDUCTIONS)
-        self.lin_weight, self.log_weight, self.norm, self.reduction = float(lin_weight), float(log_weight), norm, reduction
+        self.lin_weight, self.log_weight, self.norm, self.reduction = (
+            float(lin_weight),
+            float(log_weight),
+            norm,
+            reduction,
+        )
         self.sample_rate = check_int("sample_rate", sample_rate, minimum=1)
 
     def _distance(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -682,8 +746,10 @@ def harmonic_index_prior(f0_hz: torch.Tensor, amplitudes: torch.Tensor, sample_r
     check_tensor("f0_hz", f0_hz, ndim=2, layout="[batch, n_frames]", positive=True)
     check_tensor("amplitudes", amplitudes, ndim=3, layout="[batch, n_frames, n_harmonics]", nonnegative=True)
     if amplitudes.shape[:2] != f0_hz.shape:
-        raise ValueError(f"`amplitudes` {tuple(amplitudes.shape)} must be [batch, n_frames, n_harmonics] with "
-                         f"batch and n_frames matching `f0_hz` {tuple(f0_hz.shape)}")
+        raise ValueError(
+            f"`amplitudes` {tuple(amplitudes.shape)} must be [batch, n_frames, n_harmonics] with "
+            f"batch and n_frames matching `f0_hz` {tuple(f0_hz.shape)}"
+        )
     ratios = torch.arange(1, amplitudes.shape[-1] + 1, dtype=amplitudes.dtype, device=amplitudes.device)
     energy = amplitudes**2 * (f0_hz[..., None] * ratios < sample_rate / 2).to(amplitudes.dtype)
     index = (energy * (ratios - 1)).sum(dim=-1) / energy.sum(dim=-1).clamp(min=1e-12)
@@ -691,44 +757,130 @@ def harmonic_index_prior(f0_hz: torch.Tensor, amplitudes: torch.Tensor, sample_r
 
 
 # --------------------------------------------------------------------------------------------
-# The paper's seven experiment groups (spec §6)
+# Losses from configuration: the experiment groups (docs/method.md#method-groups)
 
 PAPER_GROUPS = ("MSS-Lin", "MSS-LogLin", "SOT-512", "SOT-512-LogF", "SOT-2048", "SOT-2048-SS", "SOT-NoCut")
+"""The paper's seven experiment groups, in the paper's order; each has a config file
+``sot_utils/configs/groups/<group>.yaml`` holding its loss."""
+
+LOSS_TYPES = {"spectral_ot": SpectralOTLoss, "multi_scale_spectral": MultiScaleSpectralLoss}
+"""The loss classes a config's ``loss.terms`` can name, by their ``type`` key."""
+
+_NOT_CONFIGURABLE = ("self", "reduction", "sample_rate")
 
 
-def paper_loss(
-    group: str, *, root: bool = False, reference_logf: bool = False, reduction: str = "mean"
-) -> nn.Module:
-    """The training loss of one of the paper's experiment groups (spec §6).
+def loss_term_defaults(loss_type: str) -> dict:
+    """The options of a loss type that a config term may set, with their defaults (the paper's)."""
+    check_choice("type", loss_type, LOSS_TYPES)
+    parameters = inspect.signature(LOSS_TYPES[loss_type].__init__).parameters
+    return {name: p.default for name, p in parameters.items() if name not in _NOT_CONFIGURABLE}
+
+
+def resolve_loss_terms(terms: dict) -> dict:
+    """Every option of every term spelled out: ``{name: {"type", "weight", **options}}``.
+
+    A term is ``{"type": <one of LOSS_TYPES>, "weight": <number > 0, default 1>, **options}``; an
+    option it does not set takes the loss class's default. Unknown types or options are errors;
+    values are checked by type (a boolean must be a boolean: ``"false"`` is refused) and then by
+    the loss class itself when it is built. Tuples become lists (as YAML writes them).
+    """
+    if not isinstance(terms, dict) or not terms:
+        raise ValueError(f"`loss.terms` must map term names to term settings and name at least one, got {terms!r}")
+    resolved = {}
+    for name, term in terms.items():
+        where = f"loss.terms.{name}"
+        if not isinstance(term, dict) or "type" not in term:
+            raise ValueError(f"`{where}` must be a mapping with a `type` ({sorted(LOSS_TYPES)}), got {term!r}")
+        check_choice(f"{where}.type", term["type"], LOSS_TYPES)
+        defaults = loss_term_defaults(term["type"])
+        unknown = sorted(set(term) - set(defaults) - {"type", "weight"})
+        if unknown:
+            raise ValueError(
+                f"`{where}`: unknown options {unknown}; a {term['type']} term takes {sorted(defaults)} and `weight`"
+            )
+        weight = term.get("weight", 1.0)
+        check_positive_number(f"{where}.weight", weight)
+        options = {}
+        for key, default in defaults.items():
+            value = term.get(key, default)
+            options[key] = _checked_option(f"{where}.{key}", value, default)
+        try:  # the loss class checks the values (ranges, choices)
+            LOSS_TYPES[term["type"]](**{k: tuple(v) if isinstance(v, list) else v for k, v in options.items()})
+        except ValueError as error:
+            raise ValueError(f"`{where}`: {error}") from None
+        resolved[name] = {"type": term["type"], "weight": float(weight), **options}
+    return resolved
+
+
+def _checked_option(name: str, value, default):
+    """``value`` if it has the kind of ``default`` (bool, number, string, int or list of ints)."""
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f"`{name}` must be true or false (a YAML boolean, unquoted), got {value!r}")
+        return value
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise ValueError(f"`{name}` must be a string, got {value!r}")
+        return value
+    if default is None or isinstance(default, float):
+        if value is None and default is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"`{name}` must be a number, got {value!r}")
+        return float(value) if isinstance(default, float) or isinstance(value, float) else value
+    if isinstance(default, (int, tuple, list)):
+        if isinstance(value, (tuple, list)):
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+                raise ValueError(f"`{name}` must be an int or a list of ints, got {value!r}")
+            return list(value)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"`{name}` must be a number or a list of ints, got {value!r}")
+        return value
+    return value
+
+
+def build_loss(terms: dict, reduction: str = "mean") -> nn.Module:
+    """The loss module of a config's ``loss.terms`` (see :func:`resolve_loss_terms`).
+
+    One term of weight 1 is returned as it is; otherwise a :class:`WeightedLossSum` of the terms.
+    """
+    check_choice("reduction", reduction, REDUCTIONS)
+    modules = {}
+    for name, term in resolve_loss_terms(terms).items():
+        options = {k: tuple(v) if isinstance(v, list) else v for k, v in term.items() if k not in ("type", "weight")}
+        modules[name] = (term["weight"], LOSS_TYPES[term["type"]](**options, reduction=reduction))
+    if len(modules) == 1 and next(iter(modules.values()))[0] == 1.0:
+        return next(iter(modules.values()))[1]
+    return WeightedLossSum(modules)
+
+
+def group_loss_terms(group: str) -> dict:
+    """The loss terms of an experiment group, from its config file, resolved."""
+    groups = configs.group_names()
+    check_choice("group", group, groups)
+    return resolve_loss_terms(configs.read_config("groups", group).get("loss", {}).get("terms", {}))
+
+
+def paper_loss(group: str, *, root: bool = False, reference_logf: bool = False, reduction: str = "mean") -> nn.Module:
+    """The training loss of an experiment group (``sot_utils/configs/groups/<group>.yaml``).
 
     Args:
-        group: one of :data:`PAPER_GROUPS`.
-        root: SOT returns ``W_2`` instead of ``W_2^2``. The reference's HEAD (and the trained
-            models' code, as far as can be told) returns ``W_2^2``; the paper's figure is drawn
-            with the root (spec §11.1).
+        group: one of :data:`PAPER_GROUPS` (or an extension group with a config file).
+        root: SOT returns ``W_2`` instead of ``W_2^2``. The reference's code (and, as far as can be
+            told, its trained models) returns ``W_2^2``; the paper's landscape figure is drawn with
+            the root (docs/method.md#ambiguity-w2-root).
         reference_logf: reproduce the reference's bug for SOT-512-LogF, whose log-frequency flag
-            never reached the loss, so it trained with linear positions (spec §12). Default:
-            the intended log-frequency positions.
+            never reached the loss, so it trained with linear positions
+            (docs/method.md#ambiguity-logf). Default: the intended log-frequency positions.
         reduction: ``"mean"`` or ``"none"``.
     """
-    check_choice("group", group, PAPER_GROUPS)
-    mss_lin = MultiScaleSpectralLoss(lin_weight=1.0, log_weight=0.0, reduction=reduction)
-    if group == "MSS-Lin":
-        return mss_lin
-    if group == "MSS-LogLin":
-        return MultiScaleSpectralLoss(lin_weight=1.0, log_weight=1.0, reduction=reduction)
-    sot = dict(hop_length=256, window="flattop", power=True, p=2, root=root, mode="cut", reduction=reduction)
-    mss_weight = 0.05
-    if group == "SOT-512":
-        sot.update(n_fft=512)
-    elif group == "SOT-512-LogF":
-        sot.update(n_fft=512, frequency_scale="linear" if reference_logf else "log")
-    elif group == "SOT-2048":
-        sot.update(n_fft=2048)
-    elif group == "SOT-2048-SS":
-        sot.update(n_fft=2048)
-        mss_lin = MultiScaleSpectralLoss(fft_sizes=(512,), lin_weight=1.0, log_weight=0.0, reduction=reduction)
-        mss_weight = 0.1
-    elif group == "SOT-NoCut":
-        sot.update(n_fft=2048, mode="balanced")
-    return WeightedLossSum({"mss": (mss_weight, mss_lin), "sot": (1.0, SpectralOTLoss(**sot))})
+    for name, flag in (("root", root), ("reference_logf", reference_logf)):
+        if not isinstance(flag, bool):
+            raise ValueError(f"`{name}` must be True or False, got {flag!r}")
+    terms = group_loss_terms(group)
+    for term in terms.values():
+        if term["type"] == "spectral_ot":
+            term["root"] = term["root"] or root
+            if reference_logf:
+                term["frequency_scale"] = "linear"
+    return build_loss(terms, reduction)

@@ -56,9 +56,7 @@ def log_power_spectrogram_db(audio: torch.Tensor) -> torch.Tensor:
     return 10.0 * torch.log10(torch.clamp(magnitude**2, min=POWER_FLOOR))
 
 
-def log_spectral_distance(
-    target: torch.Tensor, estimate: torch.Tensor, reduction: str = "mean"
-) -> torch.Tensor:
+def log_spectral_distance(target: torch.Tensor, estimate: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """Log-spectral distance as the reference computes it: mean squared dB difference, **dB²**.
 
     ``LSD = mean_{frames, bins} (P_x - P_ŝ)²`` with ``P = 10 log10(max(|X|², 1e-5))`` from
@@ -80,9 +78,7 @@ def log_spectral_distance(
     return per_example.mean() if reduction == "mean" else per_example
 
 
-def log_spectral_distance_rms_db(
-    target: torch.Tensor, estimate: torch.Tensor, reduction: str = "mean"
-) -> torch.Tensor:
+def log_spectral_distance_rms_db(target: torch.Tensor, estimate: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """Conventional (rooted) log-spectral distance, in **dB**.
 
     Per frame ``sqrt(mean_bins (P_x - P_ŝ)²)``, then the mean over frames (and batch), with the
@@ -150,9 +146,7 @@ def _as_f0_array(name: str, value) -> np.ndarray:
         except (TypeError, ValueError):
             raise ValueError(f"`{name}` must be a numeric tensor or array of f0 values in Hz") from None
     if tensor.ndim not in (1, 2):
-        raise ValueError(
-            f"`{name}` must be [batch] or [batch, n_frames] (Hz), got shape {tuple(tensor.shape)}"
-        )
+        raise ValueError(f"`{name}` must be [batch] or [batch, n_frames] (Hz), got shape {tuple(tensor.shape)}")
     check_tensor(name, tensor, positive=True)
     return tensor.numpy()
 

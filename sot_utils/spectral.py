@@ -22,12 +22,8 @@ import math
 import torch
 from torch import nn
 
+from .constants import CQT_BINS_PER_SEMITONE, CQT_FMIN_HZ, CQT_HOP_LENGTH, SAMPLE_RATE
 from .validation import check_choice, check_int, check_positive_number, check_sample_rate, check_tensor
-
-SAMPLE_RATE = 16000
-CQT_FMIN_HZ = 32.7
-CQT_BINS_PER_SEMITONE = 3
-CQT_HOP_LENGTH = 256
 
 # Coefficients of the 5-term flat-top window (D'Antona & Ferrero), as in scipy.signal.windows.flattop.
 _FLATTOP_COEFFICIENTS = (0.21557895, 0.41663158, 0.277263158, 0.083578947, 0.006947368)
@@ -266,9 +262,7 @@ class CQT(nn.Module):
         self.n_bins = cqt_n_bins(sample_rate, fmin_hz, bins_per_semitone) if n_bins is None else n_bins
         check_int("n_bins", self.n_bins, minimum=1)
         self.hop_length = hop_length
-        self.register_buffer(
-            "frequencies", cqt_frequencies(self.n_bins, fmin_hz, bins_per_semitone), persistent=False
-        )
+        self.register_buffer("frequencies", cqt_frequencies(self.n_bins, fmin_hz, bins_per_semitone), persistent=False)
         if float(self.frequencies[-1]) >= sample_rate / 2:
             raise ValueError(
                 f"`n_bins`={self.n_bins} puts the top CQT bin at {float(self.frequencies[-1]):.1f} Hz, "

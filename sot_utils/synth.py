@@ -24,6 +24,7 @@ import math
 import torch
 from torch import nn
 
+from .constants import N_SAMPLES, SAMPLE_RATE
 from .validation import check_int, check_positive_number, check_tensor
 
 
@@ -55,9 +56,7 @@ def upsample_with_windows(envelopes: torch.Tensor, n_samples: int) -> torch.Tens
     """
     n_frames = envelopes.shape[1]
     if n_samples % n_frames:
-        raise ValueError(
-            f"`n_samples` ({n_samples}) must be a multiple of the number of frames ({n_frames})"
-        )
+        raise ValueError(f"`n_samples` ({n_samples}) must be a multiple of the number of frames ({n_frames})")
     hop = n_samples // n_frames
     weights = _window_interpolation_matrix(n_frames, hop, envelopes.dtype, envelopes.device)  # [N, T + 1]
     x = torch.cat([envelopes, envelopes[:, -1:]], dim=1)  # [B, T + 1, C]
@@ -89,15 +88,11 @@ def resample_linear(envelopes: torch.Tensor, n_samples: int) -> torch.Tensor:
 
     ``align_corners=False`` as in the reference.
     """
-    out = nn.functional.interpolate(
-        envelopes.transpose(1, 2), size=n_samples, mode="linear", align_corners=False
-    )
+    out = nn.functional.interpolate(envelopes.transpose(1, 2), size=n_samples, mode="linear", align_corners=False)
     return out.transpose(1, 2)
 
 
-def remove_above_nyquist(
-    frequencies_hz: torch.Tensor, amplitudes: torch.Tensor, sample_rate: float
-) -> torch.Tensor:
+def remove_above_nyquist(frequencies_hz: torch.Tensor, amplitudes: torch.Tensor, sample_rate: float) -> torch.Tensor:
     """Zero the amplitudes of partials at or above Nyquist (same shapes in and out)."""
     return amplitudes * (frequencies_hz < sample_rate / 2).to(amplitudes.dtype)
 
@@ -139,9 +134,7 @@ def oscillator_bank(
     return torch.sum(amplitudes * torch.sin(phase), dim=-1)
 
 
-def harmonic_synth(
-    f0_hz: torch.Tensor, amplitudes: torch.Tensor, n_samples: int, sample_rate: float
-) -> torch.Tensor:
+def harmonic_synth(f0_hz: torch.Tensor, amplitudes: torch.Tensor, n_samples: int, sample_rate: float) -> torch.Tensor:
     """Render harmonic tones from frame-rate f0 and harmonic amplitudes.
 
     Args:
@@ -182,7 +175,7 @@ def harmonic_synth(
 class HarmonicSynth(nn.Module):
     """Module wrapper around :func:`harmonic_synth` with fixed output length and sample rate."""
 
-    def __init__(self, n_samples: int = 4096, sample_rate: int = 16000):
+    def __init__(self, n_samples: int = N_SAMPLES, sample_rate: int = SAMPLE_RATE):
         super().__init__()
         self.n_samples = check_int("n_samples", n_samples, minimum=1)
         self.sample_rate = check_int("sample_rate", sample_rate, minimum=1)

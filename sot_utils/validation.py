@@ -43,13 +43,9 @@ def check_tensor(
     if not x.is_floating_point():
         raise ValueError(f"`{name}` must be a floating-point tensor{where}, got dtype {x.dtype}")
     if ndim is not None and x.ndim != ndim:
-        raise ValueError(
-            f"`{name}` must have {ndim} dimension(s){where}, got shape {tuple(x.shape)}"
-        )
+        raise ValueError(f"`{name}` must have {ndim} dimension(s){where}, got shape {tuple(x.shape)}")
     if min_ndim is not None and x.ndim < min_ndim:
-        raise ValueError(
-            f"`{name}` must have at least {min_ndim} dimension(s){where}, got shape {tuple(x.shape)}"
-        )
+        raise ValueError(f"`{name}` must have at least {min_ndim} dimension(s){where}, got shape {tuple(x.shape)}")
     if x.numel() == 0:
         raise ValueError(f"`{name}` is empty (shape {tuple(x.shape)}){where}")
     # One reduction decides everything: min and max propagate NaN, and every entry is finite
@@ -68,8 +64,7 @@ def check_same_shape(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor)
     """Require two tensors to have identical shapes."""
     if a.shape != b.shape:
         raise ValueError(
-            f"`{name_a}` and `{name_b}` must have the same shape, "
-            f"got {tuple(a.shape)} and {tuple(b.shape)}"
+            f"`{name_a}` and `{name_b}` must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}"
         )
 
 
@@ -78,6 +73,13 @@ def check_audio_pair(target, estimate) -> None:
     check_tensor("target", target, ndim=2, layout="[batch, n_samples]")
     check_tensor("estimate", estimate, ndim=2, layout="[batch, n_samples]")
     check_same_shape("target", target, "estimate", estimate)
+    for name, x in (("target", target), ("estimate", estimate)):
+        if x.dtype not in (torch.float32, torch.float64):
+            raise ValueError(
+                f"`{name}` must be float32 or float64 audio (the FFTs need it), got {x.dtype}: convert it with .float()"
+            )
+    if target.dtype != estimate.dtype:
+        raise ValueError(f"`target` ({target.dtype}) and `estimate` ({estimate.dtype}) must have the same dtype")
 
 
 def check_int(name: str, value, *, minimum: int | None = None) -> int:

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from sot_utils.data import generate_harmonic_dataset, save_dataset
+from sot_utils.training.data import generate_harmonic_dataset, save_dataset
 
 
 @pytest.fixture(scope="module")

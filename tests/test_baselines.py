@@ -16,15 +16,28 @@ import numpy as np
 import pytest
 import torch
 
-from sot_utils import baselines
-from sot_utils.baselines import (BASELINES, BaselineEstimate, baseline_f0, crepe_input, decode_activations,
-                                 evaluate_baseline, median_over_voiced)
-from sot_utils.data import generate_harmonic_dataset, save_dataset
+from sot_utils.study import baselines
+from sot_utils.study.baselines import (
+    BASELINES,
+    BaselineEstimate,
+    baseline_f0,
+    crepe_input,
+    decode_activations,
+    evaluate_baseline,
+    median_over_voiced,
+)
+from sot_utils.training.data import generate_harmonic_dataset, save_dataset
 
 SAMPLE_RATE = 16000
 N_SAMPLES = 4096
-TONES = [("sine", 110.0), ("sine", 440.0), ("sine", 1000.0),
-         ("harmonic", 110.0), ("harmonic", 440.0), ("harmonic", 1000.0)]
+TONES = [
+    ("sine", 110.0),
+    ("sine", 440.0),
+    ("sine", 1000.0),
+    ("harmonic", 110.0),
+    ("harmonic", 440.0),
+    ("harmonic", 1000.0),
+]
 CREPE_FULL_TONES = [("harmonic", 110.0), ("sine", 1000.0)]  # slow: two tones only
 INNER_FRAMES = 1 + (N_SAMPLES - 1024) // 160  # CREPE, YIN, pYIN: 20
 PESTO_FRAMES = 1 + N_SAMPLES // 160  # centred CQT frames: 26
@@ -111,15 +124,22 @@ def test_estimate_shapes_ranges_and_timing(tone_estimates, name):
 KNOWN_FAILURES = [
     ("pesto", "harmonic", 40.0, "PESTO reads a 40 Hz harmonic tone about two octaves high"),
     ("pesto", "sine", 80.0, "PESTO reads low pure sines sharp (about +85 cents at 80 Hz)"),
-    ("pyin", "sine", 1950.0, "pYIN marks tones near fmax_hz unvoiced (librosa maps candidates above fmax "
-                             "to an unvoiced state) and reads an octave low"),
+    (
+        "pyin",
+        "sine",
+        1950.0,
+        "pYIN marks tones near fmax_hz unvoiced (librosa maps candidates above fmax "
+        "to an unvoiced state) and reads an octave low",
+    ),
 ]
 
 
 @pytest.mark.parametrize(
     "name, kind, f0_hz",
-    [pytest.param(name, kind, f0, marks=pytest.mark.xfail(strict=True, reason=why), id=f"{name}-{kind}-{f0:.0f}")
-     for name, kind, f0, why in KNOWN_FAILURES],
+    [
+        pytest.param(name, kind, f0, marks=pytest.mark.xfail(strict=True, reason=why), id=f"{name}-{kind}-{f0:.0f}")
+        for name, kind, f0, why in KNOWN_FAILURES
+    ],
 )
 def test_known_failures_documented_in_the_module(one_torch_thread, name, kind, f0_hz):
     estimate = baseline_f0(name, batch([(kind, f0_hz)]), SAMPLE_RATE)
@@ -166,12 +186,16 @@ def test_pyin_falls_back_to_all_frames_when_none_is_voiced(one_torch_thread):
 
 
 def test_median_over_voiced_frames():
-    frames = torch.tensor([[100.0, 200.0, 300.0, 400.0, 500.0],
-                           [100.0, 200.0, 300.0, 400.0, 500.0],
-                           [100.0, 200.0, 300.0, 400.0, 500.0]])
-    voiced = torch.tensor([[True, True, True, True, True],
-                           [False, False, False, True, True],  # lower median of {400, 500}
-                           [False, False, False, False, False]])  # none: every frame
+    frames = torch.tensor(
+        [[100.0, 200.0, 300.0, 400.0, 500.0], [100.0, 200.0, 300.0, 400.0, 500.0], [100.0, 200.0, 300.0, 400.0, 500.0]]
+    )
+    voiced = torch.tensor(
+        [
+            [True, True, True, True, True],
+            [False, False, False, True, True],  # lower median of {400, 500}
+            [False, False, False, False, False],
+        ]
+    )  # none: every frame
     torch.testing.assert_close(median_over_voiced(frames, voiced), torch.tensor([300.0, 400.0, 300.0]))
     torch.testing.assert_close(median_over_voiced(frames, None), torch.tensor([300.0, 300.0, 300.0]))
 
@@ -243,7 +267,7 @@ def test_crepe_search_range_must_meet_its_bins():
 
 
 def test_estimator_packages_are_imported_inside_functions_only():
-    # so that importing sot_utils.baselines (or anything that imports it) stays light
+    # so that importing sot_utils.study.baselines (or anything that imports it) stays light
     tree = ast.parse(Path(baselines.__file__).read_text())
     top_level = {alias.name.split(".")[0] for node in tree.body if isinstance(node, ast.Import) for alias in node.names}
     top_level |= {node.module.split(".")[0] for node in tree.body if isinstance(node, ast.ImportFrom) and node.module}

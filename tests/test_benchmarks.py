@@ -21,6 +21,7 @@ if str(ROOT) not in sys.path:  # `benchmarks` is a package at the repository roo
 from benchmarks import report, run_all  # noqa: E402
 from benchmarks.bench_train_step import PAPER_STEPS, previous_groups  # noqa: E402
 
+
 def positive_finite(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0
 
@@ -30,10 +31,21 @@ def quick_run(tmp_path_factory, one_torch_thread):
     """One quick run of every section into a temporary folder."""
     out = tmp_path_factory.mktemp("bench") / "results.json"
     # a key written by another tool (bench_wasserstein.py's own) must survive the merge
-    out.write_text(json.dumps({"wasserstein_1d": {"what": "legacy", "cases": {
-        "rows=1024 bins=257 p=2 cut": {"sot-loss": {"ms": 30.0, "max_abs_diff_vs_sot_loss": 0.0, "speedup_vs_sot_loss": 1.0},
-                                       "ours_compiled": {"ms": 3.0, "max_abs_diff_vs_sot_loss": 1e-6,
-                                                         "speedup_vs_sot_loss": 10.0}}}}}))
+    out.write_text(
+        json.dumps(
+            {
+                "wasserstein_1d": {
+                    "what": "legacy",
+                    "cases": {
+                        "rows=1024 bins=257 p=2 cut": {
+                            "sot-loss": {"ms": 30.0, "max_abs_diff_vs_sot_loss": 0.0, "speedup_vs_sot_loss": 1.0},
+                            "ours_compiled": {"ms": 3.0, "max_abs_diff_vs_sot_loss": 1e-6, "speedup_vs_sot_loss": 10.0},
+                        }
+                    },
+                }
+            }
+        )
+    )
     returned = run_all.main(["--quick", "--out", str(out)])
     return {"out": out, "returned": returned, "results": json.loads(out.read_text())}
 
@@ -74,7 +86,9 @@ def test_every_section_is_recorded(quick_run):
     assert set(ensemble["tables"]["one step of E runs"]) == {"E=1", "E=2"}
     protocol = ensemble["protocol"]
     assert all(positive_finite(protocol[key]) for key in ("hours_at_best_rate", "validation_hours", "total_hours"))
-    assert protocol["total_hours"] == pytest.approx(protocol["hours_at_best_rate"] + protocol["validation_hours"], abs=0.011)
+    assert protocol["total_hours"] == pytest.approx(
+        protocol["hours_at_best_rate"] + protocol["validation_hours"], abs=0.011
+    )
     # 35 runs x 100 validations at the ensemble's per-run rate, scaled from 64 to 800 examples
     validation = ensemble["tables"]["one validation of E=2 runs"]["64 examples"]
     per_run_ms = validation["candidates"]["ensemble"]["ms"] / 2 * 800 / 64
@@ -157,12 +171,15 @@ def test_gpu_tables_code_path_on_cpu(one_torch_thread):
     assert all(positive_finite(v) for v in steps["MSS-Lin"]["runs_per_hour"].values())
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--only", "bogus"], "invalid choice: 'bogus'"),
-    (["--device", "tpu"], "invalid choice: 'tpu'"),
-    (["--repeats", "0"], "positive integer"),
-    (["--groups", "SOT-9999"], "invalid choice: 'SOT-9999'"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--only", "bogus"], "invalid choice: 'bogus'"),
+        (["--device", "tpu"], "invalid choice: 'tpu'"),
+        (["--repeats", "0"], "positive integer"),
+        (["--groups", "SOT-9999"], "invalid choice: 'SOT-9999'"),
+    ],
+)
 def test_bad_arguments_are_argparse_errors(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         run_all.main(argv)
@@ -180,15 +197,29 @@ def test_cuda_without_a_device_is_an_argparse_error(capsys):
 
 def test_runs_as_a_script_from_the_repository_root():
     """``python benchmarks/run_all.py`` finds the ``benchmarks`` package (it gets as far as argparse)."""
-    done = subprocess.run([sys.executable, "benchmarks/run_all.py", "--only", "nothing"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "benchmarks/run_all.py", "--only", "nothing"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2, done.stderr
     assert "invalid choice: 'nothing'" in done.stderr
 
 
 def test_train_step_results_of_the_earlier_layout_are_kept():
-    legacy = {"groups": {"MSS-Lin": {"reference_layout_s": 2.4, "ours_s": 0.8, "speedup": 3.0,
-                                     "loss_ours": 2.57, "loss_reference_layout": 2.5701}}}
+    legacy = {
+        "groups": {
+            "MSS-Lin": {
+                "reference_layout_s": 2.4,
+                "ours_s": 0.8,
+                "speedup": 3.0,
+                "loss_ours": 2.57,
+                "loss_reference_layout": 2.5701,
+            }
+        }
+    }
     groups = previous_groups(legacy, 64, "cpu")
     check_record("legacy MSS-Lin", groups["MSS-Lin"])
     assert groups["MSS-Lin"]["candidates"]["ours"]["ms"] == pytest.approx(800)

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from sot_utils.data import (
-    ensure_dataset,
+from sot_utils.training.data import (
     DEFAULT_PATH,
     HarmonicDataset,
     dataset_bytes,
     default_split_sizes,
     draw_parameters,
+    ensure_dataset,
     generate_harmonic_dataset,
     load_split,
     save_dataset,
@@ -205,7 +205,7 @@ def test_default_path_is_the_makefile_path():
 def test_cli_writes_the_same_file_as_the_api(tmp_path):
     out = tmp_path / "cli.pt"
     result = subprocess.run(
-        [sys.executable, "-m", "sot_utils.data", "--seed", "2", "--size", str(SIZE), "--out", str(out)],
+        [sys.executable, "-m", "sot_utils.training.data", "--seed", "2", "--size", str(SIZE), "--out", str(out)],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

@@ -292,3 +292,29 @@ def test_channels_last_dropout_has_the_distribution_of_nn_dropout(p):
     y.sum().backward()
     torch.testing.assert_close(x.grad, kept.float() / (1 - p))
     assert torch.equal(_apply_channels_last(layers.eval(), x), x)
+
+
+def test_a_zero_f0_head_starts_every_seed_at_the_centre_of_the_grid():
+    from sot_utils.encoder import PitchEncoder
+
+    cqt = torch.rand(2, 16, 285)
+    for seed in (42, 123, 456):
+        torch.manual_seed(seed)
+        zero = PitchEncoder(f0_head_init="zero").eval()
+        torch.manual_seed(seed)
+        random = PitchEncoder().eval()
+        centre = math.sqrt(zero.fmin_hz * zero.fmax_hz)  # 503 Hz
+        torch.testing.assert_close(zero(cqt).f0_hz, torch.full((2, 16), centre), rtol=1e-5, atol=0)
+        # everything but the f0 head is the seed's own initialisation
+        for (name, a), (_, b) in zip(zero.named_parameters(), random.named_parameters()):
+            assert torch.equal(a, b) == (name != "f0_head.weight"), name
+    with pytest.raises(ValueError, match="f0_head_init"):
+        PitchEncoder(f0_head_init="centre")
+
+
+def test_the_encoder_parts_list_names_every_module_in_order():
+    """ENCODER_PARTS is what the ensemble mirrors: a module added to the encoder and not to this
+    list (and to trunk_layers or the heads) fails here."""
+    from sot_utils.encoder import ENCODER_PARTS, PitchEncoder
+
+    assert tuple(name for name, _ in PitchEncoder().named_children()) == ENCODER_PARTS

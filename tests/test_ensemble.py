@@ -6,20 +6,39 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from sot_utils import ensemble as ensemble_module
 from sot_utils.autoencoder import HarmonicAutoencoder
-from sot_utils.ensemble import (EnsembleAutoencoder, ensemble_train_step, evaluate_ensemble, loss_groups, main, member_losses,
-                                train_ensemble)
 from sot_utils.losses import PAPER_GROUPS
-from sot_utils.train import TrainConfig, build_loss, cached_features, evaluate_model, train, train_step
+from sot_utils.training import ensemble as ensemble_module
+from sot_utils.training.config import resolve_config
+from sot_utils.training.data import cached_features
+from sot_utils.training.ensemble import (
+    EnsembleAutoencoder,
+    ensemble_train_step,
+    evaluate_ensemble,
+    loss_groups,
+    main,
+    member_losses,
+    train_ensemble,
+)
+from sot_utils.training.train import build_loss, evaluate_model, train, train_step
 
 LR = 1e-4
 
 
-def run_config(tiny_data, out_dir, **overrides):
-    values = dict(group="SOT-512", seed=7, steps=4, batch_size=8, validate_every=2, data=str(tiny_data), out_dir=str(out_dir))
+def run_config(tiny_data, out_dir, group="SOT-512", seed=7, **overrides):
+    values = dict(steps=4, batch_size=8, validate_every=2, keep_best_every=0, data=str(tiny_data), out_dir=str(out_dir))
     values.update(overrides)
-    return TrainConfig(**values)
+    if "roll_off" in values:
+        values["model"] = {"roll_off": values.pop("roll_off")}
+    return resolve_config(group, seed, **values)
+
+
+def write_overlay(tmp_path, tiny_data, name="overlay.yaml", **settings):
+    """An overlay config for the CLI tests: a tiny budget on the tiny dataset."""
+    path = tmp_path / name
+    values = dict(steps=1, batch_size=4, validate_every=1, keep_best_every=0, data=str(tiny_data)) | settings
+    path.write_text("".join(f"{key}: {value}\n" for key, value in values.items()))
+    return str(path)
 
 
 def seeded_members(specs, dtype):
@@ -37,19 +56,25 @@ def test_ensemble_members_follow_their_separate_runs_step_for_step(one_torch_thr
     three steps; four groups, one with the roll-off decoder. Adam turns a relative error of a
     near-zero gradient entry into an error of its whole step, so parameters are compared to a
     fraction of one learning-rate step: 0.1 % (measured: 1.2e-9, i.e. 0.001 %), and 1 % for
-    MSS-LogLin, whose log terms amplify rounding in near-silent bins (3e-7 seen on other inputs). A wrong dropout mask or a mixed-up loss moves parameters by
-    whole steps (checked: the seeds' own trajectories differ by more than that)."""
+    MSS-LogLin, whose log terms amplify rounding in near-silent bins (3e-7 seen on other inputs). A
+    wrong dropout mask or a mixed-up loss moves parameters by whole steps (checked: the seeds' own
+    trajectories differ by more than that)."""
     specs = [("MSS-Lin", 1), ("SOT-512", 2), ("SOT-2048", 3), ("MSS-LogLin", 4)]
     models, states = seeded_members(specs, torch.float64)
     generators = [torch.Generator().manual_seed(0) for _ in specs]
     for generator, state in zip(generators, states):
         generator.set_state(state)
     ensemble = EnsembleAutoencoder(models, generators).train()
-    losses = [build_loss(TrainConfig(group=group, seed=seed)).double() for group, seed in specs]
+    losses = [build_loss(resolve_config(group, seed)).double() for group, seed in specs]
     optimizer = torch.optim.Adam(ensemble.parameters(), lr=LR, weight_decay=1e-4)
     g = torch.Generator().manual_seed(0)
-    audio, cqt = torch.randn(6, 4096, generator=g, dtype=torch.float64) * 0.3, torch.rand(6, 16, 285, generator=g, dtype=torch.float64)
-    ensemble_losses = [ensemble_train_step(ensemble, losses, optimizer, audio, cqt, micro_batch_size=4) for _ in range(3)]
+    audio, cqt = (
+        torch.randn(6, 4096, generator=g, dtype=torch.float64) * 0.3,
+        torch.rand(6, 16, 285, generator=g, dtype=torch.float64),
+    )
+    ensemble_losses = [
+        ensemble_train_step(ensemble, losses, optimizer, audio, cqt, micro_batch_size=4) for _ in range(3)
+    ]
 
     separate = []
     for k, (model, loss_fn) in enumerate(zip(models, losses)):
@@ -64,7 +89,10 @@ def test_ensemble_members_follow_their_separate_runs_step_for_step(one_torch_thr
             torch.testing.assert_close(member[name], param.detach(), rtol=0, atol=bound, msg=f"{specs[k]}: {name}")
         separate.append(model.state_dict())
     # the runs did move apart from each other by much more than the bounds
-    assert float((separate[0]["encoder.prefilters.0.0.weight"] - separate[1]["encoder.prefilters.0.0.weight"]).abs().max()) > 1e-2
+    assert (
+        float((separate[0]["encoder.prefilters.0.0.weight"] - separate[1]["encoder.prefilters.0.0.weight"]).abs().max())
+        > 1e-2
+    )
 
 
 def test_eval_outputs_and_gradients_equal_the_members_own(one_torch_thread):
@@ -121,7 +149,10 @@ def test_a_bfloat16_trunk_stays_close_and_draws_the_same_dropout(one_torch_threa
         audio, out = ensemble(cqt)
         audio.square().mean().backward()
         assert audio.dtype == out.logits.dtype == torch.float32
-        assert all(p.grad is not None and p.grad.dtype == torch.float32 and torch.isfinite(p.grad).all() for p in ensemble.params)
+        assert all(
+            p.grad is not None and p.grad.dtype == torch.float32 and torch.isfinite(p.grad).all()
+            for p in ensemble.params
+        )
         outputs[dtype], states[dtype] = out, [g.get_state() for g in generators]
     assert all(torch.equal(a, b) for a, b in zip(states[None], states[torch.bfloat16]))
     full, low = outputs[None], outputs[torch.bfloat16]
@@ -138,17 +169,21 @@ def test_members_sharing_a_loss_module_are_evaluated_in_one_call(group):
     """Oracle: each member's own call of the loss. One call on the members' concatenated batches,
     averaged per member, gives the same values and the same gradients (float64), for a shared
     target and for one target per member."""
-    shared = build_loss(TrainConfig(group=group, seed=0)).double()
-    other = build_loss(TrainConfig(group="MSS-Lin", seed=0)).double()
+    shared = build_loss(resolve_config(group, 0)).double()
+    other = build_loss(resolve_config("MSS-Lin", 0)).double()
     loss_fns = [shared, other, shared, shared]
     assert loss_groups(loss_fns) == [[0, 2, 3], [1]]
     g = torch.Generator().manual_seed(3)
-    for target in (torch.randn(3, 4096, generator=g, dtype=torch.float64) * 0.3,
-                   torch.randn(4, 3, 4096, generator=g, dtype=torch.float64) * 0.3):
+    for target in (
+        torch.randn(3, 4096, generator=g, dtype=torch.float64) * 0.3,
+        torch.randn(4, 3, 4096, generator=g, dtype=torch.float64) * 0.3,
+    ):
         estimate = (torch.randn(4, 3, 4096, generator=g, dtype=torch.float64) * 0.3).requires_grad_()
         together = member_losses(loss_fns, loss_groups(loss_fns), target, estimate)
         (grad_together,) = torch.autograd.grad((together * torch.arange(1.0, 5.0, dtype=torch.float64)).sum(), estimate)
-        alone = torch.stack([fn(target[k] if target.ndim == 3 else target, estimate[k]) for k, fn in enumerate(loss_fns)])
+        alone = torch.stack(
+            [fn(target[k] if target.ndim == 3 else target, estimate[k]) for k, fn in enumerate(loss_fns)]
+        )
         (grad_alone,) = torch.autograd.grad((alone * torch.arange(1.0, 5.0, dtype=torch.float64)).sum(), estimate)
         torch.testing.assert_close(together, alone, rtol=1e-10, atol=0)
         torch.testing.assert_close(grad_together, grad_alone, rtol=1e-8, atol=1e-14)
@@ -169,12 +204,17 @@ def test_an_ensemble_with_shared_loss_modules_trains_as_with_one_module_per_memb
     per group, what train_ensemble does) moves every member as one module per member does (one
     call per member, which the first test checks against separate runs)."""
     specs = [("SOT-512", 1), ("MSS-Lin", 2), ("SOT-512", 3), ("MSS-Lin", 4)]
-    modules = {group: build_loss(TrainConfig(group=group, seed=0)).double() for group in ("SOT-512", "MSS-Lin")}
+    modules = {group: build_loss(resolve_config(group, 0)).double() for group in ("SOT-512", "MSS-Lin")}
     g = torch.Generator().manual_seed(0)
-    audio, cqt = torch.randn(6, 4096, generator=g, dtype=torch.float64) * 0.3, torch.rand(6, 16, 285, generator=g, dtype=torch.float64)
+    audio, cqt = (
+        torch.randn(6, 4096, generator=g, dtype=torch.float64) * 0.3,
+        torch.rand(6, 16, 285, generator=g, dtype=torch.float64),
+    )
     results = []
-    for loss_fns in ([modules[group] for group, _ in specs],
-                     [build_loss(TrainConfig(group=group, seed=seed)).double() for group, seed in specs]):
+    for loss_fns in (
+        [modules[group] for group, _ in specs],
+        [build_loss(resolve_config(group, seed)).double() for group, seed in specs],
+    ):
         models, states = seeded_members(specs, torch.float64)
         generators = [torch.Generator().set_state(state) for state in states]
         ensemble = EnsembleAutoencoder(models, generators).train()
@@ -188,7 +228,7 @@ def test_an_ensemble_with_shared_loss_modules_trains_as_with_one_module_per_memb
 
 
 def load(path):
-    return torch.load(path, weights_only=False)
+    return torch.load(path, weights_only=True)
 
 
 def assert_same_trajectory(a: dict, b: dict) -> None:
@@ -224,7 +264,9 @@ def test_train_ensemble_writes_what_separate_runs_write_and_members_resume_alone
         assert a["optimizer"]["param_groups"] == b["optimizer"]["param_groups"]
         for i, entry in b["optimizer"]["state"].items():
             assert float(a["optimizer"]["state"][i]["step"]) == float(entry["step"]) == 4
-            assert a["optimizer"]["state"][i]["exp_avg_sq"].shape == entry["exp_avg_sq"].shape  # values: see the resume below
+            assert (
+                a["optimizer"]["state"][i]["exp_avg_sq"].shape == entry["exp_avg_sq"].shape
+            )  # values: see the resume below
         assert torch.equal(a["rng"]["cpu"], b["rng"]["cpu"])  # the same dropout draws were taken
         rows = [list(csv.DictReader(open(d / "log.csv"))) for d in (out_dirs[k], lone)]
         assert [r["step"] for r in rows[0]] == [r["step"] for r in rows[1]] == ["2", "4"]
@@ -240,7 +282,9 @@ def test_separate_runs_at_one_step_resume_as_an_ensemble(tiny_data, tmp_path, on
     specs = [dict(group="SOT-512", seed=7), dict(group="MSS-Lin", seed=9)]
     for k, spec in enumerate(specs):
         train(run_config(tiny_data, tmp_path / f"run{k}", steps=2, **spec), progress=False)
-    train_ensemble([run_config(tiny_data, tmp_path / f"run{k}", steps=4, **spec) for k, spec in enumerate(specs)], progress=False)
+    train_ensemble(
+        [run_config(tiny_data, tmp_path / f"run{k}", steps=4, **spec) for k, spec in enumerate(specs)], progress=False
+    )
     for k, spec in enumerate(specs):
         straight = train(run_config(tiny_data, tmp_path / f"straight{k}", steps=4, **spec), progress=False)
         resumed = load(tmp_path / f"run{k}" / "last.pt")
@@ -259,7 +303,9 @@ def test_a_time_limit_ends_at_a_validated_checkpoint_that_resumes(tiny_data, tmp
         assert load(tmp_path / f"stopped{k}" / "last.pt")["step"] == 1
         assert [r["step"] for r in csv.DictReader(open(tmp_path / f"stopped{k}" / "log.csv"))] == ["1"]
     train_ensemble(stopped, progress=False, time_limit_s=3600)
-    straight = train_ensemble([run_config(tiny_data, tmp_path / f"straight{k}", **spec) for k, spec in enumerate(specs)], progress=False)
+    straight = train_ensemble(
+        [run_config(tiny_data, tmp_path / f"straight{k}", **spec) for k, spec in enumerate(specs)], progress=False
+    )
     for k in range(2):
         resumed = load(tmp_path / f"stopped{k}" / "last.pt")
         assert resumed["step"] == 4
@@ -272,12 +318,18 @@ def test_a_time_limit_ends_at_a_validated_checkpoint_that_resumes(tiny_data, tmp
 
 def test_members_that_cannot_share_a_loop_are_refused(tiny_data, tmp_path):
     with pytest.raises(ValueError, match="must share `batch_size`"):
-        train_ensemble([run_config(tiny_data, tmp_path / "a"), run_config(tiny_data, tmp_path / "b", batch_size=4)], progress=False)
+        train_ensemble(
+            [run_config(tiny_data, tmp_path / "a"), run_config(tiny_data, tmp_path / "b", batch_size=4)], progress=False
+        )
     with pytest.raises(ValueError, match="its own `out_dir`"):
-        train_ensemble([run_config(tiny_data, tmp_path / "a"), run_config(tiny_data, tmp_path / "a", seed=1)], progress=False)
+        train_ensemble(
+            [run_config(tiny_data, tmp_path / "a"), run_config(tiny_data, tmp_path / "a", seed=1)], progress=False
+        )
     train(run_config(tiny_data, tmp_path / "ahead", steps=2), progress=False)
     with pytest.raises(ValueError, match="different steps"):
-        train_ensemble([run_config(tiny_data, tmp_path / "ahead"), run_config(tiny_data, tmp_path / "new", seed=1)], progress=False)
+        train_ensemble(
+            [run_config(tiny_data, tmp_path / "ahead"), run_config(tiny_data, tmp_path / "new", seed=1)], progress=False
+        )
     with pytest.raises(ValueError, match="at least one"):
         train_ensemble([], progress=False)
 
@@ -296,23 +348,28 @@ def test_bad_ensemble_inputs_get_clear_errors():
     with pytest.raises(ValueError, match="`cqt`.*NaN"):
         ensemble(torch.full((1, 16, 285), float("nan")))
     with pytest.raises(ValueError, match="one loss per member"):
-        ensemble_train_step(ensemble, [torch.nn.MSELoss()], torch.optim.SGD(ensemble.parameters(), lr=0), torch.rand(1, 4096), torch.rand(1, 16, 285), 1)
+        ensemble_train_step(
+            ensemble,
+            [torch.nn.MSELoss()],
+            torch.optim.SGD(ensemble.parameters(), lr=0),
+            torch.rand(1, 4096),
+            torch.rand(1, 16, 285),
+            1,
+        )
 
 
 def test_cli_trains_consecutive_ensembles_and_rejects_bad_options(tiny_data, tmp_path, capsys, monkeypatch):
-    paths = []
-    for k, group in enumerate(("SOT-512", "MSS-Lin", "SOT-2048")):
-        path = tmp_path / f"{group}.yaml"
-        path.write_text(f"group: {group}\nseed: {k}\nsteps: 1\nbatch_size: 4\nvalidate_every: 1\ndata: {tiny_data}\nout_dir: {tmp_path / group}\n")
-        paths.append(str(path))
-    main(paths + ["--members", "2"])
+    monkeypatch.chdir(tmp_path)  # the runs go to the default folders, checkpoints/<group>/<seed>
+    overlay = write_overlay(tmp_path, tiny_data)
+    args = ["--groups", "SOT-512", "MSS-Lin", "SOT-2048", "--seeds", "3", "--config", overlay]
+    main(args + ["--members", "2"])
     for group in ("SOT-512", "MSS-Lin", "SOT-2048"):
-        assert load(tmp_path / group / "last.pt")["step"] == 1
+        assert load(tmp_path / "checkpoints" / group / "3" / "last.pt")["step"] == 1
     assert "on a CPU an ensemble is slower than separate runs" in capsys.readouterr().out
     with pytest.raises(SystemExit):
-        main(paths + ["--members", "0"])
+        main(args + ["--members", "0"])
     with pytest.raises(SystemExit):
-        main(paths + ["--time-limit", "0"])
+        main(args + ["--time-limit", "0"])
     # a 1-minute limit on a clock that moves 100 s per ensemble step: the first ensemble stops
     # after one step, the second is not started
     clock = [0.0]
@@ -323,12 +380,15 @@ def test_cli_trains_consecutive_ensembles_and_rejects_bad_options(tiny_data, tmp
 
     monkeypatch.setattr(ensemble_module, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
     monkeypatch.setattr(ensemble_module, "ensemble_train_step", step_of_100_s)
-    main(paths + ["--members", "2", "--steps", "5", "--time-limit", "1"])
+    main(args + ["--members", "2", "--steps", "5", "--time-limit", "1"])
     out = capsys.readouterr().out
-    assert "time limit: stopped at step 2 of 5" in out and f"not started: {tmp_path / 'SOT-2048'}" in out
-    assert load(tmp_path / "SOT-512" / "last.pt")["step"] == 2 and load(tmp_path / "SOT-2048" / "last.pt")["step"] == 1
+    assert "time limit: stopped at step 2 of 5" in out and "not started: checkpoints/SOT-2048/3" in out
+    assert (
+        load(tmp_path / "checkpoints/SOT-512/3/last.pt")["step"] == 2
+        and load(tmp_path / "checkpoints/SOT-2048/3/last.pt")["step"] == 1
+    )
     with pytest.raises(SystemExit):
-        main([str(tmp_path / "missing.yaml")])
+        main(["--seeds", "3", "--config", str(tmp_path / "missing.yaml")])
 
 
 def test_cli_trains_with_a_bfloat16_trunk_records_it_and_resumes_in_float32(tiny_data, tmp_path, one_torch_thread):
@@ -340,20 +400,41 @@ def test_cli_trains_with_a_bfloat16_trunk_records_it_and_resumes_in_float32(tiny
     ``test_a_bfloat16_trunk_stays_close_and_draws_the_same_dropout``)."""
     paths = {}
     for name in ("bf16", "fp32"):
-        paths[name] = tmp_path / f"{name}.yaml"
-        paths[name].write_text(f"group: SOT-512\nseed: 7\nsteps: 2\nbatch_size: 8\nvalidate_every: 2\ndata: {tiny_data}\n"
-                               f"out_dir: {tmp_path / name}\n")
-    main([str(paths["bf16"]), "--trunk-dtype", "bfloat16"])
-    main([str(paths["fp32"])])
+        overlay = write_overlay(
+            tmp_path, tiny_data, f"{name}.yaml", steps=2, batch_size=8, validate_every=2, out_dir=tmp_path / name
+        )
+        paths[name] = ["--groups", "SOT-512", "--seeds", "7", "--config", overlay]
+    main(paths["bf16"] + ["--trunk-dtype", "bfloat16"])
+    main(paths["fp32"])
     bf16, fp32 = load(tmp_path / "bf16" / "last.pt"), load(tmp_path / "fp32" / "last.pt")
     assert bf16["trunk_dtype"] == "bfloat16" and "trunk_dtype" not in fp32
     assert all(value.dtype == torch.float32 for value in bf16["model"].values())
     differences = torch.cat([(bf16["model"][name] - value).abs().flatten() for name, value in fp32["model"].items()])
     assert 0 < float(differences.max()) <= 2 * 2 * LR * 1.01  # 2 steps, each at most LR (bias-corrected Adam) per run
-    main([str(paths["bf16"]), "--steps", "4"])
+    main(paths["bf16"] + ["--steps", "4"])
     resumed = load(tmp_path / "bf16" / "last.pt")
     assert resumed["step"] == 4 and "trunk_dtype" not in resumed
     with pytest.raises(SystemExit):
-        main([str(paths["bf16"]), "--trunk-dtype", "float64"])
+        main(paths["bf16"] + ["--trunk-dtype", "float64"])
     with pytest.raises(ValueError, match="`trunk_dtype`"):
-        train_ensemble([TrainConfig.from_yaml(paths["fp32"])], progress=False, trunk_dtype=torch.float64)
+        train_ensemble(
+            [run_config(tiny_data, tmp_path / "fp32", steps=2, batch_size=8)], progress=False, trunk_dtype=torch.float64
+        )
+
+
+def test_the_ensemble_runs_the_encoders_own_layer_structure():
+    """One model definition: a layer added to the encoder's trunk is run by the ensemble too (the
+    same trunk_layers), and a layer type the ensemble cannot batch is refused, not skipped."""
+    models, _ = seeded_members([("MSS-Lin", 1), ("SOT-512", 2)], torch.float64)
+    for model in models:
+        model.encoder.pointwise.insert(0, torch.nn.LeakyReLU(0.1))  # a layer added to every member
+        model.eval()
+    ensemble = EnsembleAutoencoder(models).eval()
+    cqt = torch.rand(2, 16, 285, dtype=torch.float64)
+    together = ensemble.encode(cqt)
+    for k, model in enumerate(models):
+        torch.testing.assert_close(together.f0_hz[k], model.encoder(cqt).f0_hz, rtol=1e-10, atol=0)
+    models[0].encoder.pointwise.insert(0, torch.nn.Tanh())
+    models[1].encoder.pointwise.insert(0, torch.nn.Tanh())
+    with pytest.raises(TypeError, match="no ensemble version of Tanh"):
+        EnsembleAutoencoder(models).encode(cqt)

@@ -8,19 +8,37 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile
-import pandas as pd
 import torch
 
 import sot_utils
-from sot_utils.data import generate_harmonic_dataset, save_dataset
-from sot_utils.evaluate import (accuracy_by_partials, budget_checkpoint, choose_budget, evaluate_budgets, evaluate_checkpoint, evaluate_runs,
-                                 f0_predictions, find_runs, harmonic_shares, load_checkpoint, load_logs, metric_at_steps, pitch_accuracy_by_partials, plateau_step, results_markdown, results_table,
-                                 training_compute, training_progress)
-from sot_utils.estimate import estimate_f0
 from sot_utils.losses import PAPER_GROUPS
-from sot_utils.train import TrainConfig, train
+from sot_utils.training.checkpoint import load_model
+from sot_utils.training.config import resolve_config
+from sot_utils.training.data import generate_harmonic_dataset, save_dataset
+from sot_utils.training.estimate import estimate_f0
+from sot_utils.training.evaluate import (
+    accuracy_by_partials,
+    budget_checkpoint,
+    choose_budget,
+    evaluate_budgets,
+    evaluate_checkpoint,
+    evaluate_runs,
+    f0_predictions,
+    find_runs,
+    harmonic_shares,
+    load_logs,
+    metric_at_steps,
+    pitch_accuracy_by_partials,
+    plateau_step,
+    results_markdown,
+    results_table,
+    training_compute,
+    training_progress,
+)
+from sot_utils.training.train import train
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +48,16 @@ def tiny_runs(tmp_path_factory):
     save_dataset(generate_harmonic_dataset(seed=2, size=40, progress=False), data)
     runs = {}
     for group in PAPER_GROUPS:
-        config = TrainConfig(group=group, seed=0, steps=20, batch_size=8, validate_every=20, data=str(data), out_dir=str(root / group / "0"))
+        config = resolve_config(
+            group,
+            0,
+            steps=20,
+            batch_size=8,
+            validate_every=20,
+            keep_best_every=0,
+            data=str(data),
+            out_dir=str(root / group / "0"),
+        )
         runs[group] = train(config, progress=False)
     return data, runs
 
@@ -52,8 +79,12 @@ def test_twenty_steps_per_group_write_checkpoints_that_load(tiny_runs, group):
 
 def test_evaluate_cli_prints_json(tiny_runs):
     data, runs = tiny_runs
-    result = subprocess.run([sys.executable, "-m", "sot_utils.evaluate", str(runs["SOT-2048"] / "best.pt"), "--data", str(data)],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "sot_utils.training.evaluate", str(runs["SOT-2048"] / "best.pt"), "--data", str(data)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     report = json.loads(result.stdout)
     assert report["split"] == "test" and math.isfinite(report["lsd"])
 
@@ -61,7 +92,7 @@ def test_evaluate_cli_prints_json(tiny_runs):
 def test_estimate_handles_rates_and_the_cli_reads_files(tiny_runs, tmp_path):
     _, runs = tiny_runs
     checkpoint = runs["MSS-Lin"] / "best.pt"
-    model = load_checkpoint(checkpoint)
+    model = load_model(checkpoint)
     n = torch.arange(22050)
     tone = torch.sin(2 * math.pi * 300.0 * n / 44100)
     at_44k = estimate_f0(model, tone, 44100)  # resampled to 16 kHz: 8000 samples
@@ -69,14 +100,18 @@ def test_estimate_handles_rates_and_the_cli_reads_files(tiny_runs, tmp_path):
     assert sot_utils.estimate_f0 is estimate_f0
     stereo = torch.stack([tone, tone], dim=1).numpy()
     soundfile.write(tmp_path / "note.wav", stereo, 44100)
-    result = subprocess.run([sys.executable, "-m", "sot_utils.estimate", str(checkpoint), str(tmp_path / "note.wav")],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "sot_utils.training.estimate", str(checkpoint), str(tmp_path / "note.wav")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "note.wav" in result.stdout
 
 
 def test_estimate_rejects_bad_audio_clearly(tiny_runs):
     _, runs = tiny_runs
-    model = load_checkpoint(runs["MSS-Lin"] / "best.pt")
+    model = load_model(runs["MSS-Lin"] / "best.pt")
     cases = [
         (torch.zeros(2, 5000), "silent"),
         (torch.randn(1, 3000), "too short"),
@@ -90,7 +125,7 @@ def test_estimate_rejects_bad_audio_clearly(tiny_runs):
     with pytest.raises(ValueError, match="sample_rate"):
         estimate_f0(model, torch.randn(1, 5000), 0)
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        load_checkpoint("no/such/checkpoint.pt")
+        load_model("no/such/checkpoint.pt")
 
 
 def test_the_clis_report_bad_input_without_a_traceback(tiny_runs, tmp_path):
@@ -101,21 +136,23 @@ def test_the_clis_report_bad_input_without_a_traceback(tiny_runs, tmp_path):
     soundfile.write(tmp_path / "silent.wav", np.zeros(8000), 16000)
     soundfile.write(tmp_path / "short.wav", np.ones(1000), 16000)
     files = [str(tmp_path / name) for name in ("tone.wav", "silent.wav", "short.wav", "missing.wav")]
-    result = subprocess.run([sys.executable, "-m", "sot_utils.estimate", checkpoint, *files], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "sot_utils.training.estimate", checkpoint, *files], capture_output=True, text=True
+    )
     rows = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "error" not in rows[files[0]]  # the good file is still analysed
     assert "silent" in rows[files[1]] and "too short" in rows[files[2]] and "error" in rows[files[3]]
     assert "3 of 4 files could not be analysed" in result.stderr
     commands = [
-        ["sot_utils.estimate", "no/such.pt", files[0]],
-        ["sot_utils.evaluate", "no/such.pt"],
-        ["sot_utils.evaluate", checkpoint, "--data", "no/such/data.pt"],
-        ["sot_utils.train", "--config", "no/such.yaml"],
+        ["sot_utils.training.estimate", "no/such.pt", files[0]],
+        ["sot_utils.training.evaluate", "no/such.pt"],
+        ["sot_utils.training.evaluate", checkpoint, "--data", "no/such/data.pt"],
+        ["sot_utils.training.train", "--group", "SOT-2048", "--seed", "1", "--config", "no/such.yaml"],
     ]
     bad_config = tmp_path / "bad.yaml"
-    bad_config.write_text("group: SOT-2048\nlearning_rat: 0.1\n")
-    commands.append(["sot_utils.train", "--config", str(bad_config)])
+    bad_config.write_text("learning_rat: 0.1\n")
+    commands.append(["sot_utils.training.train", "--group", "SOT-2048", "--seed", "1", "--config", str(bad_config)])
     for command in commands:
         result = subprocess.run([sys.executable, "-m", *command], capture_output=True, text=True)
         assert result.returncode == 2 and "Traceback" not in result.stderr, (command, result.stderr)
@@ -147,14 +184,16 @@ def test_runs_are_found_in_paper_order_and_evaluated(tiny_runs, tmp_path):
 
 
 def test_results_table_statistics_and_markdown_highlights():
-    per_run = pd.DataFrame({
-        "group": ["MSS-Lin"] * 3 + ["SOT-2048"] * 3 + ["SOT-512"],
-        "seed": [42, 123, 456] * 2 + [42],
-        "lsd": [10.0, 12.0, 20.0, 5.0, 6.0, 9.0, 7.0],
-        "rpa": [1.0, 2.0, 9.0, 80.0, 90.0, 40.0, 50.0],
-        "rca": [30.0, 20.0, 10.0, 90.0, 95.0, 70.0, 60.0],
-        "octave_difference": [-1.0, -2.0, -1.5, 0.0, 0.1, -0.2, 0.0],
-    })
+    per_run = pd.DataFrame(
+        {
+            "group": ["MSS-Lin"] * 3 + ["SOT-2048"] * 3 + ["SOT-512"],
+            "seed": [42, 123, 456] * 2 + [42],
+            "lsd": [10.0, 12.0, 20.0, 5.0, 6.0, 9.0, 7.0],
+            "rpa": [1.0, 2.0, 9.0, 80.0, 90.0, 40.0, 50.0],
+            "rca": [30.0, 20.0, 10.0, 90.0, 95.0, 70.0, 60.0],
+            "octave_difference": [-1.0, -2.0, -1.5, 0.0, 0.1, -0.2, 0.0],
+        }
+    )
     table = results_table(per_run)
     assert list(table.index) == ["MSS-Lin", "SOT-2048", "SOT-512"]
     sot = per_run[per_run["group"] == "SOT-2048"]["rpa"].tolist()
@@ -235,11 +274,15 @@ def test_plateau_step_rejects_bad_curves():
 
 def test_choose_budget_waits_for_every_seed_and_rounds_up():
     steps = np.arange(220, 8801, 220)
-    early = _saturating(steps, 10.0, 1 / 300)   # remaining gain 10 exp(-s/300) <= 2 from s = 483 -> 660
-    late = _saturating(steps, 40.0, 1 / 1000)   # levels off at 3080 (see above)
-    logs = pd.concat([pd.DataFrame({"step": steps, "val_rpa": early, "seed": 42}),
-                      pd.DataFrame({"step": steps, "val_rpa": late, "seed": 123}),
-                      pd.DataFrame({"step": steps, "val_rpa": 0.01 * steps, "seed": 7, "group": "MSS-Lin"})]).fillna({"group": "SOT-2048"})
+    early = _saturating(steps, 10.0, 1 / 300)  # remaining gain 10 exp(-s/300) <= 2 from s = 483 -> 660
+    late = _saturating(steps, 40.0, 1 / 1000)  # levels off at 3080 (see above)
+    logs = pd.concat(
+        [
+            pd.DataFrame({"step": steps, "val_rpa": early, "seed": 42}),
+            pd.DataFrame({"step": steps, "val_rpa": late, "seed": 123}),
+            pd.DataFrame({"step": steps, "val_rpa": 0.01 * steps, "seed": 7, "group": "MSS-Lin"}),
+        ]
+    ).fillna({"group": "SOT-2048"})
     assert choose_budget(logs, window=1) == 3300  # the later seed decides; 3080 rounded up to 3 x 1100
     assert choose_budget(logs[logs["seed"] == 42], window=1) == 2200  # never below the 2,000-step floor
     rising = logs.assign(group="SOT-2048")  # the MSS-Lin curve, still rising, now counts
@@ -250,28 +293,49 @@ def test_choose_budget_waits_for_every_seed_and_rounds_up():
 def test_training_compute_sums_the_time_of_every_process_that_trained_a_run():
     # SOT-2048 seed 1: one process to step 660 (300 s), resumed twice (200 s to 1100, 90 s to 1320);
     # MSS-Lin seed 2 (listed second, sorted first): one process, 440 steps in 100 s
-    logs = pd.DataFrame({"group": ["SOT-2048"] * 6 + ["MSS-Lin"] * 2, "seed": [1] * 6 + [2] * 2,
-                         "step": [220, 440, 660, 880, 1100, 1320, 220, 440],
-                         "elapsed_s": [100.0, 200.0, 300.0, 150.0, 200.0, 90.0, 50.0, 100.0]})
+    logs = pd.DataFrame(
+        {
+            "group": ["SOT-2048"] * 6 + ["MSS-Lin"] * 2,
+            "seed": [1] * 6 + [2] * 2,
+            "step": [220, 440, 660, 880, 1100, 1320, 220, 440],
+            "elapsed_s": [100.0, 200.0, 300.0, 150.0, 200.0, 90.0, 50.0, 100.0],
+        }
+    )
     compute = training_compute(logs)
-    assert compute[["group", "seed", "steps", "segments"]].values.tolist() == [["MSS-Lin", 2, 440, 1], ["SOT-2048", 1, 1320, 3]]
+    assert compute[["group", "seed", "steps", "segments"]].values.tolist() == [
+        ["MSS-Lin", 2, 440, 1],
+        ["SOT-2048", 1, 1320, 3],
+    ]
     assert np.allclose(compute["hours"], [100 / 3600, (300 + 200 + 90) / 3600])
-    assert np.allclose(compute["cpu_hours"], compute["hours"]) and np.allclose(compute["gpu_hours"], 0.0)  # no device column: CPU
+    assert np.allclose(compute["cpu_hours"], compute["hours"]) and np.allclose(
+        compute["gpu_hours"], 0.0
+    )  # no device column: CPU
     with pytest.raises(ValueError, match="elapsed_s"):
         training_compute(logs.assign(elapsed_s=np.nan))
     # SOT-2048 resumed on a GPU at step 1100, whose process happens to log a later clock than the
     # CPU process before it (100 s to 880, then 250 s to 1100 and 30 s to 1320): still two segments
-    moved = logs.assign(device=[np.nan] * 4 + ["cuda", "cuda", "cpu", "cpu"],
-                        elapsed_s=[100.0, 200.0, 300.0, 400.0, 250.0, 280.0, 50.0, 100.0])
+    moved = logs.assign(
+        device=[np.nan] * 4 + ["cuda", "cuda", "cpu", "cpu"],
+        elapsed_s=[100.0, 200.0, 300.0, 400.0, 250.0, 280.0, 50.0, 100.0],
+    )
     compute = training_compute(moved)
     assert compute["segments"].tolist() == [1, 2]
-    assert np.allclose(compute["cpu_hours"], [100 / 3600, 400 / 3600]) and np.allclose(compute["gpu_hours"], [0.0, 280 / 3600])
+    assert np.allclose(compute["cpu_hours"], [100 / 3600, 400 / 3600]) and np.allclose(
+        compute["gpu_hours"], [0.0, 280 / 3600]
+    )
     assert np.allclose(compute["hours"], compute["cpu_hours"] + compute["gpu_hours"])
 
 
 def test_metric_at_steps_tabulates_the_curves_and_leaves_untrained_steps_empty():
-    logs = pd.DataFrame({"group": ["SOT-2048", "SOT-2048", "MSS-Lin"], "seed": [1, 1, 2],
-                         "step": [1100, 2200, 1100], "val_rpa": [5.0, 30.0, 1.0], "val_lsd": [9.0, 8.0, 7.0]})
+    logs = pd.DataFrame(
+        {
+            "group": ["SOT-2048", "SOT-2048", "MSS-Lin"],
+            "seed": [1, 1, 2],
+            "step": [1100, 2200, 1100],
+            "val_rpa": [5.0, 30.0, 1.0],
+            "val_lsd": [9.0, 8.0, 7.0],
+        }
+    )
     table = metric_at_steps(logs, [1100, 2200])
     assert list(table.index) == [("MSS-Lin", 2), ("SOT-2048", 1)]
     assert table.loc[("SOT-2048", 1)].tolist() == [5.0, 30.0] and table.loc[("MSS-Lin", 2), 1100] == 1.0
@@ -284,7 +348,7 @@ def test_metric_at_steps_tabulates_the_curves_and_leaves_untrained_steps_empty()
 def test_the_cpu_budget_is_what_the_rule_reads_off_the_shipped_curves():
     from pathlib import Path
 
-    from sot_utils.train import CPU_BUDGET_STEPS
+    from sot_utils.constants import CPU_BUDGET_STEPS
 
     shipped = load_logs(find_runs(Path(__file__).parents[1] / "checkpoints"))
     assert choose_budget(shipped) == CPU_BUDGET_STEPS
@@ -305,7 +369,7 @@ def test_evaluate_budgets_compares_the_runs_that_reached_each_budget(tiny_runs):
 
 def test_f0_predictions_are_the_median_over_frames_of_the_model_output(tiny_runs):
     from sot_utils.autoencoder import predict
-    from sot_utils.train import cached_features
+    from sot_utils.training.train import cached_features
 
     data, runs = tiny_runs
     path = runs["SOT-2048"] / "best.pt"
@@ -313,7 +377,7 @@ def test_f0_predictions_are_the_median_over_frames_of_the_model_output(tiny_runs
     assert len(f0_predictions(path, data)) == len(cqt)
     table = f0_predictions(path, data, limit=3)
     assert list(table.columns) == ["f0_true_hz", "f0_estimate_hz"] and len(table) == 3
-    frames = np.sort(predict(load_checkpoint(path)[0], cqt[:3]).f0_hz.numpy(), axis=1)
+    frames = np.sort(predict(load_model(path)[0], cqt[:3]).f0_hz.numpy(), axis=1)
     # 16 frames: the lower of the two middle values, as estimate_f0 reports
     np.testing.assert_allclose(table["f0_estimate_hz"], frames[:, (frames.shape[1] - 1) // 2], rtol=1e-6)
     np.testing.assert_allclose(table["f0_true_hz"], labels["f0_hz"][:3].numpy())
@@ -323,14 +387,13 @@ def test_f0_predictions_are_the_median_over_frames_of_the_model_output(tiny_runs
 
 def test_harmonic_shares_are_the_energy_share_of_the_predicted_amplitudes(tiny_runs):
     from sot_utils.autoencoder import predict
-    from sot_utils.metrics import harmonic_energy_share
-    from sot_utils.train import cached_features
+    from sot_utils.training.train import cached_features
 
     data, runs = tiny_runs
     path = runs["MSS-Lin"] / "best.pt"
     _, cqt, _ = cached_features(data, "test", progress=False)
     shares = harmonic_shares(path, data, limit=3)
-    prediction = predict(load_checkpoint(path)[0], cqt[:3])
+    prediction = predict(load_model(path)[0], cqt[:3])
     k = torch.arange(1, 21)
     audible = prediction.amplitudes * (prediction.f0_hz[..., None] * k < 8000)  # the synth mutes k f0 >= Nyquist
     energy = audible.double().square().sum(dim=1)  # the partials are sinusoids: energies add
@@ -344,10 +407,10 @@ def test_pitch_accuracy_by_partials_splits_rpa_and_rca_by_the_tones_partial_coun
     f0 = np.array([220.0, 330.0, 440.0, 550.0, 660.0, 770.0])
     partials = np.array([1, 1, 2, 2, 5, 5])
     frames = np.repeat(f0[:, None], 4, axis=1)
-    frames[0] /= 3   # a pure tone read as the 3rd partial of a twelfth lower: neither pitch nor chroma
-    frames[2] *= 2   # an octave error: chroma only
+    frames[0] /= 3  # a pure tone read as the 3rd partial of a twelfth lower: neither pitch nor chroma
+    frames[2] *= 2  # an octave error: chroma only
     frames[3, :2] *= 1.02  # 34 cents off: still within 50
-    frames[4, 0] *= 1.05   # 84 cents off in one frame of four
+    frames[4, 0] *= 1.05  # 84 cents off in one frame of four
     table = pitch_accuracy_by_partials(torch.tensor(f0), torch.tensor(frames), torch.tensor(partials))
     assert table["partials"].tolist() == [1, 2, 5] and table["tones"].tolist() == [2, 2, 2]
     np.testing.assert_allclose(table["rpa"], [50.0, 50.0, 87.5])
@@ -368,7 +431,7 @@ def test_pitch_accuracy_by_partials_splits_rpa_and_rca_by_the_tones_partial_coun
 
 
 def test_accuracy_by_partials_of_a_checkpoint_adds_up_to_its_rpa(tiny_runs):
-    from sot_utils.data import load_split
+    from sot_utils.training.data import load_split
 
     data, runs = tiny_runs
     path = runs["SOT-2048"] / "best.pt"
@@ -385,8 +448,8 @@ def test_accuracy_by_partials_of_a_checkpoint_adds_up_to_its_rpa(tiny_runs):
 
 
 def test_audible_amplitudes_mute_the_partials_the_synth_does_not_render():
-    from sot_utils.evaluate import audible_amplitudes
     from sot_utils.synth import harmonic_synth
+    from sot_utils.training.evaluate import audible_amplitudes
 
     f0 = torch.tensor([[1000.0, 1000.0], [3000.0, 3000.0]])  # partials 1-7 and 1-2 below 8 kHz
     amplitudes = torch.ones(2, 2, 20)
@@ -394,4 +457,6 @@ def test_audible_amplitudes_mute_the_partials_the_synth_does_not_render():
     assert audible[0, :, :7].eq(1).all() and audible[0, :, 7:].eq(0).all()
     assert audible[1, :, :2].eq(1).all() and audible[1, :, 2:].eq(0).all()
     # the synth renders the same audio from both: what is muted makes no sound
-    np.testing.assert_allclose(harmonic_synth(f0, audible, 1024, 16000), harmonic_synth(f0, amplitudes, 1024, 16000), atol=1e-6)
+    np.testing.assert_allclose(
+        harmonic_synth(f0, audible, 1024, 16000), harmonic_synth(f0, amplitudes, 1024, 16000), atol=1e-6
+    )

@@ -1,4 +1,4 @@
-"""Tests for ``sot_utils.explorer.LossExplorer``: every widget drives the curve, in process and in a
+"""Tests for ``sot_utils.study.explorer.LossExplorer``: every widget drives the curve, in process and in a
 real Jupyter kernel (nbclient)."""
 
 from __future__ import annotations
@@ -9,10 +9,9 @@ from pathlib import Path
 import ipywidgets as widgets
 import numpy as np
 import pytest
-import torch
 
-from sot_utils.explorer import LOSS_KINDS, LossExplorer
 from sot_utils.losses import MultiScaleSpectralLoss, SpectralOTLoss
+from sot_utils.study.explorer import LOSS_KINDS, LossExplorer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 N_CANDIDATES = 41
@@ -157,7 +156,12 @@ def test_build_loss_follows_the_widgets():
     default = explorer.build_loss()
     assert isinstance(default, SpectralOTLoss)
     assert (default.n_ffts, default.p, default.root, default.mode, default.frequency_scale) == (
-        (1024,), 2, True, "cut", "linear")
+        (1024,),
+        2,
+        True,
+        "cut",
+        "linear",
+    )
 
 
 def _descendants(widget):
@@ -191,7 +195,7 @@ def test_figure_is_displayed_as_png():
 KERNEL_CELLS = [
     "import torch\n"
     "torch.set_num_threads(1)  # many small ops: threads only add overhead here\n"
-    "from sot_utils.explorer import LossExplorer\n"
+    "from sot_utils.study.explorer import LossExplorer\n"
     "explorer = LossExplorer(n_candidates=21)\n"
     "explorer",
     "import json\n"
@@ -221,23 +225,27 @@ def test_explorer_in_a_real_kernel():
     nbclient = pytest.importorskip("nbclient")
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(source) for source in KERNEL_CELLS]
-    client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=300,
-                                     resources={"metadata": {"path": str(REPO_ROOT)}})
+    client = nbclient.NotebookClient(
+        nb, kernel_name="python3", timeout=300, resources={"metadata": {"path": str(REPO_ROOT)}}
+    )
     client.execute()
 
     display_cell, action_cell = nb.cells
     for cell in nb.cells:
         errors = [o for o in cell.outputs if o.get("output_type") == "error"]
         assert not errors, errors
-    views = [o for o in display_cell.outputs
-             if o.get("output_type") in ("display_data", "execute_result")
-             and "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    views = [
+        o
+        for o in display_cell.outputs
+        if o.get("output_type") in ("display_data", "execute_result")
+        and "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+    ]
     assert views, f"no widget view in the display cell's outputs: {display_cell.outputs}"
     assert views[0]["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
 
     lines = [line for line in _stream_text(action_cell).splitlines() if line.startswith("RESULT ")]
     assert len(lines) == 1, _stream_text(action_cell)
-    result = json.loads(lines[0][len("RESULT "):])
+    result = json.loads(lines[0][len("RESULT ") :])
     assert result["n_updates"] >= 3
     assert result["n_points"] == 21 and result["finite"]
     assert result["target_changed"] and result["loss_changed"]

@@ -42,12 +42,16 @@ def chromium() -> str:
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        pytest.fail("Playwright is not installed: run `make test` (installs the `web` extra) "
-                    "or `.venv/bin/pip install -e '.[web]'`", pytrace=False)
+        pytest.fail(
+            "Playwright is not installed: run `make test` (installs the `web` extra) "
+            "or `.venv/bin/pip install -e '.[web]'`",
+            pytrace=False,
+        )
     path = shutil.which("chromium")
     if path is None:
-        pytest.fail("`chromium` is not on PATH: run `make test` (installs it) or "
-                    "`apt-get install -y chromium`", pytrace=False)
+        pytest.fail(
+            "`chromium` is not on PATH: run `make test` (installs it) or `apt-get install -y chromium`", pytrace=False
+        )
     return path
 
 
@@ -79,8 +83,16 @@ def voila(chromium):
     # The kernelspec's argv is `python`, which jupyter_client replaces by sys.executable: the
     # kernel runs in this interpreter's environment. One thread each: the machine is shared.
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "voila", str(NOTEBOOK), f"--port={port}", "--no-browser",
-               "--Voila.ip=127.0.0.1", "--Voila.port_retries=0"]
+    command = [
+        sys.executable,
+        "-m",
+        "voila",
+        str(NOTEBOOK),
+        f"--port={port}",
+        "--no-browser",
+        "--Voila.ip=127.0.0.1",
+        "--Voila.port_retries=0",
+    ]
     log_path = ARTIFACTS / "voila.log"
     with open(log_path, "w") as log:
         server = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -90,8 +102,9 @@ def voila(chromium):
                 if server.poll() is not None:
                     pytest.fail(f"voila exited with {server.returncode}:\n{log_path.read_text()}", pytrace=False)
                 if time.monotonic() > deadline:
-                    pytest.fail(f"voila did not answer within {START_TIMEOUT_S} s:\n{log_path.read_text()}",
-                                pytrace=False)
+                    pytest.fail(
+                        f"voila did not answer within {START_TIMEOUT_S} s:\n{log_path.read_text()}", pytrace=False
+                    )
                 time.sleep(0.25)
             yield url, server
         finally:
@@ -135,12 +148,17 @@ def _wait_for_redraw(page, old_src: str, action: str) -> None:
     try:
         page.wait_for_function(
             f"old => {{ const img = document.querySelector('{PLOT}'); return img !== null && img.src !== old; }}",
-            arg=old_src, timeout=UPDATE_TIMEOUT_MS)
+            arg=old_src,
+            timeout=UPDATE_TIMEOUT_MS,
+        )
         page.wait_for_selector(PLOT, state="visible", timeout=UPDATE_TIMEOUT_MS)
     except PlaywrightTimeout:
         page.screenshot(path=ARTIFACTS / "failure.png", full_page=True)
-        pytest.fail(f"the plot was not redrawn within {UPDATE_TIMEOUT_MS / 1000:.0f} s after {action} "
-                    f"(screenshots and voila.log in {ARTIFACTS.relative_to(REPO)})", pytrace=False)
+        pytest.fail(
+            f"the plot was not redrawn within {UPDATE_TIMEOUT_MS / 1000:.0f} s after {action} "
+            f"(screenshots and voila.log in {ARTIFACTS.relative_to(REPO)})",
+            pytrace=False,
+        )
 
 
 def _snapshot(page, name: str) -> np.ndarray:
@@ -157,8 +175,11 @@ def _fraction_changed(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _kernel_pythons(server: subprocess.Popen) -> list[str]:
-    return [process.cmdline()[0] for process in psutil.Process(server.pid).children(recursive=True)
-            if "ipykernel_launcher" in process.cmdline()]
+    return [
+        process.cmdline()[0]
+        for process in psutil.Process(server.pid).children(recursive=True)
+        if "ipykernel_launcher" in process.cmdline()
+    ]
 
 
 def test_explorer_page_redraws_the_plot_when_the_widgets_change(voila, chromium):

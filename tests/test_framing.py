@@ -8,9 +8,9 @@ import pytest
 import scipy.signal
 import torch
 
-from sot_utils.landscape import harmonic_tones, local_minima
 from sot_utils.losses import SpectralOTLoss, spectral_ot
 from sot_utils.spectral import bin_positions, n_stft_frames, stft_magnitude
+from sot_utils.study.landscape import harmonic_tones, local_minima
 
 N_SAMPLES = 4096
 HOP = 256
@@ -88,8 +88,14 @@ def test_loss_without_padding_is_spectral_ot_on_complete_frames(audio, n_fft, op
     spectra = [stft_magnitude(x, n_fft, HOP, "flattop", pad_end=False) for x in (target, estimate)]
     if power:
         spectra = [s**2 for s in spectra]
-    per_frame = spectral_ot(spectra[0], spectra[1], bin_positions(n_fft),
-                            p=options.get("p", 2), root=options.get("root", False), mode=options.get("mode", "cut"))
+    per_frame = spectral_ot(
+        spectra[0],
+        spectra[1],
+        bin_positions(n_fft),
+        p=options.get("p", 2),
+        root=options.get("root", False),
+        mode=options.get("mode", "cut"),
+    )
     assert per_frame.shape == (2, 1 + (N_SAMPLES - n_fft) // HOP)
     torch.testing.assert_close(loss(target, estimate), per_frame.mean(dim=-1), rtol=1e-6, atol=1e-9)
     mean_loss = SpectralOTLoss(n_fft=n_fft, pad_end=False, **options)(target, estimate)

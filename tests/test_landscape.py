@@ -7,8 +7,8 @@ import pytest
 import torch
 from scipy.signal import find_peaks
 
-from sot_utils import landscape
 from sot_utils.losses import SpectralOTLoss, transport_plan_1d, wasserstein_1d
+from sot_utils.study import landscape
 
 SINE = torch.tensor([1.0])
 TARGET_HZ = 4000.0
@@ -20,8 +20,10 @@ def sine_sweeps():
     offsets = torch.linspace(-2500, 2500, 201)
     target = landscape.harmonic_tones(torch.tensor([TARGET_HZ]), SINE)
     family = landscape.tone_family("f0", TARGET_HZ, SINE)
-    frames = {name: landscape.sweep(loss, target, family, TARGET_HZ + offsets, gradient=True)
-              for name, loss in landscape.landscape_losses().items()}
+    frames = {
+        name: landscape.sweep(loss, target, family, TARGET_HZ + offsets, gradient=True)
+        for name, loss in landscape.landscape_losses().items()
+    }
     return offsets.numpy(), frames
 
 
@@ -56,8 +58,13 @@ def test_mss_curves_have_flat_plateaus_beyond_a_bandwidth(sine_sweeps):
     sine64 = SINE.double()
     target = landscape.harmonic_tones(torch.tensor([TARGET_HZ], dtype=torch.float64), sine64)
     family = landscape.tone_family("f0", TARGET_HZ, sine64)
-    sot = landscape.sweep(landscape.landscape_losses()["SOT W2, complete frames"], target, family,
-                          torch.tensor(TARGET_HZ + offsets[far], dtype=torch.float64), gradient=True)
+    sot = landscape.sweep(
+        landscape.landscape_losses()["SOT W2, complete frames"],
+        target,
+        family,
+        torch.tensor(TARGET_HZ + offsets[far], dtype=torch.float64),
+        gradient=True,
+    )
     assert np.all(np.sign(sot["gradient"].to_numpy()) == np.sign(offsets[far]))
 
 
@@ -78,7 +85,10 @@ def test_sweep_gradient_matches_finite_differences():
     values = torch.tensor([300.0, 520.0], dtype=torch.float64)
     frame = landscape.sweep(loss, target, family, values, gradient=True)
     h = 1e-3
-    numeric = (landscape.sweep(loss, target, family, values + h)["loss"] - landscape.sweep(loss, target, family, values - h)["loss"]) / (2 * h)
+    numeric = (
+        landscape.sweep(loss, target, family, values + h)["loss"]
+        - landscape.sweep(loss, target, family, values - h)["loss"]
+    ) / (2 * h)
     np.testing.assert_allclose(frame["gradient"], numeric, rtol=1e-4)
 
 
@@ -138,7 +148,9 @@ def test_fit_f0_converges_from_a_detuning_with_complete_frame_sot_and_reports_su
     fits = landscape.fit_f0(loss, torch.tensor([300.0, 700.0]), torch.tensor([-0.5, 0.0, 0.5]), SINE, steps=120)
     assert list(fits.columns) == ["target_f0_hz", "initial_detuning_octaves", "final_f0_hz", "error_cents", "success"]
     assert len(fits) == 6 and bool(fits["success"].all())
-    np.testing.assert_allclose(fits["error_cents"], 1200 * np.log2(fits["final_f0_hz"] / fits["target_f0_hz"]), atol=1e-3)
+    np.testing.assert_allclose(
+        fits["error_cents"], 1200 * np.log2(fits["final_f0_hz"] / fits["target_f0_hz"]), atol=1e-3
+    )
     rates = landscape.success_rate({"sot": fits, "half": fits.assign(success=fits["initial_detuning_octaves"] == 0)})
     assert rates.loc[0.5, "sot"] == 100.0 and rates.loc[0.5, "half"] == 0.0 and rates.loc[0.0, "half"] == 100.0
 
@@ -183,7 +195,10 @@ def test_helpers_and_bad_input():
         landscape.harmonic_tones(torch.tensor([-1.0]), SINE)
     with pytest.raises(ValueError, match="steps"):
         landscape.fit_f0(per_batch, torch.tensor([440.0]), torch.tensor([0.0]), SINE, steps=0)
-    assert isinstance(landscape.success_rate({"a": pd.DataFrame({"initial_detuning_octaves": [0.0], "success": [True]})}), pd.DataFrame)
+    assert isinstance(
+        landscape.success_rate({"a": pd.DataFrame({"initial_detuning_octaves": [0.0], "success": [True]})}),
+        pd.DataFrame,
+    )
 
 
 def test_fit_f0_perturb_target_reaches_the_targets_only():

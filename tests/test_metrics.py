@@ -9,14 +9,14 @@ import pytest
 import torch
 
 from sot_utils.metrics import (
+    compute_metrics,
     harmonic_energy_share,
     harmonic_usage,
-    pitch_tracking,
-    compute_metrics,
     log_spectral_distance,
     log_spectral_distance_rms_db,
     mss_distance,
     octave_difference,
+    pitch_tracking,
     raw_chroma_accuracy,
     raw_pitch_accuracy,
     waveform_mse,
@@ -298,7 +298,11 @@ def test_harmonic_usage_of_one_partial_and_of_equal_partials():
     one = torch.zeros(3, 4, 20)
     one[..., 7] = torch.rand(3, 4) + 0.1  # only harmonic 8 sounds
     usage = harmonic_usage(one)
-    assert usage == {"dominant_harmonic": 8, "dominant_share": pytest.approx(1.0), "effective_harmonics": pytest.approx(1.0)}
+    assert usage == {
+        "dominant_harmonic": 8,
+        "dominant_share": pytest.approx(1.0),
+        "effective_harmonics": pytest.approx(1.0),
+    }
     equal = torch.full((2, 4, 20), 0.3)
     usage = harmonic_usage(equal)
     assert usage["dominant_share"] == pytest.approx(1 / 20) and usage["effective_harmonics"] == pytest.approx(20.0)
@@ -306,7 +310,9 @@ def test_harmonic_usage_of_one_partial_and_of_equal_partials():
     two = torch.zeros(1, 1, 5)
     two[0, 0, :2] = torch.tensor([2.0, 1.0])
     np.testing.assert_allclose(harmonic_energy_share(two), [[0.8, 0.2, 0.0, 0.0, 0.0]])
-    assert harmonic_usage(two)["effective_harmonics"] == pytest.approx(math.exp(-(0.8 * math.log(0.8) + 0.2 * math.log(0.2))))
+    assert harmonic_usage(two)["effective_harmonics"] == pytest.approx(
+        math.exp(-(0.8 * math.log(0.8) + 0.2 * math.log(0.2)))
+    )
 
 
 def test_harmonic_usage_rejects_bad_amplitudes():

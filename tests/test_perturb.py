@@ -8,10 +8,16 @@ import scipy.signal
 import scipy.stats
 import torch
 
-from sot_utils.data import render_stationary
-from sot_utils.perturb import (add_noise, colored_noise, frame_f0, render_perturbed_tones, stretched_partials,
-                               vibrato_f0)
+from sot_utils.study.perturb import (
+    add_noise,
+    colored_noise,
+    frame_f0,
+    render_perturbed_tones,
+    stretched_partials,
+    vibrato_f0,
+)
 from sot_utils.synth import oscillator_bank
+from sot_utils.training.data import render_stationary
 
 SR = 16000
 
@@ -39,7 +45,9 @@ def test_colored_noise_has_unit_power_and_the_expected_spectral_slope(color, slo
 @pytest.mark.parametrize("color", ["white", "pink"])
 @pytest.mark.parametrize("snr_db", [40.0, 10.0, 0.0, -5.0])
 def test_add_noise_gives_the_requested_snr_per_example(color, snr_db):
-    audio = torch.sin(2 * math.pi * torch.tensor([[220.0], [1000.0]]) * torch.arange(4096) / SR) * torch.tensor([[1.0], [0.1]])
+    audio = torch.sin(2 * math.pi * torch.tensor([[220.0], [1000.0]]) * torch.arange(4096) / SR) * torch.tensor(
+        [[1.0], [0.1]]
+    )
     noisy = add_noise(audio, snr_db, color, generator(1))
     noise = (noisy - audio).double()
     measured = 10 * torch.log10(audio.double().pow(2).mean(-1) / noise.pow(2).mean(-1))
@@ -141,7 +149,9 @@ def test_random_phases_change_the_waveform_not_the_magnitude_of_each_partial():
     shifted, _ = render_perturbed_tones(f0, amplitudes, 4096, SR, generator(7), random_phase=True)
     assert float((clean - shifted).abs().max()) > 0.1
     bins = [64, 128, 192]
-    np.testing.assert_allclose(np.abs(np.fft.rfft(shifted[0].numpy()))[bins], np.abs(np.fft.rfft(clean[0].numpy()))[bins], rtol=1e-3)
+    np.testing.assert_allclose(
+        np.abs(np.fft.rfft(shifted[0].numpy()))[bins], np.abs(np.fft.rfft(clean[0].numpy()))[bins], rtol=1e-3
+    )
 
 
 def test_render_perturbed_tones_rejects_mismatched_labels():

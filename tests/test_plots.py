@@ -1,4 +1,4 @@
-"""Tests for ``sot_utils.plots``: every figure function draws small synthetic inputs into a Figure,
+"""Tests for ``sot_utils.study.plots``: every figure function draws small synthetic inputs into a Figure,
 and :func:`save_figure` writes valid PNG and PDF files."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import torch  # noqa: E402
 from matplotlib.collections import LineCollection, QuadMesh  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from sot_utils import plots  # noqa: E402
-from sot_utils.landscape import cdf_quantile_curves, success_rate  # noqa: E402
 from sot_utils.losses import transport_plan_1d  # noqa: E402
+from sot_utils.study import plots  # noqa: E402
+from sot_utils.study.landscape import cdf_quantile_curves, success_rate  # noqa: E402
 
 N_BINS = 24
 
@@ -104,7 +104,11 @@ def test_plot_loss_curves(tmp_path):
     x = np.linspace(-2500, 2500, 21)
     panels = [
         {"SOT W2": np.abs(x) / 2500, "L1 SS": np.minimum(1.0, np.abs(x) / 100)},
-        {"SOT W2, complete frames": np.abs(x) / 2500, "L2 MSS (lin)": np.sqrt(np.abs(x) / 2500), "L1 MSS (log)": np.cos(x) ** 2},
+        {
+            "SOT W2, complete frames": np.abs(x) / 2500,
+            "L2 MSS (lin)": np.sqrt(np.abs(x) / 2500),
+            "L1 MSS (log)": np.cos(x) ** 2,
+        },
     ]
     fig = plots.plot_loss_curves(x, panels, titles=["sine", "harmonic"])
     _check_figure(fig, n_axes_at_least=2)
@@ -148,16 +152,21 @@ def test_plot_surfaces(tmp_path):
 
 
 def _fits(success_by_detuning):
-    rows = [{"target_f0_hz": f0, "initial_detuning_octaves": d, "success": s}
-            for d, flags in success_by_detuning.items() for f0, s in zip((200.0, 400.0, 800.0, 1600.0), flags)]
+    rows = [
+        {"target_f0_hz": f0, "initial_detuning_octaves": d, "success": s}
+        for d, flags in success_by_detuning.items()
+        for f0, s in zip((200.0, 400.0, 800.0, 1600.0), flags)
+    ]
     return pd.DataFrame(rows)
 
 
 def test_plot_success_rate(tmp_path):
-    rates = success_rate({
-        "SOT W2": _fits({-1.0: [True] * 4, 0.0: [True] * 4, 1.0: [True, True, False, True]}),
-        "L1 MSS (lin)": _fits({-1.0: [False] * 4, 0.0: [True] * 4, 1.0: [False, True, False, False]}),
-    })
+    rates = success_rate(
+        {
+            "SOT W2": _fits({-1.0: [True] * 4, 0.0: [True] * 4, 1.0: [True, True, False, True]}),
+            "L1 MSS (lin)": _fits({-1.0: [False] * 4, 0.0: [True] * 4, 1.0: [False, True, False, False]}),
+        }
+    )
     assert list(rates.index) == [-1.0, 0.0, 1.0]
     np.testing.assert_allclose(rates["SOT W2"], [100, 100, 75])
     np.testing.assert_allclose(rates["L1 MSS (lin)"], [0, 100, 25])
@@ -171,8 +180,9 @@ def test_plot_success_rate(tmp_path):
 
 
 def test_plot_rank_accuracy(tmp_path):
-    table = pd.DataFrame({"rank accuracy": [0.97, 0.55, 0.62, 0.41]},
-                         index=["SOT W2", "L1 SS", "L1 MSS (lin)", "L1 MSS (log)"])
+    table = pd.DataFrame(
+        {"rank accuracy": [0.97, 0.55, 0.62, 0.41]}, index=["SOT W2", "L1 SS", "L1 MSS (lin)", "L1 MSS (log)"]
+    )
     fig = plots.plot_rank_accuracy(table)
     _check_figure(fig)
     ax = fig.axes[0]
@@ -185,7 +195,9 @@ def test_plot_rank_accuracy(tmp_path):
 
 def test_training_figures(tmp_path):
     steps = np.arange(1, 6) * 100
-    log = pd.DataFrame({"step": steps, "train_loss": 1.0 / steps, "val_lsd": 50.0 / np.sqrt(steps), "val_rpa": np.linspace(5, 80, 5)})
+    log = pd.DataFrame(
+        {"step": steps, "train_loss": 1.0 / steps, "val_lsd": 50.0 / np.sqrt(steps), "val_rpa": np.linspace(5, 80, 5)}
+    )
     fig = plots.plot_training_curves({"SOT-2048": log, "MSS-Lin": log.assign(val_rpa=5.0)})
     _check_figure(fig, 3)
     assert [len(ax.get_lines()) for ax in fig.axes] == [2, 2, 2]
@@ -207,8 +219,21 @@ def test_training_figures(tmp_path):
 
 def test_results_figures(tmp_path):
     steps = np.arange(1, 4) * 220
-    logs = pd.concat([pd.DataFrame({"step": steps, "val_rpa": np.linspace(0, 60, 3) + seed, "val_lsd": 100.0 - seed, "group": group, "seed": seed})
-                      for group in ("SOT-2048", "MSS-Lin") for seed in (42, 123)])
+    logs = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "step": steps,
+                    "val_rpa": np.linspace(0, 60, 3) + seed,
+                    "val_lsd": 100.0 - seed,
+                    "group": group,
+                    "seed": seed,
+                }
+            )
+            for group in ("SOT-2048", "MSS-Lin")
+            for seed in (42, 123)
+        ]
+    )
     fig = plots.plot_learning_curves(logs, budget=440)
     _check_figure(fig, 2)
     lines = fig.axes[0].get_lines()
@@ -227,7 +252,9 @@ def test_results_figures(tmp_path):
     with pytest.raises(ValueError, match="plateaus: no SOT-2048 seed 123 log row at step 500"):
         plots.plot_learning_curves(logs, plateaus={("SOT-2048", 123): 500})
 
-    per_run = pd.DataFrame({"group": ["MSS-Lin"] * 2 + ["SOT-2048"] * 3, "seed": [1, 2, 1, 2, 3], "rpa": [1.0, 3.0, 70.0, 80.0, 90.0]})
+    per_run = pd.DataFrame(
+        {"group": ["MSS-Lin"] * 2 + ["SOT-2048"] * 3, "seed": [1, 2, 1, 2, 3], "rpa": [1.0, 3.0, 70.0, 80.0, 90.0]}
+    )
     fig = plots.plot_metric_per_group(per_run)
     _check_figure(fig)
     ax = fig.axes[0]
@@ -238,12 +265,14 @@ def test_results_figures(tmp_path):
 
 
 def test_plot_metric_against_budget_draws_group_means_and_seed_dots(tmp_path):
-    per_budget = pd.DataFrame({
-        "group": ["SOT-2048"] * 6 + ["MSS-Lin"] * 4,
-        "seed": [1, 2, 3, 1, 2, 3, 1, 2, 1, 2],
-        "budget": [2200] * 3 + [4400] * 3 + [2200] * 2 + [4400] * 2,
-        "rpa": [0.0, 7.0, 2.0, 60.0, 10.0, 5.0, 1.0, 0.0, 1.0, 2.0],
-    }).iloc[:-1]  # MSS-Lin seed 2 has not reached 4,400 steps
+    per_budget = pd.DataFrame(
+        {
+            "group": ["SOT-2048"] * 6 + ["MSS-Lin"] * 4,
+            "seed": [1, 2, 3, 1, 2, 3, 1, 2, 1, 2],
+            "budget": [2200] * 3 + [4400] * 3 + [2200] * 2 + [4400] * 2,
+            "rpa": [0.0, 7.0, 2.0, 60.0, 10.0, 5.0, 1.0, 0.0, 1.0, 2.0],
+        }
+    ).iloc[:-1]  # MSS-Lin seed 2 has not reached 4,400 steps
     fig = plots.plot_metric_against_budget(per_budget)
     _check_figure(fig)
     ax = fig.axes[0]
@@ -259,8 +288,12 @@ def test_plot_metric_against_budget_draws_group_means_and_seed_dots(tmp_path):
 
 def test_plot_f0_scatters_draws_one_panel_per_run(tmp_path):
     truth = np.array([100.0, 200.0, 400.0])
-    panels = {"SOT-2048 seed 1": (truth, truth), "SOT-2048 seed 2": (truth, truth / 2), "MSS-Lin seed 1": (truth, truth * 0 + 50.0),
-              "MSS-Lin seed 2": (truth, truth)}
+    panels = {
+        "SOT-2048 seed 1": (truth, truth),
+        "SOT-2048 seed 2": (truth, truth / 2),
+        "MSS-Lin seed 1": (truth, truth * 0 + 50.0),
+        "MSS-Lin seed 2": (truth, truth),
+    }
     fig = plots.plot_f0_scatters(panels, columns=3)
     visible = [ax for ax in fig.axes if ax.get_visible()]
     assert len(fig.axes) == 6 and len(visible) == 4
@@ -297,8 +330,12 @@ def test_plot_harmonic_share_map_draws_one_row_of_mean_shares_per_run():
 
 
 def test_plot_accuracy_by_partials_draws_one_row_per_run_and_one_column_per_count():
-    low = pd.DataFrame({"partials": [1, 2, 3], "tones": [4, 5, 6], "rpa": [0.0, 20.0, 100.0], "rca": [0.0, 40.0, 100.0]})
-    high = pd.DataFrame({"partials": [2, 3, 4], "tones": [5, 6, 7], "rpa": [90.0, 95.0, 100.0], "rca": [90.0, 95.0, 100.0]})
+    low = pd.DataFrame(
+        {"partials": [1, 2, 3], "tones": [4, 5, 6], "rpa": [0.0, 20.0, 100.0], "rca": [0.0, 40.0, 100.0]}
+    )
+    high = pd.DataFrame(
+        {"partials": [2, 3, 4], "tones": [5, 6, 7], "rpa": [90.0, 95.0, 100.0], "rca": [90.0, 95.0, 100.0]}
+    )
     fig = plots.plot_accuracy_by_partials({"run a": low, "run b": high})
     image = np.ma.filled(fig.axes[0].images[0].get_array(), np.nan)
     np.testing.assert_allclose(image, [[0.0, 20.0, 100.0, np.nan], [np.nan, 90.0, 95.0, 100.0]])
@@ -319,8 +356,15 @@ def test_plot_robustness_draws_one_panel_per_perturbation_and_averages_seeds(tmp
     rows = []
     for estimator in ("SOT-2048", "MSS-Lin", "pesto"):
         for seed in (1, 2):
-            for perturbation, levels in {"white noise": (40.0, 10.0, 0.0), "vibrato": (0.0, 100.0), "inharmonicity": (0.0, 1e-3)}.items():
-                rows += [{"estimator": estimator, "perturbation": perturbation, "level": level, "rpa": 10.0 * seed} for level in levels]
+            for perturbation, levels in {
+                "white noise": (40.0, 10.0, 0.0),
+                "vibrato": (0.0, 100.0),
+                "inharmonicity": (0.0, 1e-3),
+            }.items():
+                rows += [
+                    {"estimator": estimator, "perturbation": perturbation, "level": level, "rpa": 10.0 * seed}
+                    for level in levels
+                ]
     fig = plots.plot_robustness(pd.DataFrame(rows), {"white noise": "SNR (dB)"})
     axes = [ax for ax in fig.axes if ax.axison]
     assert [ax.get_title() for ax in axes] == ["white noise", "vibrato", "inharmonicity"]
@@ -330,9 +374,14 @@ def test_plot_robustness_draws_one_panel_per_perturbation_and_averages_seeds(tmp
 
 
 def test_plot_noise_remedy_puts_clean_first(tmp_path):
-    results = pd.DataFrame([{"loss": loss, "color": color, "snr_db": snr, "success_rate": rate}
-                            for loss, rate in (("SOT", 50.0), ("SOT + floor", 75.0)) for color in ("white", "pink")
-                            for snr in (float("inf"), 10.0, 0.0)])
+    results = pd.DataFrame(
+        [
+            {"loss": loss, "color": color, "snr_db": snr, "success_rate": rate}
+            for loss, rate in (("SOT", 50.0), ("SOT + floor", 75.0))
+            for color in ("white", "pink")
+            for snr in (float("inf"), 10.0, 0.0)
+        ]
+    )
     fig = plots.plot_noise_remedy(results)
     assert len(fig.axes) == 2 and all(len(ax.lines) == 2 for ax in fig.axes)
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
@@ -341,9 +390,13 @@ def test_plot_noise_remedy_puts_clean_first(tmp_path):
 
 
 def test_plot_score_grid_keeps_the_order_and_writes_each_score(tmp_path):
-    table = pd.DataFrame([{"estimator": e, "group": g, "n_tones": n, "rpa": r}
-                          for e, scores in (("ours", (80.0, 50.0)), ("pesto", (100.0, 90.0)))
-                          for (g, n), r in zip((("all", 20), ("Piano", 5)), scores)])
+    table = pd.DataFrame(
+        [
+            {"estimator": e, "group": g, "n_tones": n, "rpa": r}
+            for e, scores in (("ours", (80.0, 50.0)), ("pesto", (100.0, 90.0)))
+            for (g, n), r in zip((("all", 20), ("Piano", 5)), scores)
+        ]
+    )
     fig = plots.plot_score_grid(table, title="RPA")
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["ours", "pesto"]

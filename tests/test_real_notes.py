@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from sot_utils.real_notes import (
+from sot_utils.study.real_notes import (
     DEFAULT_INSTRUMENTS,
     DEFAULT_SOUNDFONT,
     GM_FAMILY_NAMES,
@@ -91,9 +91,7 @@ def off_harmonic_energy(excerpt: torch.Tensor, f0_hz: float) -> float:
 
 def render(programs: list[int], midi_notes: list[int]):
     """Excerpts ``[N, 4096]`` and note peaks ``[N]`` of the given notes, from TimGM6mb."""
-    return render_excerpts(
-        DEFAULT_SOUNDFONT, torch.tensor(programs), torch.tensor(midi_notes), progress=False
-    )
+    return render_excerpts(DEFAULT_SOUNDFONT, torch.tensor(programs), torch.tensor(midi_notes), progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -296,7 +294,7 @@ def test_read_refuses_another_format_version(small_notes, tmp_path):
 def test_cli_quick_mode_writes_a_loadable_file(tmp_path):
     out = tmp_path / "quick.pt"
     result = subprocess.run(
-        [sys.executable, "-m", "sot_utils.real_notes", "--quick", "--out", str(out)],
+        [sys.executable, "-m", "sot_utils.study.real_notes", "--quick", "--out", str(out)],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

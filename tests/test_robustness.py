@@ -6,11 +6,18 @@ import numpy as np
 import pytest
 import torch
 
-from sot_utils.data import generate_harmonic_dataset, load_split, save_dataset
-from sot_utils.estimate import estimate_f0
-from sot_utils.robustness import (PERTURBATIONS, baseline_estimators, best_validation_runs, checkpoint_estimators,
-                                   evaluate_estimators, noise_floor_remedy,
-                                   perturbed_split, robustness_sweep)
+from sot_utils.study.robustness import (
+    PERTURBATIONS,
+    baseline_estimators,
+    best_validation_runs,
+    checkpoint_estimators,
+    evaluate_estimators,
+    noise_floor_remedy,
+    perturbed_split,
+    robustness_sweep,
+)
+from sot_utils.training.data import generate_harmonic_dataset, load_split, save_dataset
+from sot_utils.training.estimate import estimate_f0
 
 CHECKPOINT = "checkpoints/MSS-Lin/456/best.pt"  # shipped, tracks pitch on the test split
 
@@ -43,7 +50,9 @@ def test_vibrato_reference_is_the_geometric_mean_pitch(tiny_data):
     clean = load_split(tiny_data, "test")
     _, reference = perturbed_split(tiny_data, "test", "vibrato", 200.0)
     cents = 1200 * torch.log2(reference / clean.f0_hz)
-    assert float(cents.abs().max()) < 200 and float(cents.abs().max()) > 1  # 0.26 s is not a whole number of 5.5 Hz cycles
+    assert (
+        float(cents.abs().max()) < 200 and float(cents.abs().max()) > 1
+    )  # 0.26 s is not a whole number of 5.5 Hz cycles
 
 
 def test_unknown_perturbation_is_named():
@@ -57,7 +66,9 @@ def test_sweep_scores_an_oracle_at_100_and_a_constant_at_0(tiny_data):
 
     truth.reference = load_split(tiny_data, "test").f0_hz
     estimators = {"truth": truth, "constant": lambda audio: torch.full((audio.shape[0],), 1234.5)}
-    table = robustness_sweep(estimators, tiny_data, perturbations={"white noise": (10.0,), "random phase": (1.0,)}, progress=False)
+    table = robustness_sweep(
+        estimators, tiny_data, perturbations={"white noise": (10.0,), "random phase": (1.0,)}, progress=False
+    )
     assert list(table.columns) == ["estimator", "perturbation", "level", "rpa", "rca", "octave_difference", "n_tones"]
     assert len(table) == 4
     assert (table[table.estimator == "truth"].rpa == 100.0).all()
@@ -66,8 +77,12 @@ def test_sweep_scores_an_oracle_at_100_and_a_constant_at_0(tiny_data):
 
 def test_sweep_rejects_an_estimator_with_the_wrong_output_shape(tiny_data):
     with pytest.raises(ValueError, match="one f0 per tone"):
-        robustness_sweep({"frames": lambda audio: torch.ones(audio.shape[0], 16)}, tiny_data,
-                         perturbations={"white noise": (10.0,)}, progress=False)
+        robustness_sweep(
+            {"frames": lambda audio: torch.ones(audio.shape[0], 16)},
+            tiny_data,
+            perturbations={"white noise": (10.0,)},
+            progress=False,
+        )
     with pytest.raises(ValueError, match="estimators"):
         robustness_sweep({}, tiny_data, progress=False)
 
@@ -99,8 +114,9 @@ def test_evaluate_estimators_scores_and_times_each_estimator():
     assert (table.seconds_per_example >= 0).all()
     calls = []
     half_right = lambda a: calls.append(1) or torch.cat([reference[:2], 3 * reference[2:]])  # noqa: E731
-    by_group = evaluate_estimators({"half": half_right}, audio, reference,
-                                   groups={"low": torch.tensor([0, 1]), "high": torch.tensor([2, 3])})
+    by_group = evaluate_estimators(
+        {"half": half_right}, audio, reference, groups={"low": torch.tensor([0, 1]), "high": torch.tensor([2, 3])}
+    )
     assert calls == [1]  # one run, scored per group
     assert by_group.group.tolist() == ["all", "low", "high"] and by_group.n_tones.tolist() == [4, 2, 2]
     assert by_group.rpa.tolist() == [50.0, 100.0, 0.0]
@@ -115,10 +131,16 @@ class FlatLoss(torch.nn.Module):
 
 def test_noise_floor_remedy_reports_success_per_condition():
     common = dict(target_f0_hz=torch.tensor([440.0]), n_harmonics=3, steps=3, progress=False)
-    near = noise_floor_remedy({"flat": FlatLoss()}, (math.inf, 0.0), ("white",),
-                              initial_detuning_octaves=torch.tensor([-0.01, 0.01]), **common)
-    far = noise_floor_remedy({"flat": FlatLoss()}, (10.0,), ("white", "pink"),
-                             initial_detuning_octaves=torch.tensor([-0.5, 0.5]), **common)
+    near = noise_floor_remedy(
+        {"flat": FlatLoss()},
+        (math.inf, 0.0),
+        ("white",),
+        initial_detuning_octaves=torch.tensor([-0.01, 0.01]),
+        **common,
+    )
+    far = noise_floor_remedy(
+        {"flat": FlatLoss()}, (10.0,), ("white", "pink"), initial_detuning_octaves=torch.tensor([-0.5, 0.5]), **common
+    )
     assert list(near.columns) == ["loss", "color", "snr_db", "success_rate", "n_fits"]
     assert near.success_rate.tolist() == [100.0, 100.0] and near.snr_db.tolist() == [math.inf, 0.0]
     assert far.success_rate.tolist() == [0.0, 0.0] and far.color.tolist() == ["white", "pink"]
@@ -126,8 +148,9 @@ def test_noise_floor_remedy_reports_success_per_condition():
 
 
 def test_best_validation_runs_pick_the_lowest_validation_lsd_up_to_the_budget():
-    import pandas as pd
     from pathlib import Path
+
+    import pandas as pd
 
     picked = best_validation_runs("checkpoints", 9900)
     assert len(picked) == len(set(picked.group)) == 7

@@ -3,7 +3,7 @@
 import nbformat
 import pytest
 
-from sot_utils import run_notebooks
+from sot_utils.study import run_notebooks
 
 
 def _notebook(path, cells):
@@ -19,8 +19,14 @@ def _notebook(path, cells):
 
 def test_store_outputs_copies_by_source_and_leaves_out_the_injected_cell(tmp_path):
     source = _notebook(tmp_path / "a.ipynb", [("quick = True", ["parameters"], []), ("print(1)", [], ["old\n"])])
-    executed = _notebook(tmp_path / "b.ipynb", [("quick = True", ["parameters"], []), ("quick = False", ["injected-parameters"], []),
-                                                ("print(1)", [], ["new\n"])])
+    executed = _notebook(
+        tmp_path / "b.ipynb",
+        [
+            ("quick = True", ["parameters"], []),
+            ("quick = False", ["injected-parameters"], []),
+            ("print(1)", [], ["new\n"]),
+        ],
+    )
     assert run_notebooks.store_outputs(executed, source) == 2
     cells = nbformat.read(source, as_version=4).cells
     assert [c.source for c in cells if c.cell_type == "code"] == ["quick = True", "print(1)"]
@@ -35,7 +41,9 @@ def test_store_outputs_refuses_a_cell_edited_since_the_run(tmp_path):
 
 
 def test_declared_parameters_and_selection(tmp_path):
-    path = _notebook(tmp_path / "a.ipynb", [("quick = True   # comment\n# note = 1\noutput_dir = 'x'", ["parameters"], [])])
+    path = _notebook(
+        tmp_path / "a.ipynb", [("quick = True   # comment\n# note = 1\noutput_dir = 'x'", ["parameters"], [])]
+    )
     assert run_notebooks._declared_parameters(path) == {"quick", "output_dir"}
     assert [p.name[:2] for p in run_notebooks.notebook_paths(["02"])] == ["02"]
     with pytest.raises(ValueError, match="only"):

@@ -231,9 +231,7 @@ def test_rfft_frequencies(n_fft):
     f = rfft_frequencies(n_fft)
     assert f.dtype == torch.float64
     np.testing.assert_allclose(f.numpy(), np.fft.rfftfreq(n_fft, 1 / SR), rtol=0, atol=1e-9)
-    np.testing.assert_allclose(
-        rfft_frequencies(n_fft, 22050).numpy(), np.fft.rfftfreq(n_fft, 1 / 22050), atol=1e-9
-    )
+    np.testing.assert_allclose(rfft_frequencies(n_fft, 22050).numpy(), np.fft.rfftfreq(n_fft, 1 / 22050), atol=1e-9)
 
 
 @pytest.mark.parametrize("n_fft", [512, 2048])
@@ -332,9 +330,7 @@ def test_cqt_bins_and_frequencies():
     assert f.shape == (285,) and f.dtype == torch.float64
     assert float(f[0]) == pytest.approx(32.70, abs=1e-9)
     assert float(f[-1]) == pytest.approx(7750.68, abs=5e-3)
-    np.testing.assert_allclose(
-        f.numpy(), librosa.cqt_frequencies(285, fmin=32.7, bins_per_octave=36), rtol=1e-12
-    )
+    np.testing.assert_allclose(f.numpy(), librosa.cqt_frequencies(285, fmin=32.7, bins_per_octave=36), rtol=1e-12)
     assert float(f[-1]) < 8000.0
 
 

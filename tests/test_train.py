@@ -10,22 +10,32 @@ import yaml
 
 from sot_utils.autoencoder import HarmonicAutoencoder, RollOffFilter, cqt_features, n_parameters
 from sot_utils.losses import PAPER_GROUPS, MultiScaleSpectralLoss
-from sot_utils.train import TrainConfig, batch_indices, build_loss, train, train_step
+from sot_utils.training.checkpoint import load_checkpoint, on_cpu
+from sot_utils.training.config import resolve_config
+from sot_utils.training.train import batch_indices, build_loss, train, train_step
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_config(tiny_data, out_dir, **overrides):
-    values = dict(group="SOT-512", seed=7, steps=4, batch_size=8, validate_every=2, shuffle=True, data=str(tiny_data), out_dir=str(out_dir))
+def run_config(tiny_data, out_dir, group="SOT-512", seed=7, **overrides):
+    values = dict(
+        steps=4,
+        batch_size=8,
+        validate_every=2,
+        keep_best_every=0,
+        shuffle=True,
+        data=str(tiny_data),
+        out_dir=str(out_dir),
+    )
     values.update(overrides)
-    return TrainConfig(**values)
+    return resolve_config(group, seed, **values)
 
 
 def test_resume_gives_the_same_parameters_as_a_straight_run(tiny_data, tmp_path, one_torch_thread):
     straight = train(run_config(tiny_data, tmp_path / "straight", steps=4), progress=False)
     train(run_config(tiny_data, tmp_path / "resumed", steps=2), progress=False)  # "interrupted" after 2 steps
     resumed = train(run_config(tiny_data, tmp_path / "resumed", steps=4), progress=False)
-    a, b = torch.load(straight / "last.pt", weights_only=False), torch.load(resumed / "last.pt", weights_only=False)
+    a, b = load_checkpoint(straight / "last.pt", kind="last"), load_checkpoint(resumed / "last.pt", kind="last")
     assert a["step"] == b["step"] == 4
     for name, value in a["model"].items():
         torch.testing.assert_close(b["model"][name], value, rtol=0, atol=0)
@@ -39,7 +49,9 @@ def test_resume_gives_the_same_parameters_as_a_straight_run(tiny_data, tmp_path,
     assert yaml.safe_load((straight / "config.yaml").read_text())["steps"] == 4
 
 
-def test_a_run_killed_between_log_row_and_checkpoint_resumes_with_one_row_per_step(tiny_data, tmp_path, one_torch_thread):
+def test_a_run_killed_between_log_row_and_checkpoint_resumes_with_one_row_per_step(
+    tiny_data, tmp_path, one_torch_thread
+):
     straight = train(run_config(tiny_data, tmp_path / "straight", steps=4), progress=False)
     killed = tmp_path / "killed"
     train(run_config(tiny_data, killed, steps=2), progress=False)
@@ -66,16 +78,18 @@ def test_training_changes_parameters_and_dropout_depends_on_the_seed(tiny_data, 
     other = train(run_config(tiny_data, tmp_path / "b", steps=2, validate_every=2, seed=8), progress=False)
     torch.manual_seed(7)
     initial = HarmonicAutoencoder().state_dict()
-    trained = torch.load(out / "last.pt", weights_only=False)["model"]
+    trained = load_checkpoint(out / "last.pt", kind="last")["model"]
     assert any(not torch.equal(initial[k], trained[k]) for k in initial)
-    assert any(not torch.equal(trained[k], v) for k, v in torch.load(other / "last.pt", weights_only=False)["model"].items())
+    assert any(
+        not torch.equal(trained[k], v) for k, v in load_checkpoint(other / "last.pt", kind="last")["model"].items()
+    )
 
 
 def test_kept_best_checkpoints_are_the_best_up_to_their_step(tiny_data, tmp_path):
     out = train(run_config(tiny_data, tmp_path, steps=8, validate_every=2, keep_best_every=4), progress=False)
     rows = list(csv.DictReader(open(out / "log.csv")))
     for upto in (4, 8):
-        kept = torch.load(out / f"best-upto-{upto}.pt", weights_only=False)
+        kept = load_checkpoint(out / f"best-upto-{upto}.pt")
         candidates = [r for r in rows if int(r["step"]) <= upto]
         best = min(candidates, key=lambda r: float(r["val_lsd"]))
         assert kept["step"] == int(best["step"])
@@ -101,40 +115,20 @@ def test_batches_follow_the_reference_order_and_cover_each_epoch():
     torch.testing.assert_close(batch_indices(9, 100, 16, True, 3), batch_indices(9, 100, 16, True, 3))
 
 
-def test_experiment_configs_cover_every_group_and_seed():
-    files = sorted((REPO / "experiments").rglob("*.yaml"))
-    paper = [p for p in files if "extensions" not in p.parts]
-    assert len(paper) == 35
-    seen = set()
-    for path in paper:
-        config = TrainConfig.from_yaml(path)
-        assert path.parent.name == config.group and path.stem == f"seed{config.seed}"
-        assert config.out_dir == f"checkpoints/{config.group}/{config.seed}"
-        seen.add((config.group, config.seed))
-    assert seen == {(g, s) for g in PAPER_GROUPS for s in (42, 123, 456, 789, 101112)}
-    for path in set(files) - set(paper):  # extensions: their own folder, named after the paper group they vary
-        config = TrainConfig.from_yaml(path)
-        assert path.parent.name.startswith(config.group + "-") and config.out_dir == f"checkpoints/{path.parent.name}/{config.seed}"
-
-
-def test_unknown_config_keys_and_bad_values_are_rejected(tmp_path):
-    path = tmp_path / "bad.yaml"
-    path.write_text(yaml.safe_dump({"group": "SOT-2048", "seed": 1, "learning_rte": 1e-3}))
-    with pytest.raises(ValueError, match="learning_rte"):
-        TrainConfig.from_yaml(path)
-    for bad, name in ((dict(group="SOT-4096"), "group"), (dict(steps=0), "steps"), (dict(learning_rate=-1.0), "learning_rate"), (dict(device="tpu"), "device"), (dict(micro_batch_size=0), "micro_batch_size")):
-        with pytest.raises(ValueError, match=name):
-            TrainConfig(**{"group": "SOT-2048", "seed": 1, **bad})
-    assert TrainConfig.from_yaml(REPO / "experiments/SOT-2048/seed42.yaml", steps=10).steps == 10
-
-
-def test_every_loss_config_key_changes_the_loss():
-    base = build_loss(TrainConfig(group="SOT-512-LogF", seed=0))
+def test_every_loss_config_key_changes_the_loss(tmp_path):
+    base = build_loss(resolve_config("SOT-512-LogF", 0))
     assert base.terms["sot"].frequency_scale == "log" and not base.terms["sot"].root and base.terms["sot"].pad_end
-    assert build_loss(TrainConfig(group="SOT-512-LogF", seed=0, reference_logf=True)).terms["sot"].frequency_scale == "linear"
-    assert build_loss(TrainConfig(group="SOT-512-LogF", seed=0, sot_root=True)).terms["sot"].root
-    assert not build_loss(TrainConfig(group="SOT-512-LogF", seed=0, sot_pad_end=False)).terms["sot"].pad_end
-    assert isinstance(build_loss(TrainConfig(group="MSS-Lin", seed=0)), MultiScaleSpectralLoss)
+    for change, check in (
+        ({"frequency_scale": "linear"}, lambda sot: sot.frequency_scale == "linear"),
+        ({"root": True}, lambda sot: sot.root),
+        ({"pad_end": False}, lambda sot: not sot.pad_end),
+        ({"p": 1}, lambda sot: sot.p == 1),
+        ({"mode": "balanced"}, lambda sot: sot.mode == "balanced"),
+    ):
+        overlay = tmp_path / "overlay.yaml"
+        overlay.write_text(yaml.safe_dump({"loss": {"terms": {"sot": change}}}))
+        assert check(build_loss(resolve_config("SOT-512-LogF", 0, overlays=[overlay])).terms["sot"]), change
+    assert isinstance(build_loss(resolve_config("MSS-Lin", 0)), MultiScaleSpectralLoss)
 
 
 def test_autoencoder_shapes_parameters_and_roll_off():
@@ -160,13 +154,13 @@ def test_micro_batched_step_has_the_full_batch_gradient(group, tiny_data):
     """Oracle: plain autograd on the whole batch at once. Micro-batches of 3 (3 + 3 + 1 examples)
     weighted by their share give the same gradient for every loss group. In float64, because the
     log-magnitude terms amplify float32 rounding of near-silent bins (1e-3 relative)."""
-    from sot_utils.train import cached_features
+    from sot_utils.training.train import cached_features
 
     audio, cqt, _ = cached_features(tiny_data, "train", progress=False)
     audio, cqt = audio[:7].double(), cqt[:7].double()
     torch.manual_seed(2)
     model = HarmonicAutoencoder(roll_off=group == "MSS-LogLin").double().eval()  # no dropout: exact comparison
-    loss_fn = build_loss(TrainConfig(group=group, seed=0)).double()
+    loss_fn = build_loss(resolve_config(group, 0)).double()
     expected_loss = loss_fn(audio, model(cqt)[0])
     expected_loss.backward()
     expected = {name: p.grad.clone() for name, p in model.named_parameters()}
@@ -182,7 +176,7 @@ def test_micro_batch_size_reaches_the_training_step(tiny_data, tmp_path, monkeyp
     """The config key sets the micro-batch of every step (default: 16 on CPU). (Whole trajectories
     are not compared: Adam divides each gradient element by its own magnitude, which turns
     float rounding of near-zero elements into visible parameter differences.)"""
-    import sot_utils.train as train_module
+    import sot_utils.training.train as train_module
 
     seen = []
     real_step = train_module.train_step
@@ -198,7 +192,7 @@ def test_micro_batch_size_reaches_the_training_step(tiny_data, tmp_path, monkeyp
 
 
 def test_a_non_finite_loss_stops_the_step_before_the_parameters_change(tiny_data):
-    from sot_utils.train import cached_features
+    from sot_utils.training.train import cached_features
 
     audio, cqt, _ = cached_features(tiny_data, "train", progress=False)
     torch.manual_seed(0)
@@ -206,25 +200,25 @@ def test_a_non_finite_loss_stops_the_step_before_the_parameters_change(tiny_data
     before = {k: v.clone() for k, v in model.state_dict().items()}
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     with pytest.raises(FloatingPointError, match="non-finite"):
-        train_step(model, lambda target, estimate: (target - estimate).sum() * float("nan"), optimizer, audio[:4], cqt[:4], 2)
+        train_step(
+            model, lambda target, estimate: (target - estimate).sum() * float("nan"), optimizer, audio[:4], cqt[:4], 2
+        )
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), k
 
 
 def test_checkpoints_hold_cpu_tensors_and_the_log_names_the_device(tiny_data, tmp_path, one_torch_thread):
-    from sot_utils.train import _on_cpu
-
-    moved = _on_cpu({"a": torch.ones(2), "b": [torch.zeros(1), 3], "c": "x"})
+    moved = on_cpu({"a": torch.ones(2), "b": [torch.zeros(1), 3], "c": "x"})
     assert moved["b"][1] == 3 and moved["c"] == "x" and all(t.device.type == "cpu" for t in (moved["a"], moved["b"][0]))
     out = train(run_config(tiny_data, tmp_path / "run", steps=2), progress=False)
-    assert torch.load(out / "last.pt", weights_only=False)["step"] == 2
+    assert load_checkpoint(out / "last.pt", kind="last")["step"] == 2
     assert [row["device"] for row in csv.DictReader(open(out / "log.csv"))] == ["cpu"]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_a_run_trained_on_cuda_resumes_on_the_cpu(tiny_data, tmp_path, one_torch_thread):
     out = train(run_config(tiny_data, tmp_path / "run", steps=2, device="cuda"), progress=False)
-    saved = torch.load(out / "last.pt", weights_only=False)
+    saved = load_checkpoint(out / "last.pt", kind="last")
     assert all(t.device.type == "cpu" for t in saved["model"].values())
     train(run_config(tiny_data, tmp_path / "run", steps=4, device="cpu"), progress=False)
     assert [row["device"] for row in csv.DictReader(open(out / "log.csv"))] == ["cuda", "cpu"]

@@ -1,0 +1,58 @@
+"""The study's fixed numbers, defined once: signal format, CQT front end, dataset, training budget.
+
+Every module imports these from here; a number that a reader may want to change per run (loss
+settings, architecture, steps) lives in the configs instead (:mod:`sot_utils.configs`).
+"""
+
+SAMPLE_RATE = 16000
+"""Hz, of the synthetic tones, the real notes and the models' input and output."""
+
+N_SAMPLES = 4096
+"""Samples per example (0.256 s at 16 kHz)."""
+
+N_FRAMES = 16
+"""Synthesizer control frames (and CQT frames) per example: one every ``N_SAMPLES // N_FRAMES``
+= 256 samples."""
+
+CQT_FMIN_HZ = 32.7
+"""Frequency of the first CQT bin, Hz (C1)."""
+
+CQT_BINS_PER_SEMITONE = 3
+"""CQT resolution: 36 bins per octave."""
+
+CQT_HOP_LENGTH = 256
+"""CQT hop, samples."""
+
+PEAK_LEVEL = 0.9
+"""Examples are peak-normalised to this level when loaded (the reference's ``x / (max|x| + 1e-7) * 0.9``)."""
+
+DATA_F0_RANGE_HZ = (40.0, 1950.0)
+"""f0 range of the synthetic dataset, Hz (uniform in Hz)."""
+
+DATA_MAX_HARMONICS = 8
+"""Most partials a synthetic tone has (the decoder renders 20)."""
+
+CPU_BUDGET_STEPS = 9900
+"""Training steps of the shipped runs (the paper: 22,000), read off SOT-2048's validation RPA by
+:func:`sot_utils.training.evaluate.choose_budget`: its seeds level off at 220 (seed 42, collapsed),
+8,580 (seed 123) and 9,020 steps (seed 456), rounded up to a multiple of 1,100."""
+
+PAPER_STEPS = 22000
+"""Training steps of the paper's runs."""
+
+SUCCESS_CENTS = 50.0
+"""An f0 estimate within this many cents of the truth counts as correct (RPA's tolerance)."""
+
+VOICING_MIN_LEVEL_DB = -60.0
+"""Voicing: a signal whose RMS (DC removed) is below this many dB re full scale (1.0) is silent
+(16-bit quantisation noise sits near -100 dB; the quietest synthetic test tone near -11 dB)."""
+
+VOICING_MAX_FLATNESS = 0.01
+"""Voicing: a signal whose median spectral flatness (geometric over arithmetic mean of the power
+spectrum, 32.7 Hz-7.75 kHz, 1024-sample frames) exceeds this is noise, not a pitched tone. Clean
+synthetic tones stay below 1e-6, white noise is near 0.56, pink 0.3, brown (1/f^2) 0.02."""
+
+VOICING_RANGE_HZ = (37.75, 2066.0)
+"""Voicing: the trained f0 range (40-1950 Hz) widened by a semitone each way. A signal with more
+than half its energy below the low end, or less than 1 % below the high end, has no f0 the models
+were trained to find."""

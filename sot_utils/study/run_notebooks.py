@@ -1,0 +1,144 @@
+"""Run the numbered notebooks headless with papermill (the main job's notebook step).
+
+Full mode (default) writes figures to ``figures/``, tables to ``results/`` and the executed
+notebooks to ``results/notebooks/``; ``--quick`` writes to the ``quick/`` sub-folders instead (the
+same folders the committed notebooks use by default, so CI never touches the full results).
+``--quick --store`` then copies the executed cells' outputs back into ``notebooks/`` (how the
+committed outputs, which nbval checks, are refreshed after a change to the package).
+
+Usage::
+
+    python -m sot_utils.study.run_notebooks [--quick [--store]] [--only 01 03]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOKS = REPO / "notebooks"
+
+
+def notebook_paths(only: list[str] | None = None) -> list[Path]:
+    """The numbered notebooks ``notebooks/NN_*.ipynb``, optionally filtered by their number."""
+    paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        unknown = sorted(set(only) - {p.name[:2] for p in paths})
+        if unknown:
+            raise ValueError(f"`only` {unknown} matched no notebook; the numbers are {[p.name[:2] for p in paths]}")
+        paths = [p for p in paths if p.name[:2] in only]
+    return paths
+
+
+def parameters(quick: bool) -> dict:
+    """Papermill parameters, relative to ``notebooks/`` (the kernel's working directory)."""
+    suffix = "/quick" if quick else ""
+    return {"quick": quick, "output_dir": f"../figures{suffix}", "results_dir": f"../results{suffix}"}
+
+
+def executed_notebooks_dir(quick: bool) -> Path:
+    """Where :func:`run` writes the executed notebooks."""
+    return REPO / "results" / ("quick/notebooks" if quick else "notebooks")
+
+
+def run(quick: bool = False, only: list[str] | None = None) -> dict[str, float]:
+    """Execute the notebooks; return the wall time of each, seconds."""
+    import papermill
+
+    executed_dir = executed_notebooks_dir(quick)
+    executed_dir.mkdir(parents=True, exist_ok=True)
+    times = {}
+    for path in tqdm(notebook_paths(only), desc="notebooks", unit="nb"):
+        params = parameters(quick)
+        declared = _declared_parameters(path)
+        start = time.perf_counter()
+        papermill.execute_notebook(
+            str(path),
+            str(executed_dir / path.name),
+            parameters={k: v for k, v in params.items() if k in declared},
+            cwd=str(NOTEBOOKS),
+            kernel_name="python3",
+            progress_bar=False,
+        )
+        times[path.name] = time.perf_counter() - start
+        _relative_paths(executed_dir / path.name)
+        tqdm.write(f"{path.name}: {times[path.name]:.0f} s")
+    return times
+
+
+def store_outputs(executed: Path, source: Path) -> int:
+    """Copy the outputs of the executed notebook into ``source``, cell by cell; return cells updated.
+
+    Cells are matched by their source text, so papermill's injected-parameters cell is left out
+    and the notebook keeps its own parameters cell. A source cell with no executed twin (edited
+    since the run) raises: its outputs would be stale.
+    """
+    import nbformat
+
+    ran = {cell.source: cell for cell in nbformat.read(executed, as_version=4).cells if cell.cell_type == "code"}
+    notebook = nbformat.read(source, as_version=4)
+    updated = 0
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        if cell.source not in ran:
+            raise ValueError(f"{source.name}: a cell changed since {executed} was executed:\n{cell.source[:200]}")
+        cell.outputs, cell.execution_count = ran[cell.source].outputs, ran[cell.source].execution_count
+        updated += 1
+    nbformat.write(notebook, source)
+    return updated
+
+
+def _relative_paths(path: Path) -> None:
+    """Record papermill's input/output paths relative to the repository (no machine paths)."""
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    meta = notebook.metadata.get("papermill", {})
+    for key in ("input_path", "output_path"):
+        if key in meta:
+            meta[key] = str(Path(meta[key]).resolve().relative_to(REPO))
+    nbformat.write(notebook, path)
+
+
+def _declared_parameters(path: Path) -> set[str]:
+    """Names assigned in the notebook's cell tagged ``parameters``."""
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            return {
+                line.split("=")[0].strip()
+                for line in cell.source.splitlines()
+                if "=" in line and not line.startswith("#")
+            }
+    raise ValueError(f"{path.name} has no cell tagged 'parameters'")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run the study's notebooks headless with papermill.")
+    parser.add_argument("--quick", action="store_true", help="coarse grids, few targets (CI)")
+    parser.add_argument("--only", nargs="*", help="notebook numbers to run, e.g. 01 03")
+    parser.add_argument("--store", action="store_true", help="with --quick: copy the outputs into notebooks/")
+    args = parser.parse_args(argv)
+    if args.store and not args.quick:
+        parser.error("--store needs --quick: the committed notebooks carry the quick outputs nbval checks")
+    try:
+        notebook_paths(args.only)  # an unknown number fails before anything runs
+    except ValueError as error:
+        parser.error(str(error))
+    times = run(quick=args.quick, only=args.only)
+    print(f"ran {len(times)} notebooks in {sum(times.values()):.0f} s")
+    if args.store:
+        for name in times:
+            store_outputs(executed_notebooks_dir(quick=True) / name, NOTEBOOKS / name)
+        print(f"stored the outputs of {len(times)} notebooks in {NOTEBOOKS.relative_to(REPO)}/")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,312 @@
+"""Run folders on disk: checkpoints, the training log, and who owns the folder.
+
+A run folder (``checkpoints/<group>/<seed>/``) holds
+
+- ``last.pt``: everything needed to resume (model, optimiser, step, random state, best LSD);
+- ``best.pt``: the weights with the lowest validation LSD (the paper's criterion), and
+  ``best-upto-<step>.pt`` copies of it every ``keep_best_every`` steps;
+- ``log.csv``: one row per validation (:data:`LOG_FIELDS`);
+- ``config.yaml``: the resolved config (:mod:`sot_utils.training.config`);
+- ``.lock`` while a process trains it (:class:`RunLock`).
+
+**Loading is safe**: checkpoints are read with ``torch.load(weights_only=True)``, which unpickles
+only tensors, numbers, strings, lists and dicts. A ``.pt`` file from someone else cannot run code
+when it is opened; one that holds anything else is refused with a message naming the file.
+Writes go to a temporary file renamed into place, so a process killed mid-write leaves the old
+file whole.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import pickle
+import socket
+import warnings
+from pathlib import Path
+
+import torch
+
+from ..autoencoder import HarmonicAutoencoder
+from .config import TrainConfig, upgrade_config
+
+__all__ = [
+    "LOG_FIELDS",
+    "CheckpointError",
+    "RunLock",
+    "RunLockedError",
+    "append_log_row",
+    "atomic_save",
+    "checkpoint_step",
+    "load_checkpoint",
+    "load_model",
+    "on_cpu",
+    "prepare_log",
+    "rng_state",
+    "set_rng_state",
+]
+
+LOG_FIELDS = (
+    "step",
+    "epoch",
+    "train_loss",
+    "val_lsd",
+    "val_rpa",
+    "val_rca",
+    "val_octave_difference",
+    "val_mss",
+    "val_mse",
+    "elapsed_s",
+    "device",
+)
+"""Columns of ``log.csv``; ``device`` (``cpu`` or ``cuda``) says where the steps up to that row ran
+(logs written before the column existed have it empty: those runs trained on the CPU)."""
+
+CHECKPOINT_KEYS = {
+    "best": ("model", "config", "step"),
+    "last": ("model", "optimizer", "config", "step", "best_lsd", "rng"),
+}
+
+
+class CheckpointError(ValueError):
+    """A file that is not a readable checkpoint of this package (the message names it and why)."""
+
+
+class RunLockedError(RuntimeError):
+    """Another live process trains in the run folder."""
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+
+
+def atomic_save(obj, path: str | Path) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then rename over it: a process killed
+    mid-write leaves the previous file whole, and no half-written file under the final name."""
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(obj, partial)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def on_cpu(obj):
+    """``obj`` (nested dicts/lists of tensors) with every tensor copied to the CPU: checkpoints
+    written on a GPU load on a machine without one."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {key: on_cpu(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(on_cpu(value) for value in obj)
+    return obj
+
+
+def rng_state(device: torch.device) -> dict:
+    """The random state dropout draws from (the CPU's, and the GPU's when training there)."""
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_rng_state(state: dict, device: torch.device) -> None:
+    """Restore a state saved by :func:`rng_state`."""
+    torch.set_rng_state(state["cpu"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+
+
+def load_checkpoint(path: str | Path, kind: str = "best") -> dict:
+    """The contents of a checkpoint file, checked; ``config`` upgraded to a :class:`TrainConfig`.
+
+    Args:
+        path: a ``best.pt`` / ``best-upto-<step>.pt`` (``kind="best"``) or ``last.pt``
+            (``kind="last"``) written by :mod:`sot_utils.training.train` or ``.ensemble``.
+        kind: which keys the file must hold (:data:`CHECKPOINT_KEYS`).
+
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointError: the file is truncated, not a torch archive, holds objects other than
+            tensors and plain data (refused without running them), or lacks keys.
+    """
+    path = Path(path)
+    contents = _read(path)
+    if not isinstance(contents, dict):
+        raise CheckpointError(
+            f"{path} holds a {type(contents).__name__}, not a checkpoint of this package "
+            f"(a mapping with {list(CHECKPOINT_KEYS[kind])})"
+        )
+    missing = [key for key in CHECKPOINT_KEYS[kind] if key not in contents]
+    if missing:
+        raise CheckpointError(
+            f"{path} is not a {kind} checkpoint of this package: it lacks {missing} (keys: {sorted(contents)})"
+        )
+    try:
+        contents["config"] = upgrade_config(contents["config"])
+    except ValueError as error:
+        raise CheckpointError(f"{path}: its config is not valid: {error}") from None
+    if not isinstance(contents["model"], dict):
+        raise CheckpointError(f"{path}: `model` must hold a state dict, got {type(contents['model']).__name__}")
+    return contents
+
+
+def _read(path: Path):
+    """``torch.load(path, weights_only=True)`` with one-line errors that name the file."""
+    if not path.exists():
+        raise FileNotFoundError(
+            f"checkpoint {path} does not exist (train one with `python -m sot_utils.training.train`)"
+        )
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file (try {path / 'best.pt'})")
+    try:
+        contents = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        reason = (
+            str(error).splitlines()[0]
+            if "weights_only" not in str(error)
+            else "it holds objects other than tensors and plain data, which are not loaded (they could run code)"
+        )
+        raise CheckpointError(f"{path} is not a checkpoint of this package: {reason}") from None
+    except Exception as error:  # torch raises many kinds (RuntimeError, EOFError, IndexError...) for a foreign file
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint (truncated or not a torch file: {message})"
+        ) from None
+    return contents
+
+
+def checkpoint_step(path: str | Path) -> int:
+    """The training step a checkpoint file was written at (read safely, as :func:`load_checkpoint`)."""
+    contents = _read(Path(path))
+    step = contents.get("step") if isinstance(contents, dict) else None
+    if isinstance(step, bool) or not isinstance(step, int):
+        raise CheckpointError(f"{path} is not a checkpoint of this package: it has no integer `step`")
+    return step
+
+
+def load_model(path: str | Path, device: str = "cpu") -> tuple[HarmonicAutoencoder, TrainConfig]:
+    """The trained autoencoder (eval mode) and its config, from a checkpoint file.
+
+    The architecture is built from the checkpoint's own config (decoder harmonics, roll-off,
+    encoder layers): a config edited after training cannot load the weights into another model.
+    """
+    contents = load_checkpoint(path)
+    config = contents["config"]
+    model = config.model.build()
+    try:
+        model.load_state_dict(contents["model"])
+    except RuntimeError as error:
+        raise CheckpointError(
+            f"{path}: its weights do not fit the architecture its config names: {str(error).splitlines()[0]}"
+        ) from None
+    return model.to(device).eval(), config
+
+
+# --------------------------------------------------------------------------------------------
+# The training log
+
+
+def prepare_log(log_path: Path, step: int, validate_every: int) -> Path:
+    """Start ``log.csv`` (step 0) or trim it to the rows of steps <= ``step`` (resuming).
+
+    A run killed between writing a validation row and saving ``last.pt`` resumes from the earlier
+    step and validates that step again: trimming keeps one row per step. Rows missing before
+    ``step`` (a log replaced while training wrote to it) cannot be recovered: warn.
+    """
+    rows = []
+    if step > 0 and log_path.exists():
+        with open(log_path, newline="") as f:
+            rows = [row for row in csv.DictReader(f) if int(row["step"]) <= step]
+        expected = step // validate_every
+        if len(rows) < expected:
+            warnings.warn(
+                f"{log_path} holds {len(rows)} validation rows up to step {step}, expected {expected}: "
+                "rows were lost; retrain from step 0 for a complete log",
+                stacklevel=3,
+            )
+    partial = log_path.with_name(f".{log_path.name}.{os.getpid()}.tmp")
+    with open(partial, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=LOG_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(partial, log_path)
+    return log_path
+
+
+def append_log_row(log_path: Path, row: dict) -> None:
+    """Append one row, opening the file for just this write (safe if the file is replaced meanwhile)."""
+    with open(log_path, "a", newline="") as f:
+        csv.DictWriter(f, fieldnames=LOG_FIELDS).writerow(row)
+
+
+# --------------------------------------------------------------------------------------------
+# One process per run folder
+
+
+class RunLock:
+    """Exclusive ownership of a run folder: ``<out_dir>/.lock`` holds the owner's host and pid.
+
+    Taken atomically (``O_CREAT | O_EXCL``). A lock whose process is gone (same host, no such pid)
+    is stale and taken over; a live owner raises :class:`RunLockedError` naming it. Use as a
+    context manager; the lock file is removed on exit.
+    """
+
+    def __init__(self, out_dir: str | Path):
+        self.path = Path(out_dir) / ".lock"
+        self.held = False
+
+    def _owner(self) -> tuple[str, int] | None:
+        try:
+            host, pid = self.path.read_text().split()
+            return host, int(pid)
+        except (OSError, ValueError):
+            return None
+
+    @staticmethod
+    def _alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def acquire(self) -> RunLock:
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                owner = self._owner()
+                if owner is not None and (owner[0] != socket.gethostname() or self._alive(owner[1])):
+                    raise RunLockedError(
+                        f"{self.path.parent} is being trained by process {owner[1]} on {owner[0]} "
+                        f"(lock file {self.path}); wait for it, or stop it, before training this run"
+                    ) from None
+                self.path.unlink(missing_ok=True)  # stale: its process is gone
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(f"{socket.gethostname()} {os.getpid()}\n")
+            self.held = True
+            return self
+        raise RunLockedError(f"could not take the lock {self.path}: other processes keep taking it")
+
+    def release(self) -> None:
+        if self.held:
+            owner = self._owner()
+            if owner == (socket.gethostname(), os.getpid()):
+                self.path.unlink(missing_ok=True)
+            self.held = False
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()

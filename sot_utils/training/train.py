@@ -1,0 +1,362 @@
+"""Train the harmonic autoencoder: config -> run folder (checkpoints, log); resumable.
+
+- The CQT of the dataset is computed once and cached next to it (``<data>.cqt.pt``).
+- Adam (lr 1e-4, weight decay 1e-4, L2-coupled as the reference), batch 64, no shuffling (the
+  reference's DataLoader), validation every ``validate_every`` steps on the validation split
+  (docs/method.md#method-training).
+- The run folder (:mod:`sot_utils.training.checkpoint`): ``last.pt`` to resume, ``best.pt`` (lowest
+  validation LSD, the paper's criterion), ``log.csv``, the resolved ``config.yaml``; one process
+  at a time owns it (a lock file). A run interrupted at any point restarts from the last checkpoint
+  and gives the same parameters as an uninterrupted run (bit for bit with a fixed thread count on
+  an idle machine; multi-threaded oneDNN gradient reductions can differ in the last ulp under
+  load). Resuming with a config that differs from the run's in anything but the budget, device,
+  output folder or micro-batch is refused, with the differences listed (``allow_config_change``).
+
+CLI: ``python -m sot_utils.training.train --group SOT-2048 --seed 42 [--steps N] [--remedy NAME]
+[--config overlay.yaml] [--device cuda] [--out-dir DIR] [--allow-config-change]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import torch
+import yaml
+from tqdm.auto import tqdm
+
+from .. import configs
+from ..autoencoder import HarmonicAutoencoder, predict
+from ..losses import build_loss as build_loss_from_terms
+from ..losses import harmonic_index_prior
+from ..metrics import compute_metrics
+from .checkpoint import (
+    RunLock,
+    append_log_row,
+    atomic_save,
+    load_checkpoint,
+    on_cpu,
+    prepare_log,
+    rng_state,
+    set_rng_state,
+)
+from .config import LossConfig, TrainConfig, config_differences, resolve_config
+from .data import cached_features
+
+__all__ = ["CPU_MICRO_BATCH", "batch_indices", "build_loss", "evaluate_model", "prior_weight", "train", "train_step"]
+
+CPU_MICRO_BATCH = 16
+"""Default micro-batch on CPU (see ``TrainConfig.micro_batch_size``)."""
+
+
+def build_loss(config: TrainConfig) -> torch.nn.Module:
+    """The run's loss (its ``loss.terms``, :func:`sot_utils.losses.build_loss`)."""
+    return build_loss_from_terms(config.loss.terms)
+
+
+def prior_weight(loss: LossConfig, step: int) -> float:
+    """Weight of the harmonic-index prior at ``step`` (0-based): constant, or falling linearly to 0."""
+    if not loss.harmonic_prior_decay_steps:
+        return float(loss.harmonic_prior_weight)
+    return float(loss.harmonic_prior_weight) * max(0.0, 1.0 - step / loss.harmonic_prior_decay_steps)
+
+
+def batch_indices(step: int, n_examples: int, batch_size: int, shuffle: bool, seed: int) -> torch.Tensor:
+    """Indices of the training batch at ``step`` (a pure function of the step: resumable).
+
+    Epochs hold ``ceil(n_examples / batch_size)`` batches, the last one smaller (no drop_last).
+    """
+    per_epoch = -(-n_examples // batch_size)
+    epoch, position = divmod(step, per_epoch)
+    if shuffle:
+        order = torch.randperm(n_examples, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+    else:
+        order = torch.arange(n_examples)
+    return order[position * batch_size : (position + 1) * batch_size]
+
+
+def train_step(
+    model: HarmonicAutoencoder,
+    loss_fn: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    audio: torch.Tensor,
+    cqt: torch.Tensor,
+    micro_batch_size: int,
+    harmonic_prior: float = 0.0,
+) -> float:
+    """One optimiser step on a batch; returns the batch loss.
+
+    ``audio [batch, n_samples]`` (targets) and ``cqt [batch, n_frames, n_bins]`` are run through
+    the model and loss in micro-batches of ``micro_batch_size`` examples; each micro-batch loss
+    is weighted by its share of the batch before ``backward``, so the summed gradient is the
+    gradient of the batch mean (every loss here is a mean of per-example values).
+    ``harmonic_prior`` weights :func:`~sot_utils.losses.harmonic_index_prior`, added to the loss.
+    """
+    optimizer.zero_grad(set_to_none=True)
+    total = 0.0
+    for target, features in zip(audio.split(micro_batch_size), cqt.split(micro_batch_size)):
+        estimate, out = model(features)
+        loss = loss_fn(target, estimate)
+        if harmonic_prior:
+            loss = loss + harmonic_prior * harmonic_index_prior(out.f0_hz, out.amplitudes, model.sample_rate).mean()
+        loss = loss * (len(target) / len(audio))
+        loss.backward()
+        total += float(loss.detach())
+    if not math.isfinite(total):
+        raise FloatingPointError(f"non-finite training loss: {total}")
+    optimizer.step()
+    return total
+
+
+def evaluate_model(
+    model: HarmonicAutoencoder,
+    audio: torch.Tensor,
+    cqt: torch.Tensor,
+    f0_hz: torch.Tensor,
+    batch_size: int = 64,
+    device: str = "cpu",
+) -> dict[str, float]:
+    """The paper's metrics of ``model`` on a set of examples (eval mode; restores the mode)."""
+    estimates, f0_estimates, _ = predict(model, cqt, batch_size, device)
+    return compute_metrics(audio, estimates, f0_hz, f0_estimates)
+
+
+def check_device(device: str) -> torch.device:
+    """``torch.device(device)``, refusing a CUDA device this machine does not have."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"`device` is {str(device)!r} but this machine has no CUDA GPU (torch {torch.__version__}); use 'cpu'"
+            )
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"`device` is {str(device)!r} but this machine has {torch.cuda.device_count()} CUDA GPU(s)"
+            )
+    return device
+
+
+def prepare_out_dir(out_dir: str | Path) -> tuple[Path, bool]:
+    """Create the run folder (and its parents); return it and whether it was created now.
+
+    A path under a regular file, or a regular file in its place, is a clear error.
+    """
+    out_dir = Path(out_dir)
+    for parent in (out_dir, *out_dir.parents):
+        if parent.exists() and not parent.is_dir():
+            raise ValueError(f"`out_dir` {str(out_dir)!r}: {str(parent)!r} is a file, not a folder")
+    created = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return out_dir, created
+
+
+def resume_state(config: TrainConfig, last_path: Path, allow_config_change: bool = False) -> dict | None:
+    """The contents of ``last.pt`` if it belongs to this run (None if there is none).
+
+    Raises ValueError if it belongs to another run, or if its config differs from ``config`` in
+    anything but the keys a resumed run may change, unless ``allow_config_change``.
+    """
+    if not last_path.exists():
+        return None
+    checkpoint = load_checkpoint(last_path, kind="last")
+    stored = checkpoint["config"]
+    if (stored.group, stored.seed) != (config.group, config.seed):
+        raise ValueError(
+            f"{last_path} belongs to another run ({stored.group}, seed {stored.seed}), "
+            f"not {config.group} seed {config.seed}"
+        )
+    differences = config_differences(stored.to_dict(), config.to_dict())
+    if differences and not allow_config_change:
+        raise ValueError(
+            f"{last_path} was trained with another config; resuming would record settings that were not used. "
+            f"Differences (stored -> now): {'; '.join(differences)}. Restore them, train into another "
+            "--out-dir, or pass --allow-config-change"
+        )
+    return checkpoint
+
+
+def train(
+    config: TrainConfig, progress: bool = True, position: int | None = None, allow_config_change: bool = False
+) -> Path:
+    """Train (or resume) the run described by ``config``; return its output folder.
+
+    ``progress`` shows a step bar (tqdm) on terminal row ``position`` (None: the next free row;
+    a bar below row 0 is cleared when the run ends). ``allow_config_change`` resumes a run whose
+    stored config differs from ``config`` (the new config is then recorded).
+    """
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"`config` must be a TrainConfig (see resolve_config), got {type(config).__name__}")
+    device = check_device(config.device)
+    train_audio, train_cqt, _ = cached_features(config.data, "train", progress)
+    val_audio, val_cqt, val_labels = cached_features(config.data, "val", progress)
+    out_dir, created = prepare_out_dir(config.out_dir)
+    try:
+        with RunLock(out_dir):
+            return _train_locked(
+                config,
+                device,
+                out_dir,
+                (train_audio, train_cqt),
+                (val_audio, val_cqt, val_labels),
+                progress,
+                position,
+                allow_config_change,
+            )
+    except BaseException:
+        if created and not any(out_dir.iterdir()):
+            out_dir.rmdir()  # leave no empty folder behind a run that never started
+        raise
+
+
+def _train_locked(config, device, out_dir, train_split, val_split, progress, position, allow_config_change) -> Path:
+    train_audio, train_cqt = train_split
+    val_audio, val_cqt, val_labels = val_split
+    torch.manual_seed(config.seed)
+    model = config.model.build().to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    loss_fn = build_loss(config).to(device)
+    state = {"step": 0, "best_lsd": float("inf"), "rng": rng_state(device)}
+    last_path = out_dir / "last.pt"
+    checkpoint = resume_state(config, last_path, allow_config_change)
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])  # moves the moments to the parameters' device
+        if allow_config_change:  # the new rate and decay apply from now on (the stored state holds the old)
+            for group in optimizer.param_groups:
+                group.update(lr=config.learning_rate, weight_decay=config.weight_decay)
+        state = {k: checkpoint[k] for k in ("step", "best_lsd", "rng")}
+    set_rng_state(state["rng"], device)
+    if state["step"] >= config.steps:  # already trained this far: leave the run untouched
+        return out_dir
+    partial = out_dir / ".config.yaml.tmp"
+    partial.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    partial.replace(out_dir / "config.yaml")
+
+    log_path = prepare_log(out_dir / "log.csv", state["step"], config.validate_every)
+    # the training split stays on the device: a step then indexes it there, with no host copy
+    train_audio, train_cqt = train_audio.to(device), train_cqt.to(device)
+    model.train()
+    micro_batch = config.micro_batch_size or (CPU_MICRO_BATCH if device.type == "cpu" else config.batch_size)
+    running, count, start_time = 0.0, 0, time.perf_counter()
+    bar = tqdm(
+        range(state["step"], config.steps),
+        initial=state["step"],
+        total=config.steps,
+        disable=not progress,
+        desc=f"{config.group} seed {config.seed}",
+        position=position,
+        leave=None,
+    )
+    for step in bar:
+        idx = batch_indices(step, len(train_audio), config.batch_size, config.shuffle, config.seed).to(device)
+        try:
+            loss = train_step(
+                model,
+                loss_fn,
+                optimizer,
+                train_audio[idx],
+                train_cqt[idx],
+                micro_batch,
+                harmonic_prior=prior_weight(config.loss, step),
+            )
+        except FloatingPointError as error:
+            raise FloatingPointError(f"step {step}: {error}") from None
+        running, count = running + loss, count + 1
+        done = step + 1
+        if done % config.validate_every == 0 or done == config.steps:
+            metrics = evaluate_model(model, val_audio, val_cqt, val_labels["f0_hz"], config.batch_size, device)
+            append_log_row(
+                log_path,
+                {
+                    "step": done,
+                    "epoch": round(done / -(-len(train_audio) // config.batch_size), 3),
+                    "train_loss": running / count,
+                    **{f"val_{k}": v for k, v in metrics.items()},
+                    "elapsed_s": round(time.perf_counter() - start_time, 2),
+                    "device": device.type,
+                },
+            )
+            bar.set_postfix(
+                loss=f"{running / count:.4g}", val_lsd=f"{metrics['lsd']:.2f}", val_rpa=f"{metrics['rpa']:.1f}"
+            )
+            running, count = 0.0, 0
+            if metrics["lsd"] < state["best_lsd"]:
+                state["best_lsd"] = metrics["lsd"]
+                atomic_save(
+                    {
+                        "model": on_cpu(model.state_dict()),
+                        "config": config.to_dict(),
+                        "step": done,
+                        "val_metrics": metrics,
+                    },
+                    out_dir / "best.pt",
+                )
+            if config.keep_best_every and done % config.keep_best_every == 0:
+                shutil.copyfile(out_dir / "best.pt", out_dir / f".best-upto-{done}.pt.tmp")
+                (out_dir / f".best-upto-{done}.pt.tmp").replace(out_dir / f"best-upto-{done}.pt")
+            atomic_save(
+                {
+                    "model": on_cpu(model.state_dict()),
+                    "optimizer": on_cpu(optimizer.state_dict()),
+                    "config": config.to_dict(),
+                    "step": done,
+                    "best_lsd": state["best_lsd"],
+                    "rng": rng_state(device),
+                },
+                last_path,
+            )
+    return out_dir
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that compose a run's config (shared by train, sweep and ensemble)."""
+    parser.add_argument("--remedy", choices=configs.remedy_names(), help="apply a remedy's settings (notebook 07)")
+    parser.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="YAML",
+        help="overlay file(s) merged on top of the group's config, in order",
+    )
+    parser.add_argument(
+        "--steps", type=int, help="training steps (default: the base config's budget, 9,900; the paper: 22000)"
+    )
+    parser.add_argument("--device", help="cpu, cuda or cuda:<index>")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m sot_utils.training.train", description="Train (or resume) one run of the harmonic autoencoder."
+    )
+    parser.add_argument("--group", required=True, choices=configs.group_names(), help="experiment group")
+    parser.add_argument("--seed", required=True, type=int, help="the run's seed")
+    add_run_arguments(parser)
+    parser.add_argument("--out-dir", dest="out_dir", help="run folder (default checkpoints/<group>/<seed>)")
+    parser.add_argument("--allow-config-change", action="store_true", help="resume a run whose stored config differs")
+    args = parser.parse_args(argv)
+    try:
+        config = resolve_config(
+            args.group,
+            args.seed,
+            remedy=args.remedy,
+            overlays=args.config,
+            steps=args.steps,
+            device=args.device,
+            out_dir=args.out_dir,
+        )
+        check_device(config.device)
+    except (OSError, ValueError) as error:  # a missing file, an unknown key, a value out of range
+        parser.error(str(error))
+    try:
+        out_dir = train(config, allow_config_change=args.allow_config_change)
+    except (OSError, ValueError, RuntimeError) as error:  # missing data, a locked or foreign run folder
+        sys.exit(f"error: {error}")
+    print(f"trained to step {config.steps}: {out_dir}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""Run configs: one file per group, strict types, composition, upgrades of old checkpoints, resume checks."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sot_utils import configs
+from sot_utils.losses import PAPER_GROUPS, paper_loss
+from sot_utils.training.checkpoint import load_checkpoint
+from sot_utils.training.config import TrainConfig, config_differences, resolve_config, upgrade_config
+
+REPO = Path(__file__).resolve().parents[1]
+MSS_SIZES = [2048, 1024, 512, 256, 128, 64]
+
+# The paper's seven groups, written out independently of the config files (docs/method.md#method-groups):
+# (SOT n_fft, SOT mode, SOT frequency scale) or None, (MSS weight, MSS FFT sizes, MSS log weight).
+PAPER_TABLE = {
+    "MSS-Lin": (None, (1.0, MSS_SIZES, 0.0)),
+    "MSS-LogLin": (None, (1.0, MSS_SIZES, 1.0)),
+    "SOT-512": ((512, "cut", "linear"), (0.05, MSS_SIZES, 0.0)),
+    "SOT-512-LogF": ((512, "cut", "log"), (0.05, MSS_SIZES, 0.0)),
+    "SOT-2048": ((2048, "cut", "linear"), (0.05, MSS_SIZES, 0.0)),
+    "SOT-2048-SS": ((2048, "cut", "linear"), (0.1, [512], 0.0)),
+    "SOT-NoCut": ((2048, "balanced", "linear"), (0.05, MSS_SIZES, 0.0)),
+}
+
+
+@pytest.mark.parametrize("group", PAPER_GROUPS)
+def test_each_group_file_holds_the_papers_loss(group):
+    sot, (mss_weight, mss_sizes, log_weight) = PAPER_TABLE[group]
+    terms = resolve_config(group, 42).loss.terms
+    assert terms["mss"] | {} == {
+        "type": "multi_scale_spectral",
+        "weight": mss_weight,
+        "fft_sizes": mss_sizes,
+        "lin_weight": 1.0,
+        "log_weight": log_weight,
+        "norm": "l1",
+        "overlap": 0.75,
+    }
+    if sot is None:
+        assert set(terms) == {"mss"}
+        return
+    n_fft, mode, scale = sot
+    assert terms["sot"] == {
+        "type": "spectral_ot",
+        "weight": 1.0,
+        "n_fft": n_fft,
+        "hop_length": 256,
+        "window": "flattop",
+        "power": True,
+        "frequency_scale": scale,
+        "p": 2,
+        "root": False,
+        "mode": mode,
+        "pad_end": True,
+        "noise_floor": None,
+    }
+
+
+def test_one_file_per_group_and_none_repeats_the_base():
+    base = configs.read_config("base")
+    assert set(PAPER_GROUPS) <= set(configs.group_names())
+    for group in configs.group_names():
+        values = configs.read_config("groups", group)
+        assert set(values) == {"loss"} and set(values["loss"]) == {"terms"}, group  # a group differs by its loss only
+        for key, value in values.items():
+            assert base.get(key) != value, (group, key)
+    bodies = [yaml.safe_dump(configs.read_config("groups", g)) for g in configs.group_names()]
+    assert len(set(bodies)) == len(bodies), "two group files say the same thing"
+
+
+def test_the_default_budget_is_the_shipped_one_and_the_papers_is_an_option():
+    assert resolve_config("SOT-2048", 42).steps == 9900
+    assert resolve_config("SOT-2048", 42, steps=22000).steps == 22000
+    assert resolve_config("SOT-2048", 42).out_dir == "checkpoints/SOT-2048/42"
+
+
+def test_a_remedy_changes_only_what_it_names_and_has_its_own_folder():
+    plain, remedied = resolve_config("SOT-2048", 42), resolve_config("SOT-2048", 42, remedy="recipe")
+    differences = config_differences(plain.to_dict(), remedied.to_dict(), ignore=())
+    assert sorted(d.split(":")[0] for d in differences) == [
+        "loss.harmonic_prior_weight",
+        "model.f0_head_init",
+        "out_dir",
+        "remedy",
+        "steps",
+    ]
+    assert remedied.out_dir == "checkpoints/remedies/recipe/SOT-2048/42"
+    with pytest.raises(ValueError, match="no settings for group 'SOT-NoCut'"):
+        resolve_config("SOT-NoCut", 42, remedy="recipe")
+
+
+@pytest.mark.parametrize(
+    "overlay, message",
+    [
+        ({"sot_pad_end": False}, "unknown keys \\['sot_pad_end'\\]"),
+        ({"shuffle": "no"}, "`shuffle` must be true or false"),
+        ({"model": {"roll_off": "False"}}, "`model.roll_off` must be true or false"),
+        ({"loss": {"terms": {"sot": {"pad_end": "false"}}}}, "`loss.terms.sot.pad_end` must be true or false"),
+        ({"loss": {"terms": {"sot": {"root": "no"}}}}, "`loss.terms.sot.root` must be true or false"),
+        ({"weight_decay": "abc"}, "`weight_decay` must be a number"),
+        ({"device": 5}, "`device` must be a string"),
+        ({"device": "tpu"}, "`device` must be one of"),
+        ({"steps": 0}, "`steps` must be >= 1"),
+        ({"learning_rate": -1.0}, "learning_rate"),
+        ({"micro_batch_size": 0}, "micro_batch_size"),
+        ({"model": {"channels": [40]}}, "`model.channels` needs at least 2"),
+        ({"model": {"n_harmonics": 2.5}}, "`model.n_harmonics` must be an integer"),
+        ({"loss": {"terms": {"sot": {"window": "hamming"}}}}, "window"),
+        ({"loss": {"terms": {"sot": {"nfft": 512}}}}, "unknown options \\['nfft'\\]"),
+        ({"loss": {"harmonic_prior_weight": -1}}, "harmonic_prior_weight"),
+        ({"keep_best_every": 300}, "multiple of `validate_every`"),
+        ({"group": "MSS-Lin"}, "set on the command line"),
+    ],
+)
+def test_bad_settings_are_refused_with_the_key_named(tmp_path, overlay, message):
+    path = tmp_path / "overlay.yaml"
+    path.write_text(yaml.safe_dump(overlay))
+    with pytest.raises(ValueError, match=message):
+        resolve_config("SOT-2048", 1, overlays=[path])
+
+
+@pytest.mark.parametrize(
+    "text, message", [("", "is empty"), ("- steps: 10\n", "must hold a mapping"), ("steps: [1\n", "not valid YAML")]
+)
+def test_an_overlay_that_is_not_a_mapping_is_refused(tmp_path, text, message):
+    path = tmp_path / "overlay.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        resolve_config("SOT-2048", 1, overlays=[path])
+    with pytest.raises(ValueError, match="cannot read config"):
+        resolve_config("SOT-2048", 1, overlays=[tmp_path / "missing.yaml"])
+
+
+def test_bad_groups_seeds_and_remedies_are_refused():
+    for kwargs, message in (
+        (dict(group="SOT-4096", seed=1), "group"),
+        (dict(group="SOT-2048", seed=-1), "seed"),
+        (dict(group="SOT-2048", seed=2**70), "seed"),
+        (dict(group="SOT-2048", seed=True), "seed"),
+        (dict(group="SOT-2048", seed=1, remedy="magic"), "remedy"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            resolve_config(**kwargs)
+
+
+def test_the_resolved_config_round_trips_through_yaml():
+    config = resolve_config("SOT-512-LogF", 7, remedy=None, steps=100)
+    again = TrainConfig.from_dict(yaml.safe_load(yaml.safe_dump(config.to_dict())))
+    assert again == config
+
+
+def test_every_shipped_checkpoint_upgrades_to_its_group_config():
+    """Old checkpoints (flat configs) load, and match the new group files in everything a resumed
+    run may not change: the shipped runs can be continued under the new configs."""
+    runs = sorted(path.parent for path in (REPO / "checkpoints").glob("*/*/last.pt"))
+    assert len(runs) >= 22
+    for run in runs:
+        stored = load_checkpoint(run / "last.pt", kind="last")["config"]
+        assert stored.group == run.parent.name and stored.seed == int(run.name)
+        current = resolve_config(stored.group, stored.seed)
+        assert config_differences(stored.to_dict(), current.to_dict()) == [], run
+
+
+def test_old_flat_configs_map_their_switches():
+    flat = {
+        "group": "SOT-512-LogF",
+        "seed": 3,
+        "steps": 100,
+        "sot_root": True,
+        "reference_logf": True,
+        "sot_pad_end": False,
+        "roll_off": True,
+    }
+    config = upgrade_config(flat)
+    sot = config.loss.terms["sot"]
+    assert (sot["root"], sot["frequency_scale"], sot["pad_end"], config.model.roll_off) == (True, "linear", False, True)
+    assert upgrade_config({"group": "SOT-2048", "seed": 1, "sot_pad_end": False}).group == "SOT-2048-complete-frames"
+    with pytest.raises(ValueError, match="no `seed`"):
+        upgrade_config({"group": "SOT-2048"})
+    with pytest.raises(ValueError, match="must be a mapping"):
+        upgrade_config("SOT-2048")
+    loss = paper_loss("SOT-512-LogF", root=True, reference_logf=True)
+    assert loss.terms["sot"].root and loss.terms["sot"].frequency_scale == "linear"
