@@ -3,7 +3,7 @@
 - reference layout: the CQT recomputed from audio every step (nnAudio), the encoder with its
   Toeplitz head as a single-channel convolution (PESTO / reference), the DDSP synth as the
   reference computes it (amplitudes overlap-added with `fold`, one float32 phase cumsum per
-  harmonic, spec §4), and the SOT term computed with the authors' sort-based
+  harmonic, docs/method.md#method-synth), and the SOT term computed with the authors' sort-based
   `sot.losses.wasserstein_1d` (their package);
 - reference layout, encoder: conv1d layers in [N, channels, bins] layout over all 1024 frames
   at once, as the reference's PyTorch modules run;
@@ -101,7 +101,9 @@ def reference_loss(group: str) -> torch.nn.Module:
 def reference_synth(
     f0_hz: torch.Tensor, amplitudes: torch.Tensor, n_samples: int = 4096, sample_rate: int = 16000
 ) -> torch.Tensor:
-    """DDSP's harmonic synth as the reference runs it (spec §4): ``[B, T]`` Hz, ``[B, T, H]`` -> ``[B, N]``."""
+    """DDSP's harmonic synth as the reference runs it (docs/method.md#method-synth).
+
+    ``[B, T]`` Hz, ``[B, T, H]`` -> ``[B, N]``."""
     batch, n_frames, n_harmonics = amplitudes.shape
     ratios = torch.arange(1, n_harmonics + 1, dtype=f0_hz.dtype, device=f0_hz.device)
     amplitudes = amplitudes * (f0_hz[..., None] * ratios < sample_rate / 2)

@@ -1,4 +1,4 @@
-"""The paper's harmonic autoencoder: CQT frames → encoder → DDSP synth → audio (spec §2-§4).
+"""The paper's harmonic autoencoder: CQT frames → encoder → DDSP synth → audio (docs/method.md#method-overview).
 
 The CQT does not depend on the model, so it is computed once per dataset
 (:func:`cqt_features`) and the autoencoder starts from CQT frames. The reference feeds the

@@ -1,4 +1,4 @@
-"""PESTO-like frame encoder: CQT frame -> (f0 logits, harmonic amplitudes) (spec §3).
+"""PESTO-like frame encoder: CQT frame -> (f0 logits, harmonic amplitudes) (docs/method.md#method-encoder).
 
 Each CQT frame ``[n_bins]`` is encoded on its own (no temporal context):
 
@@ -87,8 +87,9 @@ def f0_from_logits(logits: torch.Tensor, temperature: float, fmin_hz: float, fma
 
     ``u = soft_argmax_unit(logits, temperature)``, then ``f0 = unit_to_hz(u, fmin_hz, fmax_hz)``:
     the expectation is taken in the log-frequency (MIDI-linear) domain, as in the reference code,
-    not in Hz as the paper's diagram writes it (spec §11.5). With ``fmin_hz``/``fmax_hz`` the first
-    and last CQT bin frequencies, a logit vector peaked at bin ``i`` decodes to CQT bin ``i``.
+    not in Hz as the paper's diagram writes it (docs/method.md#ambiguity-soft-argmax). With
+    ``fmin_hz``/``fmax_hz`` the first and last CQT bin frequencies, a logit vector peaked at bin
+    ``i`` decodes to CQT bin ``i``.
     f0 lies in ``[fmin_hz, fmax_hz]``.
     """
     fmin_hz = check_positive_number("fmin_hz", fmin_hz)

@@ -22,7 +22,7 @@ Two paths compute it here:
 Unequal masses follow the reference semantics: levels run up to the larger total mass, and a
 quantile beyond a measure's mass is its last support point (so a mass deficit is treated as
 sitting at the top bin). ``quantile_cutoff`` drops the transport of levels above it — the
-paper's "frequency cutoff" (spec §5.3) with a cutoff of 1. Segments are clipped at the cutoff
+paper's "frequency cutoff" (docs/method.md#method-sot) with a cutoff of 1. Segments are clipped at the cutoff
 (``width = min(r_j, c) - min(r_{j-1}, c)``). The reference instead zeroes every segment whose upper
 level exceeds ``c``; with a unit-mass target the two agree in exact arithmetic (1 is always a
 level), but the reference's rule drops a whole segment when rounding puts the target's total a
@@ -471,7 +471,7 @@ def spectral_ot(
     root: bool = False,
     mode: str = "cut",
 ) -> torch.Tensor:
-    """Per-frame transport cost between a target and an estimated spectrum (spec §5.3).
+    """Per-frame transport cost between a target and an estimated spectrum (docs/method.md#method-sot).
 
     The target is normalised to unit mass, ``a = X / ΣX``. The estimate is
 
@@ -546,7 +546,7 @@ class _AudioLoss(nn.Module):
 
 
 class SpectralOTLoss(_AudioLoss):
-    """Spectral optimal transport loss between audio signals (spec §5.3).
+    """Spectral optimal transport loss between audio signals (docs/method.md#method-sot).
 
     Audio → STFT magnitude (not centred, end padding, normalised) → power (or magnitude) →
     per-frame :func:`spectral_ot` on the bin positions → mean over frames → sum over resolutions.
@@ -622,7 +622,7 @@ class SpectralOTLoss(_AudioLoss):
 
 
 class MultiScaleSpectralLoss(_AudioLoss):
-    """Multi-scale spectral loss (DDSP; spec §5.2): the "vertical" baseline.
+    """Multi-scale spectral loss (DDSP; docs/method.md#method-mss): the "vertical" baseline.
 
     For each FFT size N (hop N/4, Hann, not centred, end padding, normalised STFT):
     ``lin_weight · mean|S - Ŝ|^q + log_weight · mean|log S - log Ŝ|^q`` with ``q = 1`` (L1) or 2

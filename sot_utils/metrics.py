@@ -1,4 +1,4 @@
-"""Evaluation metrics of the paper (spec §8): LSD, RPA, RCA, octave difference, MSS, MSE.
+"""Evaluation metrics of the paper (docs/method.md#method-metrics): LSD, RPA, RCA, octave difference, MSS, MSE.
 
 Audio metrics take the peak-normalised target ``x`` and the reconstruction ``ŝ`` as
 ``[batch, n_samples]`` tensors and return tensors (differentiable, on the input's device).
@@ -9,7 +9,7 @@ The reference computes each metric on one test batch (8 examples) and averages o
 equal-size batches that is the global mean these functions return when given the whole set.
 
 - **LSD** (:func:`log_spectral_distance`) is the reference's: the mean *squared* dB difference of
-  floored power spectra, in **dB², without a square root** (spec §11.7). The paper's table uses
+  floored power spectra, in **dB², without a square root** (docs/method.md#ambiguity-lsd-root). The paper's table uses
   this value. :func:`log_spectral_distance_rms_db` is the conventional rooted LSD, in dB.
 - **RPA / RCA**: every frame counts and is voiced; f0 in cents relative to 10 Hz
   (``mir_eval.melody.hz2cents``); correct within 50 cents (RCA: modulo octaves); in percent.
@@ -216,7 +216,7 @@ def raw_chroma_accuracy(f0_true_hz, f0_est_hz, cent_tolerance: float = 50) -> fl
 
 
 def octave_difference(f0_true_hz, f0_est_hz) -> float:
-    """Mean signed octave error, in the **reported** sign convention (spec §8).
+    """Mean signed octave error, in the **reported** sign convention (docs/method.md#method-metrics).
 
     Per frame, ``d = ref_cents - est_cents``, ``n_oct = floor((|d| + 50) / 1200)`` (an error of
     1150 cents or more counts as one octave), ``OD_raw = mean(sign(d) n_oct)``; the reference's
@@ -319,7 +319,7 @@ def compute_metrics(
     f0_true_hz,
     f0_est_hz,
 ) -> dict[str, float]:
-    """The paper's evaluation metrics for a set of examples (spec §8).
+    """The paper's evaluation metrics for a set of examples (docs/method.md#method-metrics).
 
     Args:
         target_audio: peak-normalised targets ``[batch, n_samples]``.

@@ -1,6 +1,6 @@
 """Spectral front ends: windows, STFT magnitudes, bin positions, pitch-unit maps and the CQT.
 
-Conventions follow the reference implementation (spec §2, §5.1):
+Conventions follow the reference implementation (docs/method.md#method-cqt, #method-stft):
 
 - STFT frames are **not centred**; the signal is zero-padded at the end so that
   ``n_frames = ceil(n_samples / hop_length)`` (TensorFlow's ``pad_end=True``); ``torch.stft``
@@ -228,7 +228,7 @@ def cqt_frequencies(
 
 
 class CQT(nn.Module):
-    """Linear-magnitude constant-Q transform, the encoder's input (spec §2).
+    """Linear-magnitude constant-Q transform, the encoder's input (docs/method.md#method-cqt).
 
     Thin wrapper over nnAudio's ``CQT1992v2`` with the paper's settings: Hann kernels,
     ``filter_scale`` 1, L1 kernel norm and librosa output scaling, centred frames with zero

@@ -1,4 +1,4 @@
-"""DDSP harmonic synthesizer (Engel et al., 2020), as used by the paper's decoder (spec §4).
+"""DDSP harmonic synthesizer (Engel et al., 2020), as used by the paper's decoder (docs/method.md#method-synth).
 
 Small pure functions on tensors; :class:`HarmonicSynth` is a thin module wrapper.
 

@@ -1,4 +1,4 @@
-"""Synthetic harmonic dataset (spec §1): determinism, splits, labels, audio, loading, CLI."""
+"""Synthetic harmonic dataset (docs/method.md#method-data): determinism, splits, labels, audio, loading, CLI."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests for the PESTO-like encoder (spec §3)."""
+"""Tests for the PESTO-like encoder (docs/method.md#method-encoder)."""
 
 import math
 

@@ -460,3 +460,22 @@ def test_audible_amplitudes_mute_the_partials_the_synth_does_not_render():
     np.testing.assert_allclose(
         harmonic_synth(f0, audible, 1024, 16000), harmonic_synth(f0, amplitudes, 1024, 16000), atol=1e-6
     )
+
+
+@pytest.mark.parametrize("group, seed", [("MSS-Lin", 456), ("SOT-2048", 123)])
+def test_shipped_checkpoints_evaluate_to_the_committed_metrics(tmp_path_factory, group, seed):
+    """After the move to subpackages and the new config schema, a shipped checkpoint (an old flat
+    config inside) loads and scores on the paper's regenerated test split what the committed
+    results table says (results/results_per_run.csv, written by notebook 05)."""
+    from pathlib import Path
+
+    from sot_utils.constants import CPU_BUDGET_STEPS
+    from sot_utils.training.data import ensure_dataset
+
+    repo = Path(__file__).resolve().parents[1]
+    data = ensure_dataset(tmp_path_factory.getbasetemp() / "paper" / "harmonic_sr16000_n4000_seed0.pt")
+    committed = pd.read_csv(repo / "results" / "results_per_run.csv").set_index(["group", "seed"]).loc[(group, seed)]
+    checkpoint = budget_checkpoint(repo / "checkpoints" / group / str(seed), CPU_BUDGET_STEPS)
+    metrics = evaluate_checkpoint(checkpoint, data, "test")
+    for name in ("lsd", "rpa", "rca", "octave_difference", "mss"):
+        assert metrics[name] == pytest.approx(committed[name], rel=1e-4, abs=1e-3), name

@@ -113,8 +113,9 @@ def test_dirac_shifted_by_delta_costs_delta_to_the_p(p, shift):
         assert float(fn(p=p, root=True)) == pytest.approx(delta, rel=1e-12)
 
 
-def test_frequency_cutoff_examples_of_the_spec():
-    """Target Dirac at 0.3; spec §5.3: half the energy costs 0.245, double costs 0, a shift to 0.5 costs 0.04."""
+def test_frequency_cutoff_worked_examples():
+    """Target Dirac at 0.3 (docs/method.md#method-sot): half the energy costs 0.245, double costs 0,
+    a shift to 0.5 costs 0.04."""
     x = torch.linspace(0, 1, 11, dtype=torch.float64)
     target = torch.zeros(11, dtype=torch.float64)
     target[3] = 1.0

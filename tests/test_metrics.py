@@ -1,4 +1,4 @@
-"""Evaluation metrics (spec §8) against hand-made cases and independent numpy oracles."""
+"""Evaluation metrics (docs/method.md#method-metrics) against hand-made cases and independent numpy oracles."""
 
 from __future__ import annotations
 

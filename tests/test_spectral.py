@@ -1,6 +1,7 @@
 """Tests for ``sot_utils.spectral`` against independent oracles (scipy, numpy, librosa, nnAudio).
 
-Spec references: §2 (CQT front end), §5.1 (shared STFT magnitude), §5.3 (bin positions).
+References (docs/method.md): #method-cqt (CQT front end), #method-stft (shared STFT magnitude),
+#method-sot (bin positions).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ CQT_SETTINGS = dict(
 
 
 def stft_oracle(x: np.ndarray, n_fft: int, hop: int, window: np.ndarray) -> np.ndarray:
-    """Reference STFT magnitude, written from spec §5.1 with numpy only.
+    """Reference STFT magnitude, written from docs/method.md#method-stft with numpy only.
 
     End padding so that frames = ceil(N / hop), frames start at t * hop (not centred),
     |rfft(frame * window)| / sqrt(n_fft).  Returns [batch, frames, bins].
@@ -66,7 +67,7 @@ def stft_oracle(x: np.ndarray, n_fft: int, hop: int, window: np.ndarray) -> np.n
 
 
 def cqt_lengths(freqs: np.ndarray, bins_per_octave: int = 36, sr: int = SR) -> np.ndarray:
-    """Kernel lengths l_k = ceil(Q sr / f_k), Q = 1 / (2^(1/bpo) - 1) (spec §2)."""
+    """Kernel lengths l_k = ceil(Q sr / f_k), Q = 1 / (2^(1/bpo) - 1) (docs/method.md#method-cqt)."""
     q = 1.0 / (2.0 ** (1.0 / bins_per_octave) - 1.0)
     return np.ceil(q * sr / freqs)
 
@@ -257,7 +258,7 @@ def test_bin_positions_log(n_fft):
     midi = np.zeros_like(freqs)
     midi[1:] = np.maximum(librosa.hz_to_midi(freqs[1:]), 0.0)  # below MIDI 0 -> MIDI 0, like DC
     np.testing.assert_allclose(pos, (midi - lo) / (hi - lo), atol=1e-10)
-    # spec §5.3 values
+    # docs/method.md#method-sot values
     assert pos[0] == pytest.approx(-0.2535, abs=1e-4)
     assert pos[-1] == pytest.approx(1.0058, abs=1e-4)
     if n_fft == 512:
@@ -313,7 +314,7 @@ def test_hz_unit_closed_form_and_round_trip():
     assert float(unit_to_hz(torch.tensor(0.5, dtype=torch.float64), fmin, fmax)) == pytest.approx(
         math.sqrt(fmin * fmax), rel=1e-12
     )
-    # spec §3: MIDI range 24.00 .. 118.66
+    # docs/method.md#method-encoder: MIDI range 24.00 .. 118.66
     assert lo == pytest.approx(24.0, abs=5e-3) and hi == pytest.approx(118.66, abs=1e-2)
     with pytest.raises(ValueError):
         hz_to_unit(torch.tensor(100.0), 0.0, 8000.0)
@@ -336,7 +337,7 @@ def test_cqt_bins_and_frequencies():
 
 def test_cqt_frequencies_match_nnaudio(cqt, nnaudio_cqt):
     np.testing.assert_allclose(cqt.frequencies.numpy(), np.asarray(nnaudio_cqt.frequencies), rtol=1e-12)
-    # kernel lengths as spec §2: 25169 samples at 32.7 Hz, 107 at the top bin
+    # kernel lengths as docs/method.md#method-cqt: 25169 samples at 32.7 Hz, 107 at the top bin
     lengths = cqt_lengths(cqt.frequencies.numpy())
     assert lengths[0] == 25169 and lengths[-1] == 107
     np.testing.assert_allclose(nnaudio_cqt.lenghts.numpy(), lengths)

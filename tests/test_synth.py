@@ -1,4 +1,4 @@
-"""Tests for ``sot_utils.synth`` against closed forms and independent numpy oracles (spec §4)."""
+"""Tests for ``sot_utils.synth`` against closed forms and independent numpy oracles (docs/method.md#method-synth)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ N_FRAMES = 16
 
 
 # --------------------------------------------------------------------------------------------
-# Oracles (numpy only, written from spec §4)
+# Oracles (numpy only, written from docs/method.md#method-synth)
 
 
 def ola_oracle(env: np.ndarray, n_samples: int) -> np.ndarray:
@@ -53,7 +53,7 @@ def interp_oracle(env: np.ndarray, n_samples: int) -> np.ndarray:
 
 
 def synth_oracle(f0: np.ndarray, amps: np.ndarray, n_samples: int, sr: float) -> np.ndarray:
-    """Full DDSP harmonic synth in float64 numpy (spec §4 steps 1-4)."""
+    """Full DDSP harmonic synth in float64 numpy (docs/method.md#method-synth steps 1-4)."""
     n_harm = amps.shape[-1]
     k = np.arange(1, n_harm + 1)
     amps = amps * (f0[..., None] * k < sr / 2)
@@ -236,7 +236,7 @@ def test_resample_linear_matches_np_interp(n_frames, n_samples):
 
 
 def test_resample_linear_frame_positions():
-    """f0 frame t sits at sample (t + 0.5) hop - 0.5 (spec §4 step 3 / align_corners=False)."""
+    """f0 frame t sits at sample (t + 0.5) hop - 0.5 (docs/method.md#method-synth step 3 / align_corners=False)."""
     hop = N_SAMPLES // N_FRAMES
     env = torch.arange(N_FRAMES, dtype=torch.float64)[None, :, None]
     out = resample_linear(env, N_SAMPLES)[0, :, 0].numpy()

@@ -64,7 +64,7 @@ def decaying_amplitudes(n_harmonics: int, decay: float = 1.0) -> torch.Tensor:
 
 
 def landscape_losses(n_fft: int = 2048) -> dict[str, nn.Module]:
-    """The losses of the paper's landscape figure (spec §9), per-example (``reduction="none"``).
+    """The losses of the paper's landscape figure (docs/method.md#method-figures), per-example (``reduction="none"``).
 
     - ``"SOT W2"``: spectral OT, power spectra, flat-top window, linear frequency, W_2 with the
       root (the paper draws a linear V) and balanced masses (a pure-shape comparison, so the

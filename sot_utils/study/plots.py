@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -581,5 +582,69 @@ def plot_score_grid(table: pd.DataFrame, column: str = "rpa", label: str = "RPA 
     ax.set_yticks(range(grid.shape[0]), labels=list(grid.index))
     ax.set(title=title)
     fig.colorbar(image, ax=ax, label=label, pad=0.01)
+    fig.tight_layout()
+    return fig
+
+
+def plot_trap_landscapes(landscapes: pd.DataFrame, f0_hz: float, n_harmonics: int = 20):
+    """Amplitude-optimal loss against candidate f0 (notebook 07), one panel per partial count.
+
+    Args:
+        landscapes: rows of :func:`sot_utils.study.traps.amplitude_optimal_landscape` with columns
+            ``group``, ``n_partials``, ``candidate_hz``, ``loss``.
+        f0_hz: the targets' f0; vertical lines mark its exact sub-harmonics ``f0 / k``
+            (``k <= n_harmonics / K``: dotted) and the truth (solid).
+    """
+    counts = sorted(landscapes["n_partials"].unique())
+    fig, axes = plt.subplots(1, len(counts), figsize=(4.6 * len(counts), 3.4), squeeze=False, sharey=True)
+    styles = _curve_styles(list(dict.fromkeys(landscapes["group"])))
+    for ax, count in zip(axes[0], counts):
+        panel = landscapes[landscapes["n_partials"] == count]
+        for group, curve in panel.groupby("group", sort=False):
+            values = curve["loss"].to_numpy()
+            span = values.max() - values.min()
+            normalised = (values - values.min()) / span if span > 0 else values * 0
+            ax.plot(curve["candidate_hz"] / f0_hz, normalised, label=group, **styles[group])
+        lowest = panel["candidate_hz"].min() / f0_hz
+        ratios = [k for k in range(1, n_harmonics // count + 1) if 1 / k >= lowest]
+        for k in ratios[1:]:
+            ax.axvline(1 / k, color="0.6", linestyle=":", linewidth=0.8)
+        ax.axvline(1.0, color="black", linewidth=0.8)
+        ax.set_xscale("log")
+        ticks = [1 / k for k in range(1, 7) if 1 / k >= lowest]
+        ax.xaxis.set_major_locator(mpl.ticker.FixedLocator(ticks))
+        ax.xaxis.set_major_formatter(mpl.ticker.FixedFormatter(["f0"] + [f"f0/{k}" for k in range(2, len(ticks) + 1)]))
+        ax.xaxis.set_minor_locator(mpl.ticker.NullLocator())
+        ax.set_xlabel("candidate f0")
+        ax.set_title(f"{count} partial{'s' if count > 1 else ''}: exact minima at f0/k, k <= {n_harmonics // count}")
+    axes[0, 0].set_ylabel("loss after fitting the amplitudes\n(min-max normalised)")
+    axes[0, -1].legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_remedy_curves(logs: pd.DataFrame, metric: str = "val_rpa", label: str = "validation RPA (%)"):
+    """Validation curves of remedied runs against the shipped runs, one panel per group and seed.
+
+    Args:
+        logs: training logs with columns ``remedy`` (``"none"`` for the shipped runs), ``group``,
+            ``seed``, ``step`` and ``metric``.
+    """
+    panels = list(dict.fromkeys(zip(logs["group"], logs["seed"])))
+    columns = min(3, len(panels))
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.4 * columns, 3.0 * rows), squeeze=False, sharey=True)
+    colours = dict(zip(dict.fromkeys(logs["remedy"]), ("0.55", "tab:green", "tab:purple", "tab:orange")))
+    for ax, (group, seed) in zip(axes.flat, panels):
+        run = logs[(logs["group"] == group) & (logs["seed"] == seed)]
+        for remedy, curve in run.groupby("remedy", sort=False):
+            ax.plot(curve["step"], curve[metric], color=colours[remedy], label=remedy)
+        ax.set_title(f"{group}, seed {seed}")
+        ax.set_xlabel("step")
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(label)
+    axes.flat[0].legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -6,6 +6,11 @@ same folders the committed notebooks use by default, so CI never touches the ful
 ``--quick --store`` then copies the executed cells' outputs back into ``notebooks/`` (how the
 committed outputs, which nbval checks, are refreshed after a change to the package).
 
+Every executed notebook records what produced it (:func:`provenance`): the commit (``git rev-parse
+HEAD``, with ``+dirty`` when the work tree had uncommitted changes) and the UTC time the run
+started, in its metadata (``sot_study``) and in a markdown cell under its title, which the book
+shows on each notebook page. ``--store`` copies that metadata into ``notebooks/`` too.
+
 Usage::
 
     python -m sot_utils.study.run_notebooks [--quick [--store]] [--only 01 03]
@@ -14,13 +19,16 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import subprocess
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
+PROVENANCE_TAG = "provenance"  # the tag of the markdown cell run() writes under a notebook's title
 
 
 def notebook_paths(only: list[str] | None = None) -> list[Path]:
@@ -51,6 +59,7 @@ def run(quick: bool = False, only: list[str] | None = None) -> dict[str, float]:
 
     executed_dir = executed_notebooks_dir(quick)
     executed_dir.mkdir(parents=True, exist_ok=True)
+    record = {**provenance(), "mode": "quick" if quick else "full"}
     times = {}
     for path in tqdm(notebook_paths(only), desc="notebooks", unit="nb"):
         params = parameters(quick)
@@ -66,8 +75,52 @@ def run(quick: bool = False, only: list[str] | None = None) -> dict[str, float]:
         )
         times[path.name] = time.perf_counter() - start
         _relative_paths(executed_dir / path.name)
+        record_provenance(executed_dir / path.name, record)
         tqdm.write(f"{path.name}: {times[path.name]:.0f} s")
     return times
+
+
+def provenance(repo: Path = REPO) -> dict[str, str]:
+    """What a run starts from: ``{"commit": ..., "date_utc": ...}``.
+
+    ``commit`` is ``git rev-parse HEAD``, followed by ``+dirty`` when ``git status`` lists any
+    change (untracked files included: they may be imported), or ``"unknown (not a git work tree)"``.
+    """
+    date = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        commit = _git(repo, "rev-parse", "HEAD")
+        dirty = bool(_git(repo, "status", "--porcelain"))
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": "unknown (not a git work tree)", "date_utc": date}
+    return {"commit": commit + ("+dirty" if dirty else ""), "date_utc": date}
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def provenance_text(record: dict[str, str]) -> str:
+    """The markdown line shown under an executed notebook's title."""
+    return (
+        f"> **Provenance.** Executed in {record['mode']} mode by `python -m sot_utils.study.run_notebooks`, "
+        f"run started {record['date_utc']}, from commit `{record['commit']}`."
+    )
+
+
+def record_provenance(path: Path, record: dict[str, str]) -> None:
+    """Write ``record`` into an executed notebook: metadata ``sot_study`` and a markdown cell under its title.
+
+    A provenance cell from an earlier run is replaced, so the notebook holds exactly one.
+    """
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    notebook.metadata["sot_study"] = dict(record)
+    cells = [cell for cell in notebook.cells if PROVENANCE_TAG not in cell.get("metadata", {}).get("tags", [])]
+    position = 1 if cells and cells[0].cell_type == "markdown" else 0  # under the title cell
+    cells.insert(position, nbformat.v4.new_markdown_cell(provenance_text(record), metadata={"tags": [PROVENANCE_TAG]}))
+    notebook.cells = cells
+    nbformat.write(notebook, path)
 
 
 def store_outputs(executed: Path, source: Path) -> int:

@@ -44,9 +44,10 @@ __all__ = [
     "RESUME_MAY_CHANGE",
 ]
 
-RESUME_MAY_CHANGE = ("steps", "device", "out_dir", "micro_batch_size")
-"""Keys a resumed run may change: the budget, where it runs and writes, and how a batch is split
-(micro-batches sum to the same gradient). Anything else changes the experiment: refused unless
+RESUME_MAY_CHANGE = ("steps", "device", "out_dir", "micro_batch_size", "remedy")
+"""Keys a resumed run may change: the budget, where it runs and writes, how a batch is split
+(micro-batches sum to the same gradient), and the remedy's name (a label: every setting a remedy
+changes is compared on its own). Anything else changes the experiment: refused unless
 ``allow_config_change``."""
 
 

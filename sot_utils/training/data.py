@@ -1,4 +1,4 @@
-"""Synthetic harmonic dataset of the paper (spec §1): generation, storage and loading.
+"""Synthetic harmonic dataset of the paper (docs/method.md#method-data): generation, storage and loading.
 
 Each example is a stationary harmonic tone of ``n_samples`` samples rendered by the decoder's
 DDSP synthesizer (:func:`sot_utils.synth.harmonic_synth`) from 16 identical control frames:
@@ -20,7 +20,8 @@ same bytes (:func:`save_dataset`).
 **Split.** A seeded permutation of the examples gives disjoint train/val/test sets (2800/800/400
 for 4000 examples). The reference's ``save_dataset`` stores ``self.train.dataset.tensors``, which
 for a ``random_split`` subset is the *whole* 4000-example set, so its file may hold the full set
-as train, val *and* test (spec §1, §11.3). We do not reproduce that: the splits here are clean.
+as train, val *and* test (docs/method.md#method-data, #ambiguity-data-split). We do not reproduce
+that: the splits here are clean.
 
 File layout (one ``torch.save`` archive, loaded with ``weights_only=True``)::
 
@@ -187,7 +188,7 @@ def generate_harmonic_dataset(
     split_sizes: tuple[int, int, int] | None = None,
     progress: bool = True,
 ) -> dict:
-    """Generate the synthetic harmonic dataset (spec §1), deterministically from ``seed``.
+    """Generate the synthetic harmonic dataset (docs/method.md#method-data), deterministically from ``seed``.
 
     Args:
         seed: seed of the ``torch.Generator`` that draws everything.

@@ -1,4 +1,5 @@
-"""Evaluate trained checkpoints: the paper's metrics (spec §8) and results table (spec §10).
+"""Evaluate trained checkpoints: the paper's metrics and results table (docs/method.md#method-metrics,
+#method-results-table).
 
 - :func:`plateau_step` / :func:`choose_budget`: where a learning curve levels off, hence the training budget.
 - :func:`training_progress` / :func:`training_compute` / :func:`metric_at_steps`: a campaign's steps,
@@ -44,7 +45,8 @@ from .data import cached_features
 
 TABLE_METRICS = {"lsd": "LSD", "rpa": "RPA", "rca": "RCA", "octave_difference": "OD"}
 """The paper table's columns (metric key -> column name); MSS and MSE are computed but not shown."""
-_HIGHER_IS_BETTER = {"lsd": False, "rpa": True, "rca": True}  # OD is not highlighted (spec §10)
+# OD is not highlighted (docs/method.md#method-results-table)
+_HIGHER_IS_BETTER = {"lsd": False, "rpa": True, "rca": True}
 
 
 def _group_order(group: str) -> tuple[int, str]:
