@@ -5,18 +5,20 @@
 # The interactive loss-landscape explorer:
 #   make explorer    # serve notebooks/explorer.ipynb as a web page with Voila (http://localhost:8866)
 #   make lab         # open the study in JupyterLab
+# The study as a book: make book (a static site in build/book/, opened with no network).
 
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-EXTRAS := test,baselines,notebooks,web
+EXTRAS := test,baselines,notebooks,web,docs
 DATA := data/harmonic_sr16000_n4000_seed0.pt
 REAL_NOTES := data/real_notes_sr16000.pt
 SOUNDFONT := /usr/share/sounds/sf2/TimGM6mb.sf2
 EXPLORER_PORT ?= 8866
 
 .PHONY: reproduce test lint format data real-notes notebooks venv clean-venv browser soundfont explorer lab
+.PHONY: book mathjax check-reproduce
 
 venv: $(STAMP)
 
@@ -38,7 +40,7 @@ browser:
 soundfont:
 	@{ command -v fluidsynth >/dev/null && test -f $(SOUNDFONT); } || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends fluidsynth timgm6mb-soundfont; }
 
-test: $(STAMP) browser soundfont lint
+test: $(STAMP) browser soundfont lint book
 	$(PY) -m pytest -q tests --nbval-lax $(wildcard notebooks/[0-9][0-9]_*.ipynb)
 
 # ruff (configured in pyproject.toml): lint, and the formatter in check mode; `make format` applies it
@@ -61,8 +63,10 @@ real-notes: $(REAL_NOTES)
 $(REAL_NOTES): $(STAMP) | soundfont
 	$(PY) -m sot_utils.study.real_notes --soundfont $(SOUNDFONT) --out $(REAL_NOTES)
 
+# NOTEBOOK_ARGS, e.g. "--only 01 02", passes options to the runner
+NOTEBOOK_ARGS ?=
 notebooks: $(STAMP)
-	$(PY) -m sot_utils.study.run_notebooks
+	$(PY) -m sot_utils.study.run_notebooks $(NOTEBOOK_ARGS)
 
 reproduce: $(STAMP) soundfont data real-notes notebooks
 
@@ -80,6 +84,26 @@ BENCH_ARGS ?=
 .PHONY: bench
 bench: $(STAMP)
 	$(PY) -m benchmarks.run_all $(BENCH_ARGS)
+
+# The book (docs/conf.py): the executed notebooks of results/notebooks/ (rendered, not re-executed)
+# and the docs pages, as a static site in build/book/. MathJax 2 comes from Debian's libjs-mathjax
+# (installed on first use); where a network namespace can be made (root), the build runs without
+# network, which proves it needs none. Warnings are errors (broken links, images, references).
+MATHJAX := /usr/share/javascript/mathjax/MathJax.js
+OFFLINE := $(shell unshare -n true 2>/dev/null && echo unshare -n)
+mathjax:
+	@test -f $(MATHJAX) || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libjs-mathjax; }
+
+book: $(STAMP) mathjax
+	$(OFFLINE) $(PY) -m sphinx -q -W --keep-going -b html -c docs -d build/book-doctrees . build/book
+	@echo "the book: build/book/index.html"
+
+# On demand (about an hour; not part of `make test`): clone the current commit into
+# build/check-reproduce/, run `make reproduce` there and list the committed results (results/*.csv,
+# results/*.md, figures/*.png by pixels) that differ. A smoke run: CHECK_ARGS="--quick".
+CHECK_ARGS ?=
+check-reproduce: $(STAMP)
+	$(PY) -m sot_utils.study.check_reproduce $(CHECK_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

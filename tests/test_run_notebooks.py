@@ -1,4 +1,7 @@
-"""The notebook runner: parameter discovery, notebook selection, storing executed outputs."""
+"""The notebook runner: parameter discovery, notebook selection, storing executed outputs, provenance."""
+
+import subprocess
+from datetime import datetime
 
 import nbformat
 import pytest
@@ -60,3 +63,55 @@ def test_cli_rejects_an_unknown_notebook_before_running_any(capsys, monkeypatch)
     with pytest.raises(SystemExit):
         run_notebooks.main(["--quick", "--only", "01", "99"])
     assert "matched no notebook" in capsys.readouterr().err
+
+
+def _git(repo, *args):
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo, check=True, capture_output=True
+    )
+
+
+def test_provenance_names_the_commit_and_marks_a_dirty_tree(tmp_path):
+    _git(tmp_path, "init", "-q")
+    (tmp_path / "a.txt").write_text("1")
+    _git(tmp_path, "add", "a.txt")
+    _git(tmp_path, "commit", "-q", "-m", "one")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True).stdout.strip()
+    clean = run_notebooks.provenance(tmp_path)
+    assert clean["commit"] == head
+    assert datetime.strptime(clean["date_utc"], "%Y-%m-%dT%H:%M:%SZ")
+    (tmp_path / "a.txt").write_text("2")
+    assert run_notebooks.provenance(tmp_path)["commit"] == head + "+dirty"
+    (tmp_path / "a.txt").write_text("1")
+    (tmp_path / "new.py").write_text("")  # an untracked file may be imported: dirty too
+    assert run_notebooks.provenance(tmp_path)["commit"] == head + "+dirty"
+
+
+def test_provenance_outside_a_git_work_tree(tmp_path):
+    assert run_notebooks.provenance(tmp_path)["commit"] == "unknown (not a git work tree)"
+
+
+def test_record_provenance_writes_metadata_and_one_cell_under_the_title(tmp_path):
+    path = tmp_path / "a.ipynb"
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_markdown_cell("# 01 · Title"), nbformat.v4.new_code_cell("print(1)")]
+    nbformat.write(notebook, path)
+    record = {"commit": "abc123+dirty", "date_utc": "2026-01-02T03:04:05Z", "mode": "full"}
+    run_notebooks.record_provenance(path, record)
+    run_notebooks.record_provenance(path, {**record, "commit": "def456"})  # a second run replaces the first
+    notebook = nbformat.read(path, as_version=4)
+    assert notebook.metadata["sot_study"] == {**record, "commit": "def456"}
+    assert [c.source[:12] for c in notebook.cells] == ["# 01 · Title", "> **Provenan", "print(1)"]
+    assert "`def456`" in notebook.cells[1].source and "2026-01-02T03:04:05Z" in notebook.cells[1].source
+    assert "full mode" in notebook.cells[1].source
+
+
+def test_store_outputs_copies_the_provenance_metadata(tmp_path):
+    source = _notebook(tmp_path / "a.ipynb", [("print(1)", [], [])])
+    executed = _notebook(tmp_path / "b.ipynb", [("print(1)", [], ["1\n"])])
+    record = {"commit": "abc", "date_utc": "2026-01-02T03:04:05Z", "mode": "quick"}
+    run_notebooks.record_provenance(executed, record)
+    run_notebooks.store_outputs(executed, source)
+    stored = nbformat.read(source, as_version=4)
+    assert stored.metadata["sot_study"] == record
+    assert not any("provenance" in c.get("metadata", {}).get("tags", []) for c in stored.cells)

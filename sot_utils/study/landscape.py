@@ -336,6 +336,7 @@ def fit_f0(
     learning_rate: float = 0.03,
     progress: bool = False,
     perturb_target: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    on_step: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
 ) -> pd.DataFrame:
     """Fit a synthesizer's f0 to each target from several initial detunings, by gradient descent.
 
@@ -354,6 +355,8 @@ def fit_f0(
         learning_rate: Adam learning rate on ``log2 f0``.
         perturb_target: applied once to the rendered targets ``[T * D, n_samples]`` (e.g. noise
             from :func:`sot_utils.study.perturb.add_noise`); the estimate stays clean.
+        on_step: called at every step with ``(step, f0_hz [T * D], loss [T * D])``, the iterate
+            and its loss before the update (the explorer draws the descent's path with it).
 
     Returns:
         DataFrame, one row per (target, detuning): ``target_f0_hz``, ``initial_detuning_octaves``,
@@ -373,11 +376,13 @@ def fit_f0(
     log2_f0 = (torch.log2(true_f0) + detuning).clone().requires_grad_()
     optimizer = torch.optim.Adam([log2_f0], lr=learning_rate)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / steps)
-    for _ in tqdm(range(steps), desc="fit f0", disable=not progress, leave=False):
+    for step in tqdm(range(steps), desc="fit f0", disable=not progress, leave=False):
         optimizer.zero_grad()
         # clamp keeps every partial's f0 in the audible band without stopping the gradient inside it
         f0 = 2.0 ** log2_f0.clamp(min=np.log2(20.0), max=np.log2(7900.0))
         values = loss(targets, harmonic_tones(f0, amplitudes))
+        if on_step is not None:
+            on_step(step, f0.detach(), values.detach())
         values.sum().backward()
         optimizer.step()
         schedule.step()

@@ -648,3 +648,44 @@ def plot_remedy_curves(logs: pd.DataFrame, metric: str = "val_rpa", label: str =
     axes.flat[0].legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def plot_voicing(table: pd.DataFrame):
+    """Share of each set of sounds that the voicing decision marks voiced (notebook 06).
+
+    Args:
+        table: one row per set with columns ``set``, ``kind`` (``"tones"`` or ``"not tones"``)
+            and ``voiced (%)``.
+    """
+    fig, ax = plt.subplots(figsize=(6.4, 0.32 * len(table) + 1.0))
+    colours = ["tab:green" if kind == "tones" else "tab:red" for kind in table["kind"]]
+    ax.barh(table["set"], table["voiced (%)"], color=colours)
+    for y, value in enumerate(table["voiced (%)"]):
+        ax.text(min(value + 1, 92), y, f"{value:.1f} %", va="center", fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("marked voiced (%): tones should be 100, the rest 0")
+    fig.tight_layout()
+    return fig
+
+
+def plot_paired_differences(per_run: pd.DataFrame, pairs, metric: str = "rpa", label: str = "test RPA (%)"):
+    """One panel per pair of groups: each seed's value in both groups, joined by a line (notebook 05).
+
+    Args:
+        per_run: rows with ``group``, ``seed`` and ``metric``.
+        pairs: ``[(group_a, group_b), ...]``.
+    """
+    fig, axes = plt.subplots(1, len(pairs), figsize=(2.6 * len(pairs), 3.2), squeeze=False, sharey=True)
+    for ax, (a, b) in zip(axes[0], pairs):
+        table = per_run.pivot_table(index="seed", columns="group", values=metric)[[a, b]].dropna()
+        for seed, row in table.iterrows():
+            ax.plot([0, 1], [row[a], row[b]], marker="o", color="0.4")
+            ax.annotate(str(seed), (1.05, row[b]), fontsize=7, va="center")
+        ax.set_xticks([0, 1], [a, b], rotation=20, fontsize=8)
+        ax.set_xlim(-0.3, 1.45)
+        mean = (table[a] - table[b]).mean()
+        ax.set_title(f"mean difference {mean:+.1f}", fontsize=9)
+    axes[0, 0].set_ylabel(label)
+    fig.tight_layout()
+    return fig

@@ -128,12 +128,15 @@ def store_outputs(executed: Path, source: Path) -> int:
 
     Cells are matched by their source text, so papermill's injected-parameters cell is left out
     and the notebook keeps its own parameters cell. A source cell with no executed twin (edited
-    since the run) raises: its outputs would be stale.
+    since the run) raises: its outputs would be stale. The run's provenance metadata comes along.
     """
     import nbformat
 
-    ran = {cell.source: cell for cell in nbformat.read(executed, as_version=4).cells if cell.cell_type == "code"}
+    executed_notebook = nbformat.read(executed, as_version=4)
+    ran = {cell.source: cell for cell in executed_notebook.cells if cell.cell_type == "code"}
     notebook = nbformat.read(source, as_version=4)
+    if "sot_study" in executed_notebook.metadata:
+        notebook.metadata["sot_study"] = executed_notebook.metadata["sot_study"]
     updated = 0
     for cell in notebook.cells:
         if cell.cell_type != "code":
