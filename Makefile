@@ -4,6 +4,7 @@
 # Every target bootstraps the virtual environment on first use.
 # The interactive loss-landscape explorer:
 #   make explorer    # serve notebooks/explorer.ipynb as a web page with Voila (http://localhost:8866)
+#   make estimator   # the trained estimators' page, notebooks/estimator_explorer.ipynb (http://localhost:8867)
 #   make lab         # open the study in JupyterLab
 # The study as a book: make book (a static site in build/book/, opened with no network).
 
@@ -16,8 +17,10 @@ DATA := data/harmonic_sr16000_n4000_seed0.pt
 REAL_NOTES := data/real_notes_sr16000.pt
 SOUNDFONT := /usr/share/sounds/sf2/TimGM6mb.sf2
 EXPLORER_PORT ?= 8866
+ESTIMATOR_PORT ?= 8867
 
 .PHONY: reproduce test lint format data real-notes notebooks venv clean-venv browser soundfont explorer lab
+.PHONY: estimator
 .PHONY: book mathjax check-reproduce
 
 venv: $(STAMP)
@@ -72,6 +75,10 @@ reproduce: $(STAMP) soundfont data real-notes notebooks
 
 explorer: $(STAMP)
 	$(PY) -m voila notebooks/explorer.ipynb --port=$(EXPLORER_PORT) --no-browser
+
+# uses data/ and checkpoints/ as they are (the test tones without `make data`: a 400-tone stand-in set)
+estimator: $(STAMP)
+	$(PY) -m voila notebooks/estimator_explorer.ipynb --port=$(ESTIMATOR_PORT) --no-browser
 
 # jupyter refuses to run as root without --allow-root (containers)
 lab: $(STAMP)

@@ -49,6 +49,7 @@ myst_heading_anchors = 3
 nb_execution_mode = "off"  # the notebooks are shown as `make reproduce` executed them
 nb_ipywidgets_js = {}  # no widget JavaScript from a CDN; the explorer has its own page (`make explorer`)
 nb_merge_streams = True
+nb_render_markdown_format = "myst"  # Markdown outputs (the "What this shows" cells) may hold math
 
 mathjax_path = "mathjax/MathJax.js?config=TeX-AMS_CHTML"
 # Sphinx marks math with the class `math`; the theme marks the page body as not for MathJax

@@ -201,7 +201,8 @@ def test_page_loads_offline_with_images_links_and_no_errors(browser, server, pag
             problems += _provenance_problems(page, source_pages()[page_path])
         if page_path == "docs/index.html":
             page.screenshot(path=ARTIFACTS / "home.png")
-        if page_path == NOTEBOOK_SHOT:
+        if page_path == NOTEBOOK_SHOT:  # scrolled to its first figure
+            page.evaluate("document.querySelector('.cell_output img').scrollIntoView({block: 'center'})")
             page.screenshot(path=ARTIFACTS / "notebook.png")
     finally:
         page.close()

@@ -95,6 +95,8 @@ HEAT_PARAMETERS = ("number of harmonics", "spectral tilt")
 HEAT_TILTS_DB = tuple(float(t) for t in np.arange(0.0, -12.5, -1.5))  # 0 to -12 dB/octave
 HEAT_N_F0 = 49  # heat-map columns: 24 per octave over two octaves
 
+HZ_TICK_SUBS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0)  # Hz ticks on a short log axis
+
 TOWARD, FLAT, AWAY = 1, 0, -1
 SIGN_COLORS = ListedColormap(["#d62728", "#dddddd", "#2ca02c"])  # away, flat, toward
 LOSS_COLORS = dict(
@@ -164,19 +166,18 @@ def tilt_amplitudes(n_harmonics: int, tilt_db_per_octave: float) -> torch.Tensor
 
 
 def candidate_grid(target_f0_hz: float, steps_per_octave: int = GRID_STEPS_PER_OCTAVE) -> np.ndarray:
-    """Candidate f0 around a target, Hz ``[C]``, increasing: the fixed grid's points within an octave, and the target.
+    """Candidate f0 around a target, Hz ``[C]``, increasing: the points of a fixed grid within an octave.
 
     The grid, ``GRID_RANGE_HZ[0] * 2^(i / steps_per_octave)``, does not move with the target, so
-    the spectra of its points can be computed once (:class:`CandidateSpectra`); the target itself
-    is added so that the curve's minimum and the narrow notches of bin-wise losses are sampled.
+    the spectra of its points can be computed once (:class:`CandidateSpectra`); :func:`loss_curve`
+    adds the target itself, so that the minimum and the narrow notches of bin-wise losses show.
     """
     target_f0_hz = check_positive_number("target_f0_hz", target_f0_hz)
     check_int("steps_per_octave", steps_per_octave, minimum=1)
     low = math.log2(target_f0_hz) - SPAN_OCTAVES - math.log2(GRID_RANGE_HZ[0])
     first = math.ceil(low * steps_per_octave - 1e-9)
     last = math.floor((low + 2 * SPAN_OCTAVES) * steps_per_octave + 1e-9)
-    grid = GRID_RANGE_HZ[0] * 2.0 ** (np.arange(first, last + 1) / steps_per_octave)
-    return np.unique(np.append(grid, target_f0_hz))
+    return GRID_RANGE_HZ[0] * 2.0 ** (np.arange(first, last + 1) / steps_per_octave)
 
 
 def wav_bytes(audio, sample_rate: int = SAMPLE_RATE) -> bytes:
@@ -346,6 +347,17 @@ class CandidateSpectra:
         self._tones: dict[float, tuple[torch.Tensor, torch.Tensor]] = {}
         self._rows: dict[tuple, dict[float, tuple[torch.Tensor, torch.Tensor]]] = {}
         self._stacked: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}  # by (analysis, f0 tuple)
+        self._single: dict[tuple, torch.Tensor] = {}  # the targets' spectra, by (analysis, f0)
+
+    def spectra(self, stage: SpectralStage, f0_hz: float) -> torch.Tensor:
+        """The spectra of one tone, ``[1, n_frames, n_bins]`` (no derivative; kept for the last targets)."""
+        key = (stage.key, float(f0_hz))
+        if key not in self._single:
+            if len(self._single) >= 64:
+                self._single.pop(next(iter(self._single)))
+            with torch.no_grad():
+                self._single[key] = stage.analyse(harmonic_tones(torch.tensor([float(f0_hz)]), self.amplitudes))
+        return self._single[key]
 
     @staticmethod
     def _keys(f0_hz) -> tuple[float, ...]:
@@ -410,7 +422,7 @@ def evaluate_from_spectra(
     values, derivative = 0.0, 0.0
     for stage in spectral_stages(loss):
         spectra, tangents = cache.rows(stage, f0_hz)
-        target, _ = cache.rows(stage, [target_f0_hz])
+        target = cache.spectra(stage, target_f0_hz)
         stage_values, gradient = stage.compare(target, spectra)
         values = values + stage.weight * stage_values.double()
         chain = torch.linalg.vecdot(gradient.flatten(1), tangents.flatten(1))  # d stage / d f0, per candidate
@@ -462,12 +474,28 @@ class Curve:
 
 
 def loss_curve(loss: nn.Module, target_f0_hz: float, cache: CandidateSpectra, candidates_hz=None) -> Curve:
-    """A loss and the direction of its gradient against candidate f0 around a target (the page's curve)."""
-    candidates_hz = candidate_grid(target_f0_hz) if candidates_hz is None else np.asarray(candidates_hz)
-    values, derivative = evaluate_from_spectra(loss, target_f0_hz, cache, candidates_hz)
+    """A loss and the direction of its gradient against candidate f0 around a target (the page's curve).
+
+    Args:
+        loss: per-example loss (see :func:`spectral_stages`).
+        target_f0_hz: Hz; the target is ``harmonic_tones([target_f0_hz], cache.amplitudes)``.
+        cache: the family's spectra.
+        candidates_hz: ``[C]`` Hz (default: :func:`candidate_grid`). The target itself is added,
+            with the loss between the target and itself and a derivative of 0 (a flat direction).
+    """
+    target_f0_hz = check_positive_number("target_f0_hz", target_f0_hz)
+    grid = candidate_grid(target_f0_hz) if candidates_hz is None else np.asarray(candidates_hz, dtype=np.float64)
+    grid = grid[grid != target_f0_hz]
+    values, derivative = evaluate_from_spectra(loss, target_f0_hz, cache, grid)
+    at_target = 0.0
+    for stage in spectral_stages(loss):
+        target = cache.spectra(stage, target_f0_hz)
+        at_target += stage.weight * float(stage.compare(target, target)[0][0])
+    index = int(np.searchsorted(grid, target_f0_hz))
+    candidates_hz = np.insert(grid, index, target_f0_hz)
+    values, derivative = np.insert(values, index, at_target), np.insert(derivative, index, 0.0)
     direction = descent_direction(candidates_hz, target_f0_hz, derivative)
-    off_target = candidates_hz != target_f0_hz
-    toward = float(np.mean(direction[off_target] == TOWARD)) if off_target.any() else float("nan")
+    toward = float(np.mean(np.delete(direction, index) == TOWARD)) if len(grid) else float("nan")
     return Curve(candidates_hz, values, derivative, minmax_normalize(values), direction, toward)
 
 
@@ -484,7 +512,8 @@ class TransportView:
         target, candidate: ``[n_bins]``, each summing to 1.
         plan: ``[n_bins, n_bins]`` monotone coupling (:func:`sot_utils.losses.transport_plan_1d`).
         curves: :func:`sot_utils.study.landscape.cdf_quantile_curves` on the bin frequencies (Hz).
-        top_hz: frequency below which both spectra hold 99.5 % of their mass.
+        target_top_hz: frequency below which the target holds 99.5 % of its mass.
+        cost: SOT with ``options`` (p, root, cutoff, frequency scale) between the two mean spectra.
     """
 
     frequencies_hz: np.ndarray
@@ -492,7 +521,8 @@ class TransportView:
     candidate: np.ndarray
     plan: np.ndarray
     curves: dict[str, np.ndarray]
-    top_hz: float
+    target_top_hz: float
+    cost: float
 
 
 def transport_view(options: LossOptions, target_audio: torch.Tensor, candidate_audio: torch.Tensor) -> TransportView:
@@ -500,18 +530,28 @@ def transport_view(options: LossOptions, target_audio: torch.Tensor, candidate_a
 
     The spectra are SOT's (its window, power, FFT size and framing), averaged over frames and
     normalised to unit mass; the plan and the CDFs are those of the balanced problem (with the
-    cutoff, SOT scales the candidate by the target's mass instead, see docs/method.md).
+    cutoff, SOT scales the candidate by the target's mass instead, see docs/method.md). ``cost`` is
+    SOT itself, with every option, between the two frame-mean spectra.
     """
     loss = build_explorer_loss("SOT", options)
     with torch.no_grad():
         spectra = [loss.spectra(audio, 0).mean(dim=1)[0].double() for audio in (target_audio, candidate_audio)]
+        positions = bin_positions(options.n_fft, loss.sample_rate, scale=options.frequency_scale)
+        cost = spectral_ot(spectra[0], spectra[1], positions, options.p, options.root, options.mode)
     target, candidate = (s / s.sum().clamp(min=1e-30) for s in spectra)
     frequencies = rfft_frequencies(options.n_fft, loss.sample_rate)
     plan = transport_plan_1d(frequencies, target, candidate)
     curves = cdf_quantile_curves(frequencies, target, candidate)
-    reach = np.maximum(np.searchsorted(curves["u_cdf"], 0.995), np.searchsorted(curves["v_cdf"], 0.995))
-    top_hz = float(frequencies[min(int(reach), len(frequencies) - 1)])
-    return TransportView(frequencies.numpy(), target.numpy(), candidate.numpy(), plan.numpy(), curves, top_hz)
+    reach = min(int(np.searchsorted(curves["u_cdf"], 0.995)), len(frequencies) - 1)
+    return TransportView(
+        frequencies.numpy(),
+        target.numpy(),
+        candidate.numpy(),
+        plan.numpy(),
+        curves,
+        float(frequencies[reach]),
+        float(cost),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -634,7 +674,9 @@ def hz_axis(ax, low_hz: float, high_hz: float) -> None:
     """A logarithmic frequency axis between two frequencies, ticks labelled in plain Hz, no minor ticks."""
     ax.set_xscale("log")
     ax.set_xlim(low_hz, high_hz)
-    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0)))
+    decades = math.log10(high_hz / low_hz)
+    subs = (1.0, 2.0, 5.0) if decades > 1.5 else (1.0, 2.0, 3.0, 5.0) if decades > 0.8 else tuple(HZ_TICK_SUBS)
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_locator(NullLocator())
 
@@ -856,7 +898,7 @@ class LossExplorer:
         self.n_updates += 1
         self._draw_curves()
         if candidate_view:
-            self._update_transport()
+            self._update_transport(full=True)
         self._write_readout()
         if self.heat_box.selected_index == 0:
             self.update_heat_map()
@@ -864,15 +906,17 @@ class LossExplorer:
     def update_candidate(self) -> None:
         """Redraw what depends on the candidate: its marker on the curves, the transport view, its audio."""
         self._render_curves(full=False)
-        self._update_transport()
+        self._update_transport(full=False)
         self._write_readout()
 
-    def _update_transport(self) -> None:
+    def _update_transport(self, full: bool) -> None:
+        """The transport view and the audio; ``full``: the target changed too (its audio is new)."""
         target = harmonic_tones(torch.tensor([self.target_f0_hz]), self.amplitudes)
         candidate = harmonic_tones(torch.tensor([self.candidate_f0_hz]), self.amplitudes)
         self.transport = transport_view(self.options, target, candidate)
         self._draw_transport()
-        self.audio["target"].value = wav_bytes(listening_tone(self.target_f0_hz, self.amplitudes))
+        if full:
+            self.audio["target"].value = wav_bytes(listening_tone(self.target_f0_hz, self.amplitudes))
         self.audio["candidate"].value = wav_bytes(listening_tone(self.candidate_f0_hz, self.amplitudes))
 
     def run_descent(self) -> DescentPath:
@@ -911,52 +955,67 @@ class LossExplorer:
     # ---- figures
 
     def _build_figures(self) -> None:
-        self.curve_figure = new_figure(9.4, 4.6)
-        grid = self.curve_figure.add_gridspec(2, 1, height_ratios=(4.2, 1.6), hspace=0.08)
+        # The curves' axes are fixed (detuning in cents, normalised loss): their frame, ticks and
+        # labels are drawn once and stored; every update draws only the data over them (blitting).
+        self.curve_figure = new_figure(9.4, 4.7)
+        grid = self.curve_figure.add_gridspec(2, 1, height_ratios=(4.2, 1.3), hspace=0.06)
         self.ax = self.curve_figure.add_subplot(grid[0])
         self.sign_ax = self.curve_figure.add_subplot(grid[1], sharex=self.ax)
-        self.curve_figure.subplots_adjust(left=0.2, right=0.98, top=0.93, bottom=0.11)
+        self.curve_figure.subplots_adjust(left=0.15, right=0.98, top=0.88, bottom=0.1)
+        span = 1200 * SPAN_OCTAVES
+        ticks = np.arange(-span, span + 1, 300)
+        self.ax.set(xlim=(-span, span), ylim=(-0.04, 1.08), ylabel="normalised loss", xticks=ticks)
+        self.ax.set_title("candidate f0 (Hz)", fontsize=9, pad=16)
+        self.ax.grid(alpha=0.3)
+        self.ax.tick_params(labelbottom=False)
+        self.sign_ax.set_xlabel("candidate's detuning from the target (cents)", fontsize=9)
+        self.ax.axvline(0.0, color="black", linestyle=":", linewidth=1.2)
+        self.sign_ax.axvline(0.0, color="black", linestyle=":", linewidth=1.2)
+        animated = dict(animated=True)
         self.lines = {}
         for name in LOSS_NAMES:
             style = dict(linestyle="--") if "SOT" in name else {}
-            (self.lines[name],) = self.ax.plot([], [], color=LOSS_COLORS[name], label=name, **style)
-        self.marker = self.ax.axvline(440.0, color="black", linestyle=":", linewidth=1.2)
-        self.sign_marker = self.sign_ax.axvline(440.0, color="black", linestyle=":", linewidth=1.2)
-        self.outside = [self.ax.axvspan(1, 2, color="0.9", zorder=0) for _ in range(2)]
-        # drawn over a stored background (blitting): moving the candidate redraws only these
-        self.candidate_marker = self.ax.axvline(440.0, color="0.45", linewidth=1.0, animated=True)
-        (self.candidate_dot,) = self.ax.plot([], [], "o", color="0.2", markersize=6, animated=True)
-        (self.path_line,) = self.ax.plot([], [], "-", color="black", linewidth=1.0, animated=True)
-        (self.path_end,) = self.ax.plot([], [], "X", color="black", markersize=9, animated=True)
-        self.ax.set(ylim=(-0.04, 1.08), ylabel="normalised loss")
-        self.ax.grid(alpha=0.3)
-        self.ax.tick_params(labelbottom=False)
-        self.sign_ax.set_xlabel(
-            "candidate f0 (Hz); strip: a gradient step goes toward the target (green) or away (red)", fontsize=9
-        )
+            (self.lines[name],) = self.ax.plot([], [], color=LOSS_COLORS[name], label=name, **style, **animated)
+        self.hz_labels = [
+            self.ax.text(c, 1.01, "", transform=self.ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=9)
+            for c in ticks
+        ]
+        self.outside = [self.ax.axvspan(0, 0, color="0.88", zorder=0, **animated) for _ in range(2)]
+        self.candidate_marker = self.ax.axvline(0.0, color="0.45", linewidth=1.0, **animated)
+        (self.candidate_dot,) = self.ax.plot([], [], "o", color="0.2", markersize=6, **animated)
+        (self.path_line,) = self.ax.plot([], [], "-", color="black", linewidth=1.0, **animated)
+        (self.path_end,) = self.ax.plot([], [], "X", color="black", markersize=9, **animated)
+        for label in self.hz_labels:
+            label.set_animated(True)
         self._sign_mesh = None
         self._curve_background = None
+        self._curve_layout = None  # what the stored background shows: (enabled losses, selected loss)
 
         self.transport_figure = new_figure(9.4, 3.0)
         spectra_ax, cdf_ax, quantile_ax = self.transport_figure.subplots(
             1, 3, gridspec_kw=dict(width_ratios=(1.6, 1, 1))
         )
         self.transport_axes = spectra_ax, cdf_ax, quantile_ax
-        self.transport_figure.subplots_adjust(left=0.06, right=0.99, top=0.84, bottom=0.17, wspace=0.28)
-        target_style = dict(color="tab:blue", linestyle="--", linewidth=1.2)
-        candidate_style = dict(color="tab:orange", linewidth=1.2)
+        self.transport_figure.subplots_adjust(left=0.075, right=0.985, top=0.88, bottom=0.17, wspace=0.32)
+        # all the data is drawn over stored axes (blitting, see _draw_transport)
+        target_style = dict(color="tab:blue", linestyle="--", linewidth=1.2, animated=True)
+        candidate_style = dict(color="tab:orange", linewidth=1.2, animated=True)
         self.transport_artists = {
             "target": spectra_ax.plot([], [], label="target", **target_style)[0],
             "candidate": spectra_ax.plot([], [], label="candidate", **candidate_style)[0],
-            "arcs": spectra_ax.add_collection(LineCollection([], colors="tab:green", alpha=0.55)),
+            "arcs": spectra_ax.add_collection(LineCollection([], colors="tab:green", alpha=0.55, animated=True)),
             "u_cdf": cdf_ax.plot([], [], drawstyle="steps-post", **target_style)[0],
             "v_cdf": cdf_ax.plot([], [], drawstyle="steps-post", **candidate_style)[0],
             "u_quantile": quantile_ax.plot([], [], drawstyle="steps-pre", **target_style)[0],
             "v_quantile": quantile_ax.plot([], [], drawstyle="steps-pre", **candidate_style)[0],
         }
         self._transport_fills = []
+        self._transport_background = self._transport_layout = None
+        self.transport_cost = quantile_ax.text(
+            0.03, 0.97, "", transform=quantile_ax.transAxes, ha="left", va="top", fontsize=8, animated=True
+        )
         spectra_ax.legend(fontsize=8, loc="upper right")
-        spectra_ax.set(xlabel="frequency (Hz)", ylabel="share of the energy")
+        spectra_ax.set(xlabel="frequency (Hz)", ylabel="energy share")
         spectra_ax.set_title("spectra and transport plan (arcs)", fontsize=9)
         cdf_ax.set(xlabel="frequency (Hz)", ylim=(0, 1.02))
         cdf_ax.set_title("CDFs (area between: W1)", fontsize=9)
@@ -966,90 +1025,112 @@ class LossExplorer:
         self.heat_figure = new_figure(9.4, 3.4)
 
     def _draw_curves(self) -> None:
-        """Redraw the curves' figure for new curves (everything but the candidate and the path)."""
-        selected = self.controls["loss"].value
-        enabled = list(self.curves)
-        for name, line in self.lines.items():
-            line.set_visible(name in self.curves)
-            if name in self.curves:
-                line.set_data(self.curves[name].candidates_hz, self.curves[name].normalised)
-                line.set_linewidth(3.0 if name == selected else 1.3)
-                line.set_zorder(4 if name == selected else 2)
+        """Draw new curves: the data over the stored axes (drawn again only when the set of curves changes)."""
+        self._render_curves(full=False)
+
+    def _selected_normalised(self, cents) -> np.ndarray:
+        """The selected loss's normalised value at any detuning (its curve interpolated in cents)."""
+        curve = self.curves[self.controls["loss"].value]
+        return np.interp(cents, cents_between(curve.candidates_hz, self.target_f0_hz), curve.normalised)
+
+    def _render_curves(self, full: bool) -> None:
+        """Render the curves' figure: the stored axes (drawn again if ``full`` or the legend changed), then the data."""
+        canvas, ax = self.curve_figure.canvas, self.ax
+        selected, enabled = self.controls["loss"].value, list(self.curves)
+        if full or self._curve_background is None or self._curve_layout != (enabled, selected):
+            ax.legend(
+                handles=[self.lines[name] for name in enabled],
+                loc="upper center",
+                ncol=min(4, len(enabled)),
+                fontsize=8,
+                framealpha=0.9,
+            )
+            self.sign_ax.set_ylim(len(enabled), 0)
+            self.sign_ax.set_yticks(np.arange(len(enabled)) + 0.5, enabled, fontsize=8)
+            canvas.draw()  # animated artists are left out
+            self._curve_background = canvas.copy_from_bbox(self.curve_figure.bbox)
+            self._curve_layout = (enabled, selected)
+        else:
+            canvas.restore_region(self._curve_background)
         target = self.target_f0_hz
-        low, high = target / 2**SPAN_OCTAVES, target * 2**SPAN_OCTAVES
-        hz_axis(self.ax, low, high)
-        for marker in (self.marker, self.sign_marker):
-            marker.set_xdata([target, target])
-        for patch, (a, b) in zip(self.outside, ((low, DATA_F0_RANGE_HZ[0]), (DATA_F0_RANGE_HZ[1], high))):
-            patch.set_x(a)
-            patch.set_width(max(b - a, 0.0))
-        self.ax.legend(
-            handles=[self.lines[name] for name in enabled],
-            loc="upper center",
-            ncol=min(4, len(enabled)),
-            fontsize=8,
-            framealpha=0.9,
-        )
-        self.ax.set_title(
-            f"Loss against candidate f0: target {format_hz(target)}, {self.controls['n_harmonics'].value} "
-            f"harmonic(s), tilt {self.controls['tilt_db'].value:.1f} dB/octave (grey: outside the dataset's f0)",
-            fontsize=10,
-        )
-        x = next(iter(self.curves.values())).candidates_hz
-        edges = np.concatenate([[low], np.sqrt(x[1:] * x[:-1]), [high]])
+        for label, cents in zip(self.hz_labels, range(-1200, 1201, 300)):
+            label.set_text(f"{target * 2 ** (cents / 1200):.{1 if target < 200 else 0}f}")
+        low, high = (float(cents_between(edge, target)) for edge in DATA_F0_RANGE_HZ)  # the dataset's f0 range
+        beyond = 1200 * SPAN_OCTAVES + 100  # shading outside the range runs off the axes
+        self.outside[0].set_x(-beyond)
+        self.outside[0].set_width(max(0.0, low + beyond))
+        self.outside[1].set_x(high)
+        self.outside[1].set_width(max(0.0, beyond - high))
+        for name in enabled:
+            curve, line = self.curves[name], self.lines[name]
+            line.set_data(cents_between(curve.candidates_hz, target), curve.normalised)
+            line.set_linewidth(3.0 if name == selected else 1.3)
+        x = cents_between(next(iter(self.curves.values())).candidates_hz, target)
+        edges = np.concatenate([[-1200 * SPAN_OCTAVES], (x[1:] + x[:-1]) / 2, [1200 * SPAN_OCTAVES]])
         if self._sign_mesh is not None:
             self._sign_mesh.remove()
         signs = np.stack([self.curves[name].direction for name in enabled])
         self._sign_mesh = self.sign_ax.pcolormesh(
-            edges, np.arange(len(enabled) + 1), signs, cmap=SIGN_COLORS, vmin=-1.5, vmax=1.5
+            edges, np.arange(len(enabled) + 1), signs, cmap=SIGN_COLORS, vmin=-1.5, vmax=1.5, animated=True
         )
-        self.sign_ax.set_ylim(len(enabled), 0)
-        self.sign_ax.set_yticks(
-            np.arange(len(enabled)) + 0.5,
-            [f"{name}: {100 * self.curves[name].toward:.0f} % toward" for name in enabled],
-            fontsize=8,
-        )
-        self._render_curves(full=True)
-
-    def _selected_normalised(self, f0_hz) -> np.ndarray:
-        """The selected loss's normalised value at any f0 (its curve interpolated in log f0)."""
-        curve = self.curves[self.controls["loss"].value]
-        return np.interp(np.log(f0_hz), np.log(curve.candidates_hz), curve.normalised)
-
-    def _render_curves(self, full: bool) -> None:
-        """Render the curves' figure: everything (``full``), or the stored background and the moving parts."""
-        canvas = self.curve_figure.canvas
-        if full or self._curve_background is None:
-            canvas.draw()  # animated artists are left out
-            self._curve_background = canvas.copy_from_bbox(self.curve_figure.bbox)
-        else:
-            canvas.restore_region(self._curve_background)
-        f0 = self.candidate_f0_hz
-        self.candidate_marker.set_xdata([f0, f0])
-        self.candidate_dot.set_data([f0], self._selected_normalised([f0]))
+        cents = float(self.controls["candidate_cents"].value)
+        self.candidate_marker.set_xdata([cents, cents])
+        self.candidate_dot.set_data([cents], self._selected_normalised([cents]))
         if self.path is None:
             self.path_line.set_data([], [])
             self.path_end.set_data([], [])
         else:
-            curve = self.curves[self.controls["loss"].value]
+            curve = self.curves[selected]
             span = curve.values.max() - curve.values.min()
             normalised = (self.path.loss - curve.values.min()) / span if span > 0 else np.zeros_like(self.path.loss)
-            normalised = np.clip(normalised, -0.04, 1.08)
-            self.path_line.set_data(self.path.f0_hz, normalised)
-            self.path_end.set_data([self.path.f0_hz[-1]], [normalised[-1]])
-        for artist in (self.candidate_marker, self.candidate_dot, self.path_line, self.path_end):
-            self.ax.draw_artist(artist)
+            path_cents = cents_between(self.path.f0_hz, target)
+            self.path_line.set_data(path_cents, np.clip(normalised, -0.04, 1.08))
+            self.path_end.set_data([path_cents[-1]], [np.clip(normalised[-1], -0.04, 1.08)])
+        self.sign_ax.draw_artist(self._sign_mesh)
+        for artist in (*self.outside, *[self.lines[n] for n in enabled if n != selected], self.lines[selected]):
+            ax.draw_artist(artist)
+        for artist in (*self.hz_labels, self.candidate_marker, self.candidate_dot, self.path_line, self.path_end):
+            ax.draw_artist(artist)
         self.images["curve"].value = canvas_png(self.curve_figure)
 
     def _draw_transport(self) -> None:
+        """Render the transport view: the axes are stored and drawn again only when their limits change
+        (they move in octave steps), the spectra and curves of target and candidate are drawn over them."""
         view, options = self.transport, self.options
         spectra_ax, cdf_ax, quantile_ax = self.transport_axes
-        artists = self.transport_artists
+        artists, canvas = self.transport_artists, self.transport_figure.canvas
         log = options.frequency_scale == "log"
-        low, high = (20.0 if log else 0.0), view.top_hz * 1.15
-        f = view.frequencies_hz
+        f, curves = view.frequencies_hz, view.curves
+        # every candidate is at most an octave above the target: twice the target's reach is enough;
+        # the limits snap to powers of two so that they rarely change
+        low = 20.0 if log else 0.0
+        high = float(min(2 ** math.ceil(math.log2(2.2 * view.target_top_hz)), SAMPLE_RATE / 2))
         shown = (f >= low) & (f <= high)
+        peak = max(view.target[shown].max(), view.candidate[shown].max())
+        top = float(2 ** math.ceil(math.log2(1.1 * peak)))
+        layout = (options, high, top)
+        if self._transport_background is None or self._transport_layout != layout:
+            scale = "log" if log else "linear"
+            for ax in (spectra_ax, cdf_ax):
+                if ax.get_xscale() != scale:
+                    ax.set_xscale(scale)
+                ax.set_xlim(max(low, f[shown][0]), high)
+            if quantile_ax.get_yscale() != scale:
+                quantile_ax.set_yscale(scale)
+            quantile_ax.set_ylim(max(low, f[shown][0]), high)
+            spectra_ax.set_ylim(0, top)
+            spectra_ax.set_title(f"SOT's spectra (n_fft {options.n_fft}) and transport plan", fontsize=9)
+            canvas.draw()  # the animated artists (all the data) are left out
+            self._transport_background = canvas.copy_from_bbox(self.transport_figure.bbox)
+            self._transport_layout = layout
+        else:
+            canvas.restore_region(self._transport_background)
+        levels = np.concatenate([[0.0], curves["levels"]])
+        u_q = np.concatenate([curves["u_quantile"][:1], curves["u_quantile"]])
+        v_q = np.concatenate([curves["v_quantile"][:1], curves["v_quantile"]])
         artists["target"].set_data(f[shown], view.target[shown])
+        artists["u_cdf"].set_data(f[shown], curves["u_cdf"][shown])
+        artists["u_quantile"].set_data(levels, u_q)
         artists["candidate"].set_data(f[shown], view.candidate[shown])
         rows, cols = np.nonzero(view.plan > 1e-3 * view.plan.max())
         keep = shown[rows] & shown[cols]
@@ -1059,35 +1140,30 @@ class LossExplorer:
         )
         artists["arcs"].set_segments(segments)
         artists["arcs"].set_linewidths(0.4 + 2.5 * view.plan[rows, cols] / view.plan.max())
-        curves = view.curves
-        artists["u_cdf"].set_data(f[shown], curves["u_cdf"][shown])
         artists["v_cdf"].set_data(f[shown], curves["v_cdf"][shown])
-        levels = np.concatenate([[0.0], curves["levels"]])
-        u_q = np.concatenate([curves["u_quantile"][:1], curves["u_quantile"]])
-        v_q = np.concatenate([curves["v_quantile"][:1], curves["v_quantile"]])
-        artists["u_quantile"].set_data(levels, u_q)
         artists["v_quantile"].set_data(levels, v_q)
         for fill in self._transport_fills:
             fill.remove()
+        fill = dict(color="tab:green", alpha=0.25, animated=True)
         self._transport_fills = [
-            cdf_ax.fill_between(
-                f[shown], curves["u_cdf"][shown], curves["v_cdf"][shown], step="post", color="tab:green", alpha=0.25
-            ),
-            quantile_ax.fill_between(levels, u_q, v_q, step="pre", color="tab:green", alpha=0.25),
+            cdf_ax.fill_between(f[shown], curves["u_cdf"][shown], curves["v_cdf"][shown], step="post", **fill),
+            quantile_ax.fill_between(levels, u_q, v_q, step="pre", **fill),
         ]
-        scale = "log" if log else "linear"
-        for ax in (spectra_ax, cdf_ax):
-            ax.set_xscale(scale)
-            ax.set_xlim(max(low, f[shown][0]), high)
-        quantile_ax.set_yscale(scale)
-        quantile_ax.set_ylim(max(low, f[shown][0]), high)
-        spectra_ax.set_ylim(0, 1.08 * max(view.target[shown].max(), view.candidate[shown].max()))
-        self.transport_figure.suptitle(
-            f"target {format_hz(self.target_f0_hz)} against candidate {format_hz(self.candidate_f0_hz)}: "
-            f"SOT's spectra (n_fft {options.n_fft}, mean over frames, unit mass)",
-            fontsize=10,
+        for name in ("arcs", "target", "candidate"):
+            spectra_ax.draw_artist(artists[name])
+        for ax, fill, lines in zip(
+            (cdf_ax, quantile_ax), self._transport_fills, (("u_cdf", "v_cdf"), ("u_quantile", "v_quantile"))
+        ):
+            ax.draw_artist(fill)
+            for name in lines:
+                ax.draw_artist(artists[name])
+        o = options
+        kind = f"W{o.p}" if o.root else f"W{o.p}^{o.p}"
+        self.transport_cost.set_text(
+            f"SOT ({kind}, {o.mode}, {o.frequency_scale}) of\nthe mean spectra: {view.cost:.3g}"
         )
-        self.images["candidate"].value = figure_png(self.transport_figure)
+        quantile_ax.draw_artist(self.transport_cost)
+        self.images["candidate"].value = canvas_png(self.transport_figure)
 
     def _draw_heat_map(self, name: str, parameter: str) -> None:
         heat, figure = self.heat, self.heat_figure

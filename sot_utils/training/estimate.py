@@ -12,9 +12,9 @@ tones, the real instrument notes and noise.
 
 API: ``estimate_f0(checkpoint, audio, sample_rate)``; CLI:
 ``python -m sot_utils.training.estimate CHECKPOINT file.wav [file2.wav ...]`` (files read with
-soundfile, multi-channel files mixed to mono; an unvoiced file gets "unvoiced (reason)"; a file
-that cannot be analysed (unreadable, exactly silent, too short, an implausible sample rate) gets an
-error row, the others are still analysed, and the exit status is 1).
+soundfile, multi-channel files mixed to mono; an unvoiced file, silent ones included, gets
+"unvoiced (reason)"; a file that cannot be analysed (unreadable, too short, an implausible sample
+rate) gets an error row, the others are still analysed, and the exit status is 1).
 """
 
 from __future__ import annotations
@@ -197,13 +197,14 @@ def estimate_f0(checkpoint, audio, sample_rate: int) -> F0Estimate:
         sample_rate: of ``audio``, Hz.
 
     Returns:
-        :class:`F0Estimate`. Examples that are exactly silent are refused (ValueError); near
-        silence, noise and out-of-range tones come back with ``voiced`` false and a reason.
+        :class:`F0Estimate`. Silence (exact or near), noise and out-of-range tones come back with
+        ``voiced`` false and a reason; their ``f0_hz`` is whatever the model says and means nothing.
     """
     model, _ = load_model(checkpoint) if isinstance(checkpoint, (str, Path)) else checkpoint
     raw = resample_to_model_rate(audio, sample_rate)
-    voiced, reasons, level_db, flatness = voicing(raw)
-    audio = prepare_audio(raw, SAMPLE_RATE)
+    voiced, reasons, level_db, flatness = voicing(raw)  # an all-zero example is "silent" here
+    peak = raw.abs().amax(dim=-1, keepdim=True)
+    audio = raw / torch.where(peak > 0, peak, torch.ones_like(peak)) * PEAK_LEVEL
     out = model.encoder(CQT()(audio))
     frames = out.f0_hz  # [batch, n_frames]
     return F0Estimate(
