@@ -222,3 +222,29 @@ def test_a_run_trained_on_cuda_resumes_on_the_cpu(tiny_data, tmp_path, one_torch
     assert all(t.device.type == "cpu" for t in saved["model"].values())
     train(run_config(tiny_data, tmp_path / "run", steps=4, device="cpu"), progress=False)
     assert [row["device"] for row in csv.DictReader(open(out / "log.csv"))] == ["cuda", "cpu"]
+
+
+def test_the_harmonic_prior_enters_the_step_with_its_schedule(tiny_data, one_torch_thread):
+    """``loss.harmonic_prior_weight`` adds weight x harmonic_index_prior to the loss of every
+    micro-batch (the step's gradient is that of the sum); ``harmonic_prior_decay_steps`` ramps the
+    weight linearly to 0."""
+    from sot_utils.losses import harmonic_index_prior
+    from sot_utils.training.train import prior_weight
+
+    config = resolve_config("SOT-512", 0, loss={"harmonic_prior_weight": 0.01, "harmonic_prior_decay_steps": 100})
+    assert [prior_weight(config.loss, s) for s in (0, 50, 100, 200)] == pytest.approx([0.01, 0.005, 0.0, 0.0])
+    assert prior_weight(resolve_config("SOT-512", 0, loss={"harmonic_prior_weight": 0.01}).loss, 10**6) == 0.01
+    audio, cqt = torch.randn(4, 4096), torch.rand(4, 16, 285)
+    grads = {}
+    for weight in (0.0, 0.3):
+        torch.manual_seed(0)
+        model = HarmonicAutoencoder().eval()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+        loss_fn = build_loss(config)
+        total = train_step(model, loss_fn, optimizer, audio, cqt, 2, harmonic_prior=weight)
+        grads[weight] = model.encoder.amplitude_head.bias.grad.clone()
+        if weight:
+            estimate, out = model(cqt)
+            expected = loss_fn(audio, estimate) + weight * harmonic_index_prior(out.f0_hz, out.amplitudes).mean()
+            assert total == pytest.approx(float(expected.detach()), rel=1e-5)
+    assert not torch.allclose(grads[0.0], grads[0.3])

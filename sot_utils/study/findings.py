@@ -56,9 +56,9 @@ def results_findings(
         if runs_a["rpa"].mean() > runs_b["rpa"].mean() and stats["sign_flip_p"] < 0.05:
             verdict = "**supported**"
         elif runs_a["rpa"].mean() <= runs_b["rpa"].mean():
-            verdict = f"**not reproduced**: {b} has the higher mean"
+            verdict = f"**not reproduced** ({b} has the higher mean)"
         else:
-            verdict = "**not shown**: the difference is within the seed lottery"
+            verdict = "**not shown** (the difference is within the seed lottery)"
         needed = (
             ""
             if np.isnan(stats["seeds_needed"])
@@ -68,7 +68,7 @@ def results_findings(
             )
         )
         lines.append(
-            f"- **The paper's claim ({a} learns pitch where {b} fails): {verdict}.** Test RPA {a} "
+            f"- **The paper's claim** ({a} learns pitch where {b} fails): {verdict}. Test RPA {a} "
             f"{runs_a['rpa'].mean():.1f} % (seeds {_seeds(runs_a)}), {b} {runs_b['rpa'].mean():.1f} % (seeds "
             f"{_seeds(runs_b)}). Seed by seed, {a} minus {b} is {mean:+.1f} points on average (bootstrap interval "
             f"{low:+.1f} to {high:+.1f}); exact sign-flip p = {stats['sign_flip_p']:.2f} (with {int(stats['n'])} "
