@@ -73,12 +73,16 @@ notebooks: $(STAMP)
 
 reproduce: $(STAMP) soundfont data real-notes notebooks
 
+# Voila with its lab template less the icon fonts it fetches from a CDN (notebooks/jupyter/voila/
+# templates/offline): the pages load nothing from the network
+VOILA := JUPYTER_PATH=$(CURDIR)/notebooks/jupyter $(PY) -m voila --template=offline --no-browser
+
 explorer: $(STAMP)
-	$(PY) -m voila notebooks/explorer.ipynb --port=$(EXPLORER_PORT) --no-browser
+	$(VOILA) notebooks/explorer.ipynb --port=$(EXPLORER_PORT)
 
 # uses data/ and checkpoints/ as they are (the test tones without `make data`: a 400-tone stand-in set)
 estimator: $(STAMP)
-	$(PY) -m voila notebooks/estimator_explorer.ipynb --port=$(ESTIMATOR_PORT) --no-browser
+	$(VOILA) notebooks/estimator_explorer.ipynb --port=$(ESTIMATOR_PORT)
 
 # jupyter refuses to run as root without --allow-root (containers)
 lab: $(STAMP)

@@ -1,8 +1,11 @@
-"""End to end: ``notebooks/explorer.ipynb`` served by Voila and driven in a real headless Chromium.
+"""End to end: the two explorer pages served by Voila (as ``make explorer`` and ``make estimator``
+serve them) and driven in a real headless Chromium.
 
-The page must render the explorer's controls and plot, and the plot must be redrawn when the
-target f0 is typed into the slider's readout and when another loss is picked in the dropdown.
-Screenshots go to ``test-artifacts/explorer/`` (git-ignored), with Voila's log.
+Every control must change the output it should (the image of a figure is replaced, an audio
+player gets a new sound), the audio players must hold non-silent audio, an uploaded file must be
+analysed and a bad one refused with a message, and the pages must log no console error and request
+nothing beyond their own server. Screenshots go to ``test-artifacts/explorer/`` (git-ignored),
+with Voila's logs.
 
 Needs the ``web`` extra (voila, playwright) and Debian's ``chromium``; ``make test`` installs
 both. Missing either is a failure, not a skip: CI must run this test.
@@ -10,8 +13,10 @@ both. Missing either is a failure, not a skip: CI must run this test.
 
 from __future__ import annotations
 
+import base64
 import io
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -25,15 +30,16 @@ from urllib.parse import urlparse
 import numpy as np
 import psutil
 import pytest
-from matplotlib.image import imread
+import soundfile
 
 REPO = Path(__file__).resolve().parents[1]
-NOTEBOOK = REPO / "notebooks" / "explorer.ipynb"
+NOTEBOOKS = REPO / "notebooks"
+TEMPLATES = NOTEBOOKS / "jupyter"  # the `offline` Voila template (the Makefile's VOILA)
 ARTIFACTS = REPO / "test-artifacts" / "explorer"
-PLOT = ".widget-output img"  # the explorer's Output widget shows the figure as a PNG image
 START_TIMEOUT_S = 60  # Voila listening
-RENDER_TIMEOUT_MS = 60_000  # first page: kernel start, torch import, first curve
-UPDATE_TIMEOUT_MS = 30_000  # one recomputed curve (0.2 s unloaded)
+RENDER_TIMEOUT_MS = 120_000  # first page: kernel start, torch import, first figures
+UPDATE_TIMEOUT_MS = 60_000  # one update (0.1-1 s unloaded), on a machine shared with training runs
+VIEWPORT = {"width": 1100, "height": 2400}  # tall enough for a whole page in one screenshot
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +61,14 @@ def chromium() -> str:
     return path
 
 
+@pytest.fixture(scope="module", autouse=True)
+def artifacts():
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for old in ARTIFACTS.glob("*.png"):  # a failed run must not leave an earlier run's screenshots
+        old.unlink()
+    return ARTIFACTS
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -71,29 +85,25 @@ def _answers(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def voila(chromium):
-    """Serve the explorer notebook with Voila on a free local port; yield (url, server process);
-    stop the server and its kernels after."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for old in ARTIFACTS.glob("*.png"):  # a failed run must not leave an earlier run's screenshots
-        old.unlink()
+def _serve(notebook: str):
+    """Serve one notebook with Voila as the Makefile does; yield (url, server); stop it and its kernels."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}/"
     # The kernelspec's argv is `python`, which jupyter_client replaces by sys.executable: the
     # kernel runs in this interpreter's environment. One thread each: the machine is shared.
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "JUPYTER_PATH": str(TEMPLATES)}
     command = [
         sys.executable,
         "-m",
         "voila",
-        str(NOTEBOOK),
-        f"--port={port}",
+        "--template=offline",
         "--no-browser",
+        str(NOTEBOOKS / notebook),
+        f"--port={port}",
         "--Voila.ip=127.0.0.1",
         "--Voila.port_retries=0",
     ]
-    log_path = ARTIFACTS / "voila.log"
+    log_path = ARTIFACTS / f"voila-{Path(notebook).stem}.log"
     with open(log_path, "w") as log:
         server = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
@@ -129,49 +139,124 @@ def _stop(server: subprocess.Popen) -> None:
     psutil.wait_procs(alive, timeout=10)
 
 
-def _local_only(route):
-    """Abort requests that leave the machine (the template's icon font from a CDN): no network in CI."""
-    if urlparse(route.request.url).hostname == "127.0.0.1":
-        route.continue_()
-    else:
-        route.abort()
+@pytest.fixture(scope="module")
+def landscape_server(chromium):
+    yield from _serve("explorer.ipynb")
 
 
-def _plot_src(page) -> str:
-    return page.get_attribute(PLOT, "src")
+@pytest.fixture(scope="module")
+def estimator_server(chromium):
+    yield from _serve("estimator_explorer.ipynb")
 
 
-def _wait_for_redraw(page, old_src: str, action: str) -> None:
-    """Wait until the plot's image is replaced by a new one (its data URL changes)."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+class Browser:
+    """One page in headless Chromium, with its console errors and the requests that left the machine."""
 
-    try:
-        page.wait_for_function(
-            f"old => {{ const img = document.querySelector('{PLOT}'); return img !== null && img.src !== old; }}",
-            arg=old_src,
-            timeout=UPDATE_TIMEOUT_MS,
+    def __init__(self, playwright, chromium: str, url: str, name: str):
+        self.name = name
+        self.browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"], headless=True)
+        self.page = self.browser.new_page(viewport=VIEWPORT)
+        self.errors: list[str] = []
+        self.external: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.route("**/*", self._local_only)
+        self.page.goto(url, timeout=RENDER_TIMEOUT_MS)
+
+    def _local_only(self, route):
+        """Nothing may leave the machine: record and abort any such request."""
+        if urlparse(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            self.external.append(route.request.url)
+            route.abort()
+
+    def close(self):
+        self.browser.close()
+
+    # ---- finding widgets
+
+    def dropdown(self, label: str):
+        name = self.page.locator("label.widget-label", has_text=re.compile(f"^{re.escape(label)}$"))
+        return self.page.locator(".widget-dropdown").filter(has=name).locator("select")
+
+    def checkbox(self, text: str):
+        return self.page.locator(".widget-checkbox").filter(has=self.page.locator(f'span[title="{text}"]')).locator(
+            "input"
         )
-        page.wait_for_selector(PLOT, state="visible", timeout=UPDATE_TIMEOUT_MS)
-    except PlaywrightTimeout:
-        page.screenshot(path=ARTIFACTS / "failure.png", full_page=True)
-        pytest.fail(
-            f"the plot was not redrawn within {UPDATE_TIMEOUT_MS / 1000:.0f} s after {action} "
-            f"(screenshots and voila.log in {ARTIFACTS.relative_to(REPO)})",
-            pytrace=False,
+
+    def slider_readout(self, label: str):
+        name = self.page.locator("label.widget-label", has_text=re.compile(f"^{re.escape(label)}$"))
+        return self.page.locator(".widget-slider").filter(has=name).locator(".widget-readout")
+
+    def type_into(self, readout, text: str) -> None:
+        """Type a value into a slider's readout, as a user would, then Enter."""
+        readout.click()
+        self.page.keyboard.press("Control+A")
+        self.page.keyboard.type(text)
+        self.page.keyboard.press("Enter")
+
+    # ---- outputs
+
+    def src(self, selector: str) -> str:
+        return self.page.get_attribute(selector, "src") or ""
+
+    def sources(self, selectors) -> dict[str, str]:
+        return {selector: self.src(selector) for selector in selectors}
+
+    def wait_for_new(self, before: dict[str, str], action: str) -> None:
+        """Wait until every element of ``before`` shows a new image or sound (its blob URL changes)."""
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        for selector, old in before.items():
+            try:
+                self.page.wait_for_function(
+                    "([sel, old]) => { const el = document.querySelector(sel); "
+                    "return el !== null && !!el.getAttribute('src') && el.getAttribute('src') !== old; }",
+                    arg=[selector, old],
+                    timeout=UPDATE_TIMEOUT_MS,
+                )
+            except PlaywrightTimeout:
+                self.snapshot("failure")
+                pytest.fail(
+                    f"{self.name}: {selector} did not change within {UPDATE_TIMEOUT_MS / 1000:.0f} s after {action} "
+                    f"(screenshots and voila logs in {ARTIFACTS.relative_to(REPO)})",
+                    pytrace=False,
+                )
+
+    def change(self, action: str, do, selectors) -> None:
+        """Do something to the page and check that each of ``selectors`` shows a new image or sound."""
+        before = self.sources(selectors)
+        do()
+        self.wait_for_new(before, action)
+
+    def audio(self, selector: str) -> tuple[np.ndarray, int]:
+        """The samples an audio player holds (its blob fetched in the page, decoded here)."""
+        encoded = self.page.evaluate(
+            """async sel => {
+                const el = document.querySelector(sel);
+                const bytes = new Uint8Array(await (await fetch(el.src)).arrayBuffer());
+                let text = '';
+                for (let i = 0; i < bytes.length; i += 8192) text += String.fromCharCode(...bytes.subarray(i, i + 8192));
+                return btoa(text);
+            }""",
+            selector,
         )
+        data, rate = soundfile.read(io.BytesIO(base64.b64decode(encoded)))
+        return data, rate
 
+    def assert_sound(self, selector: str, seconds: float) -> None:
+        data, rate = self.audio(selector)
+        assert rate == 16000 and data.ndim == 1, selector
+        assert data.shape[0] == pytest.approx(seconds * rate, abs=1), selector
+        assert np.sqrt(np.mean(data**2)) > 0.05, f"{selector} holds (near) silence"
 
-def _snapshot(page, name: str) -> np.ndarray:
-    """Save the page's and the plot's screenshots; return the plot's pixels."""
-    page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
-    plot = page.locator(PLOT).screenshot(path=ARTIFACTS / f"{name}-plot.png")
-    return imread(io.BytesIO(plot), format="png")
+    def snapshot(self, name: str) -> None:
+        self.page.screenshot(path=ARTIFACTS / f"{self.name}-{name}.png", full_page=True)
 
-
-def _fraction_changed(a: np.ndarray, b: np.ndarray) -> float:
-    if a.shape != b.shape:
-        return 1.0
-    return float(np.mean(np.any(np.abs(a - b) > 1e-3, axis=-1)))
+    def assert_clean(self) -> None:
+        assert not self.external, f"{self.name} requested resources beyond its server: {self.external}"
+        assert not self.errors, f"{self.name} logged console errors: {self.errors}"
 
 
 def _kernel_pythons(server: subprocess.Popen) -> list[str]:
@@ -182,43 +267,175 @@ def _kernel_pythons(server: subprocess.Popen) -> list[str]:
     ]
 
 
-def test_explorer_page_redraws_the_plot_when_the_widgets_change(voila, chromium):
+# ------------------------------------------------------------------------------------------------
+# The landscape page
+
+CURVE, CANDIDATE, HEAT = "img.explorer-curve", "img.explorer-candidate", "img.explorer-heat"
+TARGET_AUDIO, CANDIDATE_AUDIO = "audio.explorer-audio-target", "audio.explorer-audio-candidate"
+
+
+def test_landscape_page_every_control_redraws_what_it_should(landscape_server, chromium):
     from playwright.sync_api import sync_playwright
 
-    voila_url, server = voila
-
+    url, server = landscape_server
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"], headless=True)
+        b = Browser(p, chromium, url, "landscape")
         try:
-            page = browser.new_page(viewport={"width": 1100, "height": 900})
-            page.route("**/*", _local_only)
-            page.goto(voila_url, timeout=RENDER_TIMEOUT_MS)
-            page.wait_for_selector(PLOT, state="visible", timeout=RENDER_TIMEOUT_MS)
+            page = b.page
+            page.wait_for_selector(CURVE, state="visible", timeout=RENDER_TIMEOUT_MS)
+            page.wait_for_selector(CANDIDATE, state="visible", timeout=RENDER_TIMEOUT_MS)
             assert "Loss-landscape explorer" in page.locator("h1").first.inner_text()
             assert _kernel_pythons(server) == [sys.executable], "the page's kernel is not this environment's python"
-            slider = page.locator(".widget-slider", has_text="target f0")
-            loss = page.locator(".widget-dropdown", has_text="loss").locator("select")
-            readout = slider.locator(".widget-readout")
-            assert float(readout.inner_text()) == pytest.approx(440.0)
-            assert loss.input_value() == "SOT"
-            before_src, before = _plot_src(page), _snapshot(page, "1-initial")
+            for player in (TARGET_AUDIO, CANDIDATE_AUDIO):
+                b.assert_sound(player, 1.0)
+            b.snapshot("1-initial")
 
-            # type a new target f0 into the slider's readout (as a user would), then Enter
-            readout.click()
-            page.keyboard.press("Control+A")
-            page.keyboard.type("1600")
-            page.keyboard.press("Enter")
-            _wait_for_redraw(page, before_src, "typing a target f0")
-            assert float(readout.inner_text()) == pytest.approx(1600.0, rel=0.01)
-            f0_src, after_f0 = _plot_src(page), _snapshot(page, "2-target-f0-1600")
-            changed = _fraction_changed(before, after_f0)
-            assert changed > 0.005, f"the plot barely changed with the target f0 ({changed:.2%} of pixels)"
+            target = b.slider_readout("target f0 (Hz, the dataset's range)")
+            assert float(target.inner_text()) == pytest.approx(440.0)
+            b.change(
+                "typing a target f0",
+                lambda: b.type_into(target, "1600"),
+                [CURVE, CANDIDATE, TARGET_AUDIO, CANDIDATE_AUDIO],
+            )
+            assert target.inner_text() == "1600.0"  # Hz with a readable precision, not 1.6e+03
+            assert "1600 Hz" in page.locator(".explorer-readout").inner_text()
+            b.change("typing 4 harmonics", lambda: b.type_into(b.slider_readout("harmonics"), "4"), [CURVE, CANDIDATE])
+            b.change("typing a tilt", lambda: b.type_into(b.slider_readout("tilt (dB/octave)"), "-12"), [CURVE])
 
-            loss.select_option("MSS (lin)")
-            _wait_for_redraw(page, f0_src, "picking the loss MSS (lin)")
-            assert loss.input_value() == "MSS (lin)"
-            after_loss = _snapshot(page, "3-loss-mss-lin")
-            changed = _fraction_changed(after_f0, after_loss)
-            assert changed > 0.005, f"the plot barely changed with the loss ({changed:.2%} of pixels)"
+            for label, value, changed in [
+                ("n_fft (SOT, single-scale)", "1024", [CURVE, CANDIDATE]),
+                ("SOT p", "1", [CURVE, CANDIDATE]),
+                ("SOT mode", "balanced", [CURVE, CANDIDATE]),
+                ("SOT frequency", "log", [CURVE, CANDIDATE]),
+                ("SOT framing", "complete frames", [CURVE, CANDIDATE]),
+                ("MSS norm", "l2", [CURVE]),
+                ("selected loss", "group SOT-2048", [CURVE]),
+            ]:
+                b.change(f"picking {label} = {value}", lambda: b.dropdown(label).select_option(label=value), changed)
+            b.change("unticking the root", lambda: b.checkbox("SOT root (W_p, not W_p^p)").uncheck(), [CURVE])
+            b.change("ticking a group's curve", lambda: b.checkbox("group MSS-Lin").check(), [CURVE])
+            b.change("unticking a curve", lambda: b.checkbox("MSS (log)").uncheck(), [CURVE])
+
+            target_sound = b.src(TARGET_AUDIO)
+            b.change(
+                "typing a candidate",
+                lambda: b.type_into(b.slider_readout("candidate (cents from the target)"), "-500"),
+                [CURVE, CANDIDATE, CANDIDATE_AUDIO],
+            )
+            assert b.src(TARGET_AUDIO) == target_sound, "moving the candidate changed the target's sound"
+            b.assert_sound(CANDIDATE_AUDIO, 1.0)
+            b.change(
+                "clicking descend",
+                lambda: page.locator("button", has_text="descend from the candidate").click(),
+                [CURVE],
+            )
+            assert "Adam steps from" in page.locator(".explorer-descent").inner_text()
+            b.snapshot("2-controls-and-descent")
+
+            page.locator(".jupyter-widget-Collapse-header", has_text="heat map").click()
+            page.wait_for_function(
+                f"() => !!document.querySelector('{HEAT}') && !!document.querySelector('{HEAT}').getAttribute('src')",
+                timeout=UPDATE_TIMEOUT_MS,
+            )
+            b.change(
+                "picking the tilt as the heat map's parameter",
+                lambda: b.dropdown("second parameter").select_option(label="spectral tilt"),
+                [HEAT],
+            )
+            b.snapshot("3-heat-map")
+            b.assert_clean()
         finally:
-            browser.close()
+            b.close()
+
+
+# ------------------------------------------------------------------------------------------------
+# The estimator page
+
+FIGURE = "img.estimator-figure"
+SOUND, RECONSTRUCTION_A, RECONSTRUCTION_B = (
+    "audio.estimator-audio-sound",
+    "audio.estimator-audio-reconstruction-a",
+    "audio.estimator-audio-reconstruction-b",
+)
+
+
+def _wav_file(path: Path, seconds: float, rate: int, channels: int) -> Path:
+    t = np.arange(int(seconds * rate)) / rate
+    tone = 0.3 * np.sin(2 * np.pi * 330.0 * t) + 0.15 * np.sin(2 * np.pi * 660.0 * t)
+    soundfile.write(path, np.stack([tone] * channels, axis=1), rate)
+    return path
+
+
+def test_estimator_page_every_control_and_the_upload(estimator_server, chromium, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    url, _server = estimator_server
+    with sync_playwright() as p:
+        b = Browser(p, chromium, url, "estimator")
+        try:
+            page = b.page
+            table = page.locator(".estimator-table")
+            message = page.locator(".estimator-message")
+            page.wait_for_selector(FIGURE, state="visible", timeout=RENDER_TIMEOUT_MS)
+            assert "Estimator explorer" in page.locator("h1").first.inner_text()
+            text = table.inner_text()
+            assert "SOT-2048 · seed 123" in text and "MSS-Lin · seed 123" in text and "label" in text
+            assert "voicing decision" in text and "voiced" in text
+            for player in (SOUND, RECONSTRUCTION_A, RECONSTRUCTION_B):
+                b.assert_sound(player, 4096 / 16000)
+            b.snapshot("1-initial")
+
+            model_a, model_b = b.dropdown("model A"), b.dropdown("model B")
+            b.change("picking model A", lambda: model_a.select_option(label="SOT-512 · seed 123"), [FIGURE])
+            page.wait_for_function("() => document.querySelector('.estimator-table').innerText.includes('SOT-512')")
+            b.change("leaving model B out", lambda: model_b.select_option(label="(none)"), [FIGURE])
+            page.wait_for_function("() => !document.querySelector('.estimator-table').innerText.includes('MSS-Lin')")
+            assert not page.locator(RECONSTRUCTION_B).is_visible()
+            b.change("picking model B", lambda: model_b.select_option(label="MSS-Lin · seed 123"), [FIGURE])
+            b.change("typing a test tone", lambda: b.type_into(b.slider_readout("test tone"), "17"), [FIGURE, SOUND])
+            assert "test tone 17" in table.inner_text()
+            b.change("typing a CQT frame", lambda: b.type_into(b.slider_readout("CQT frame"), "3"), [FIGURE])
+            assert "f0 in CQT frame 3" in table.inner_text()
+
+            sources = page.locator(".widget-toggle-button")
+            if (REPO / "data" / "real_notes_sr16000.pt").exists():
+                b.change("showing real notes", lambda: sources.filter(has_text="real note").click(), [FIGURE, SOUND])
+                note = b.dropdown("real note")
+                b.change("picking a note", lambda: note.select_option(index=5), [FIGURE, SOUND])
+                assert "label" in table.inner_text()
+            else:
+                sources.filter(has_text="real note").click()
+                page.wait_for_function(
+                    "() => document.querySelector('.estimator-message').innerText.includes('make real-notes')"
+                )
+
+            sources.filter(has_text="upload").click()
+            page.wait_for_function("() => document.querySelector('.estimator-message').innerText.includes('Upload a')")
+            upload = page.locator(".widget-upload")
+            good = _wav_file(tmp_path / "mine.wav", 1.5, 44100, channels=2)
+
+            def upload_file(path: Path):
+                with page.expect_file_chooser() as chooser:
+                    upload.click()
+                chooser.value.set_files(str(path))
+
+            b.change("uploading a stereo WAV", lambda: upload_file(good), [FIGURE, SOUND, RECONSTRUCTION_A])
+            page.wait_for_function("() => document.querySelector('.estimator-table').innerText.includes('mine.wav')")
+            assert "mixed to mono" in message.inner_text() and "resampled from 44100 Hz" in message.inner_text()
+            b.assert_sound(SOUND, 4096 / 16000)
+            b.change("moving the excerpt", lambda: b.type_into(b.slider_readout("excerpt from (s)"), "0.5"), [FIGURE])
+            assert "from 0.50 s" in message.inner_text()
+            b.snapshot("2-upload")
+
+            bad = tmp_path / "bad.wav"
+            bad.write_text("this is not a sound file")
+            upload_file(bad)
+            page.wait_for_function(
+                "() => document.querySelector('.estimator-message').innerText.includes('could not be read as audio')"
+            )
+            assert "bad.wav" in message.inner_text() and "WAV or FLAC" in message.inner_text()
+            assert "Traceback" not in page.locator("body").inner_text()
+            b.snapshot("3-bad-upload")
+            b.assert_clean()
+        finally:
+            b.close()

@@ -391,7 +391,8 @@ class EstimatorExplorer:
             audio, rate, notes = read_upload(content, name)
             audio_16k = resample_to_model_rate(torch.from_numpy(audio), rate)[0]
         except (UploadError, ValueError) as error:
-            self._upload = None
+            self._upload, self.sound, self.analyses = None, None, {}
+            self._clear_outputs()
             self._show_error(str(error))
             return
         if rate != SAMPLE_RATE:
@@ -705,9 +706,9 @@ class EstimatorExplorer:
                 ),
                 self.message,
                 players,
-                self.table,
                 c["frame"],
                 self.images["figure"],
+                self.table,
             ]
         )
 
