@@ -15,7 +15,7 @@ import json
 import math
 from pathlib import Path
 
-SECTION_ORDER = ("wasserstein", "mss", "train_step", "scaling", "gpu", "ensemble")
+SECTION_ORDER = ("wasserstein", "mss", "train_step", "scaling", "gpu", "ensemble", "explorer")
 TITLES = {
     "wasserstein": "W_p and the SOT loss",
     "mss": "Multi-scale spectral loss",
@@ -23,6 +23,7 @@ TITLES = {
     "scaling": "Scaling",
     "gpu": "GPU",
     "ensemble": "Ensemble",
+    "explorer": "Explorer pages: latency",
     "wasserstein_1d": "W_p (bench_wasserstein.py run alone)",
 }
 DASH = "–"
@@ -191,6 +192,19 @@ def legacy_train_step(data: dict) -> dict:
     return cases
 
 
+def latency_table(title: str, rows: dict) -> str:
+    """Rows: views; columns: repeats, p50, p95 and the largest time (ms), the p95 target and whether it is met."""
+    header = ["view", "repeats", "p50 (ms)", "p95 (ms)", "max (ms)", "p95 target (ms)", "meets it"]
+    body = []
+    for view, r in rows.items():
+        meets = DASH if "meets_target" not in r else ("yes" if r["meets_target"] else "**NO**")
+        body.append(
+            [view, fmt_num(r.get("n")), fmt_ms(r.get("p50")), fmt_ms(r.get("p95")), fmt_ms(r.get("max"))]
+            + [fmt_ms(r.get("target_p95")) if "target_p95" in r else DASH, meets]
+        )
+    return f"**{title}**\n\n" + table(header, body)
+
+
 def render_section(name: str, data) -> str:
     out = [f"## {TITLES.get(name, name)} (`{name}`)\n"]
     if not isinstance(data, dict):
@@ -208,11 +222,13 @@ def render_section(name: str, data) -> str:
     if name == "train_step" and "groups" in data and "tables" not in data:  # the earlier layout
         data = {**data, "tables": {"one Adam step": legacy_train_step(data)}}
         data.pop("groups")
-    rest = {k: v for k, v in data.items() if k not in ("what", "meta", "tables", "series", "plots")}
+    rest = {k: v for k, v in data.items() if k not in ("what", "meta", "tables", "series", "plots", "latency")}
     for title, cases in data.get("tables", {}).items():
         out.append(comparison_table(title, cases))
     for title, s in data.get("series", {}).items():
         out.append(series_table(title, s))
+    for title, rows in data.get("latency", {}).items():
+        out.append(latency_table(title, rows))
     if data.get("plots"):
         out.append("Plot: " + ", ".join(f"[{p}]({p})" for p in data["plots"]) + "\n")
     scalars = {k: v for k, v in rest.items() if not isinstance(v, dict)}

@@ -16,6 +16,7 @@ Sections (``--only`` picks some; the others keep their last numbers in the resul
 - ``gpu``: the W, SOT-loss, MSS and training-step comparisons on a CUDA device, with runs per hour
   (22,000 steps, one run alone); ``{"skipped": "no CUDA device"}`` without one;
 - ``ensemble``: ``benchmarks/bench_ensemble.py``: one training step of E runs, separate against one ensemble.
+- ``explorer``: ``benchmarks/bench_explorer.py``: one update of each view of the explorer pages (p50/p95, ms).
 
 The first four sections time the CPU (where the study's runs train); ``--device`` picks the device
 of the ``gpu`` and ``ensemble`` sections (``auto``: CUDA when available). Candidates are timed in
@@ -51,7 +52,7 @@ import torch
 from benchmarks import NO_CUDA, comparison, describe, log, section_meta, time_interleaved, timestamp
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("wasserstein", "mss", "train_step", "scaling", "gpu", "ensemble")
+SECTIONS = ("wasserstein", "mss", "train_step", "scaling", "gpu", "ensemble", "explorer")
 DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_OUT = Path(__file__).resolve().with_name("results.json")
 QUICK_OUT = ROOT / "test-artifacts" / "bench-quick" / "results.json"
@@ -278,6 +279,13 @@ def section_ensemble(ctx: Context) -> dict:
     return bench_ensemble.run(quick=ctx.quick, device=ctx.device)
 
 
+def section_explorer(ctx: Context) -> dict:
+    """``benchmarks/bench_explorer.py``: one update of each view of the explorer pages, on the CPU."""
+    from benchmarks import bench_explorer
+
+    return bench_explorer.run(quick=ctx.quick, repeats=ctx.reps(20))
+
+
 SECTION_FUNCTIONS = {
     "wasserstein": section_wasserstein,
     "mss": section_mss,
@@ -285,6 +293,7 @@ SECTION_FUNCTIONS = {
     "scaling": section_scaling,
     "gpu": section_gpu,
     "ensemble": section_ensemble,
+    "explorer": section_explorer,
 }
 assert tuple(SECTION_FUNCTIONS) == SECTIONS
 

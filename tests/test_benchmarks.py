@@ -119,6 +119,27 @@ def test_comparisons_agree_and_ratios_are_positive(quick_run):
     assert profile and all(positive_finite(v) for v in profile.values())
 
 
+def test_explorer_latency_section(quick_run):
+    from benchmarks.bench_explorer import TABLE, TARGETS_MS
+
+    rows = quick_run["results"]["explorer"]["latency"][TABLE]
+    assert set(TARGETS_MS) <= set(rows)
+    assert any(view.startswith("landscape: candidate") for view in rows)
+    for view, row in rows.items():
+        assert row["n"] >= 1 and 0 < row["p50"] <= row["p95"] <= row["max"], (view, row)
+        if view in TARGETS_MS:
+            assert row["target_p95"] == TARGETS_MS[view] and row["meets_target"] == (row["p95"] < row["target_p95"])
+    assert "| view | repeats | p50 (ms) | p95 (ms) |" in quick_run["out"].with_suffix(".md").read_text()
+
+
+def test_latency_percentiles_worked_example():
+    from benchmarks.bench_explorer import percentiles
+
+    row = percentiles([s / 1e3 for s in range(1, 21)], target_ms=19.0)  # 1..20 ms
+    # numpy's linear percentiles: rank (n - 1) q, between the sorted values
+    assert row == {"n": 20, "p50": 10.5, "p95": 19.1, "max": 20.0, "target_p95": 19.0, "meets_target": False}
+
+
 def test_scaling_series_and_plot(quick_run):
     scaling = quick_run["results"]["scaling"]
     assert set(scaling["series"]) == {"SOT loss fwd+bwd vs batch", "SOT loss fwd+bwd vs n_fft", "train step vs batch"}

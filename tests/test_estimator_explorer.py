@@ -123,10 +123,11 @@ def _sounds():
         "quiet tone": tone * 1e-4,
         "noise": torch.randn(N_SAMPLES, generator=generator) * 0.1,
         "low": harmonic_tones(torch.tensor([25.0]), torch.ones(1))[0],
+        "silence": torch.zeros(N_SAMPLES),
     }
 
 
-@pytest.mark.parametrize("name", ["tone", "quiet tone", "noise", "low"])
+@pytest.mark.parametrize("name", ["tone", "quiet tone", "noise", "low", "silence"])
 def test_the_pages_estimate_is_estimate_f0s(model, cqt, name):
     audio = _sounds()[name]
     page = estimate_from_features(model[0], excerpt_features(cqt, audio[None]))
@@ -134,7 +135,9 @@ def test_the_pages_estimate_is_estimate_f0s(model, cqt, name):
     for field in ("f0_hz", "f0_frames_hz", "voiced", "confidence", "level_db", "flatness"):
         torch.testing.assert_close(getattr(page, field), getattr(reference, field), rtol=0, atol=0, msg=field)
     assert page.reason == reference.reason
-    expected = {"tone": "", "quiet tone": "silent", "noise": "noise", "low": "below the trained range"}[name]
+    expected = {"tone": "", "quiet tone": "silent", "noise": "noise", "low": "below the trained range"}
+    expected["silence"] = "silent"
+    expected = expected[name]
     assert page.reason == [expected]
 
 
@@ -259,9 +262,9 @@ def test_the_second_model_can_be_left_out(page):
     page.controls["checkpoint_b"].value = NO_CHECKPOINT
     assert list(page.analyses) == ["SOT-2048 · seed 123"]
     assert "MSS-Lin" not in page.table.value
-    assert page.audio["reconstruction_b"].layout.display == "none"
+    assert page.players["reconstruction_b"].layout.display == "none"
     page.controls["checkpoint_b"].value = "MSS-Lin · seed 123"
-    assert page.audio["reconstruction_b"].layout.display == ""
+    assert page.players["reconstruction_b"].layout.display == ""
 
 
 def test_the_frame_slider_redraws_without_recomputing(page):
@@ -277,7 +280,8 @@ def test_real_notes_missing_then_present(page, root):
     _show_tone(page)
     page.controls["source"].value = "real note"
     assert "make real-notes" in page.message.value and page.table.value == ""
-    assert bytes(page.images["figure"].value) == b""
+    assert page.images["figure"].layout.display == "none"
+    assert all(box.layout.display == "none" for box in page.players.values())
     _fake_real_notes(root / REAL_NOTES_PATH)
     page.controls["source"].value = "synthetic test tone"
     page.controls["source"].value = "real note"
@@ -286,6 +290,7 @@ def test_real_notes_missing_then_present(page, root):
         "Violin A4 (440.0 Hz)",
     ]
     assert "Acoustic Grand Piano, A3" in page.table.value and "<td>220.0 Hz</td>" in page.table.value
+    assert page.images["figure"].layout.display == "" and page.players["sound"].layout.display == ""
     before = _snapshot(page)
     page.controls["note"].value = 1
     after = _snapshot(page)
@@ -303,7 +308,8 @@ def test_an_upload_is_analysed_and_its_excerpt_can_move(page):
     before = _snapshot(page)
     page.controls["excerpt_s"].value = 0.0  # the silent start
     after = _snapshot(page)
-    assert "this excerpt is silent" in after["message"] and after["table"] == "" != before["table"]
+    assert "from 0.00 s" in after["message"] and after["table"] != before["table"]
+    assert "<b>unvoiced</b> (silent)" in after["table"]  # as estimate_f0 reports exact silence
     page.controls["excerpt_s"].value = 0.4  # straddles the start of the tone
     assert "from 0.40 s" in page.message.value and "mine.wav" in page.table.value
 
@@ -324,7 +330,7 @@ def test_a_bad_upload_gets_a_message_and_clears_the_outputs(page, content, messa
     assert message in page.message.value and "bad.wav" in page.message.value
     assert "Traceback" not in page.message.value
     page.controls["source"].value = "upload"
-    assert page.table.value == "" and bytes(page.images["figure"].value) == b""
+    assert page.table.value == "" and page.images["figure"].layout.display == "none"
     assert "Upload a WAV or FLAC file" in page.message.value
 
 

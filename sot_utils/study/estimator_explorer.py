@@ -15,9 +15,9 @@ note (``make real-notes``) or an uploaded WAV/FLAC file. The page shows, for one
   spectral flatness.
 
 ``estimate_f0`` builds a CQT (about 0.3 s of kernel set-up) at every call; the page builds one
-and reuses it, composing the same public steps (:func:`~sot_utils.training.estimate.voicing`,
-:func:`~sot_utils.training.estimate.prepare_audio`,
-:func:`~sot_utils.training.estimate.peak_confidence`); ``tests/test_estimator_explorer.py``
+and reuses it for every model, through ``estimate_f0``'s own parts
+(:func:`~sot_utils.training.estimate.voicing`, :func:`~sot_utils.training.estimate.normalise_peak`,
+:func:`~sot_utils.training.estimate.estimate_from_cqt`); ``tests/test_estimator_explorer.py``
 checks that the page's numbers equal ``estimate_f0``'s.
 
 A bad upload (not audio, silent, too short, an implausible sample rate, too long) gets a message
@@ -30,6 +30,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +41,7 @@ import torch
 from matplotlib.collections import LineCollection
 from torch import nn
 
-from ..constants import N_SAMPLES, SAMPLE_RATE, SUCCESS_CENTS
+from ..constants import N_SAMPLES, PEAK_LEVEL, SAMPLE_RATE, SUCCESS_CENTS
 from ..spectral import CQT, rfft_frequencies, stft_magnitude
 from ..training.checkpoint import load_model
 from ..training.data import DEFAULT_PATH as FULL_DATA_PATH
@@ -49,13 +50,22 @@ from ..training.estimate import (
     MAX_SAMPLE_RATE,
     MIN_SAMPLE_RATE,
     F0Estimate,
-    peak_confidence,
-    prepare_audio,
+    estimate_from_cqt,
+    normalise_peak,
     resample_to_model_rate,
     voicing,
 )
 from ..training.evaluate import find_runs
-from .explorer import canvas_png, cents_between, format_cents, format_hz, hz_axis, new_figure, wav_bytes
+from .explorer import (
+    canvas_png,
+    cents_between,
+    format_cents,
+    format_hz,
+    hz_axis,
+    new_figure,
+    single_threaded,
+    wav_bytes,
+)
 from .real_notes import DEFAULT_PATH as REAL_NOTES_PATH
 from .real_notes import load_real_notes
 
@@ -203,24 +213,13 @@ class Features:
 def excerpt_features(cqt: CQT, audio: torch.Tensor) -> Features:
     """:class:`Features` of 16 kHz ``audio [batch, n_samples]`` (checked as ``estimate_f0`` checks it)."""
     raw = resample_to_model_rate(audio, SAMPLE_RATE)
-    prepared = prepare_audio(raw, SAMPLE_RATE)
+    prepared = normalise_peak(raw)  # as estimate_f0 does (silence stays 0)
     return Features(voicing(raw), cqt(prepared), cqt(prepared[:, :-1]), cqt.frequencies.float())
 
 
-@torch.no_grad()
 def estimate_from_features(model: nn.Module, features: Features) -> F0Estimate:
     """:func:`~sot_utils.training.estimate.estimate_f0`'s result, from :func:`excerpt_features`."""
-    voiced, reasons, level_db, flatness = features.voicing
-    out = model.encoder(features.estimator_cqt)
-    return F0Estimate(
-        f0_hz=out.f0_hz.median(dim=-1).values,
-        f0_frames_hz=out.f0_hz,
-        voiced=voiced,
-        reason=reasons,
-        confidence=peak_confidence(out.logits, model.encoder.temperature),
-        level_db=level_db,
-        flatness=flatness,
-    )
+    return estimate_from_cqt(model, features.voicing, features.estimator_cqt)
 
 
 @dataclass
@@ -295,12 +294,15 @@ class EstimatorExplorer:
             ``tone`` (synthetic test tone index), ``note`` (real note index), ``upload``,
             ``excerpt_s`` (start of an upload's excerpt), ``frame`` (CQT frame shown).
         images: ``figure``: the four panels as an image widget (PNG).
-        audio: ``sound``, ``reconstruction_a``, ``reconstruction_b`` audio players.
+        audio: ``sound``, ``reconstruction_a``, ``reconstruction_b`` audio players; ``players``: each
+            with its title (hidden when it has nothing to play).
         table: the estimates (HTML); ``message``: errors and remarks (HTML).
         sound: the current :class:`Sound`; ``analyses``: the current :class:`Analysis` per model label.
         n_updates: how many times the analysis has been recomputed.
+        timings: seconds the last updates took (``update``: a new sound or model; ``draw``: a new frame).
     """
 
+    @single_threaded
     def __init__(self, root: str | os.PathLike = REPO):
         self.root = Path(root)
         self.cqt = CQT()
@@ -319,11 +321,15 @@ class EstimatorExplorer:
         }
         for name, player in self.audio.items():
             player.add_class(f"estimator-audio-{name.replace('_', '-')}")
+        titles = {"sound": "sound (the analysed 0.256 s)", "reconstruction_a": "reconstruction, model A"}
+        titles["reconstruction_b"] = "reconstruction, model B"
+        self.players = {name: widgets.VBox([widgets.HTML(titles[name]), self.audio[name]]) for name in self.audio}
         self.table = widgets.HTML().add_class("estimator-table")
         self.message = widgets.HTML().add_class("estimator-message")
         self.sound: Sound | None = None
         self.analyses: dict[str, Analysis] = {}
         self.n_updates = 0
+        self.timings: dict[str, float] = {}
         self._build_figure()
         self._observe()
         self.update()
@@ -385,6 +391,7 @@ class EstimatorExplorer:
         start = int(round(self.controls["excerpt_s"].value * SAMPLE_RATE))
         return upload_sound(audio, name, start, notes), None
 
+    @single_threaded
     def load_upload(self, content: bytes, name: str) -> None:
         """Decode an uploaded file and analyse it (a bad file gets a message; the page goes on)."""
         try:
@@ -481,8 +488,17 @@ class EstimatorExplorer:
     def _show_error(self, text: str) -> None:
         self.message.value = f'<p style="color:#b00020"><b>{_html(text)}</b></p>'
 
+    @single_threaded
     def update(self) -> None:
-        """Analyse the chosen sound with the chosen models and redraw (messages instead of tracebacks)."""
+        """Analyse the chosen sound with the chosen models and redraw (messages instead of tracebacks);
+        ``timings["update"]``: how long it took, seconds."""
+        start = time.perf_counter()
+        try:
+            self._update()
+        finally:
+            self.timings["update"] = time.perf_counter() - start
+
+    def _update(self) -> None:
         self.n_updates += 1
         c = self.controls
         c["tone"].layout.display = "" if c["source"].value == SOURCES[0] else "none"
@@ -500,15 +516,8 @@ class EstimatorExplorer:
                     self._show_error(missing)
                 self._clear_outputs()
                 return
-            if not bool(sound.audio.any()):
-                raise UploadError(f"{sound.name}: this excerpt is silent (every sample is 0); move the excerpt")
             features = excerpt_features(self.cqt, sound.audio[None])
             self.analyses = {label: analyse(self.model(label), features) for label in self.chosen_models()}
-        except UploadError as error:
-            self.analyses = {}
-            self._show_error(str(error))
-            self._clear_outputs()
-            return
         except Exception as error:  # the page shows any failure as a message, never a traceback
             self.analyses = {}
             self._show_error(f"could not analyse the sound: {error}")
@@ -518,13 +527,15 @@ class EstimatorExplorer:
         if not self.checkpoints:
             notes.append("No checkpoints under checkpoints/: train one with `python -m sot_utils.training.train`.")
         self._show_note("; ".join(notes))
-        self.audio["sound"].value = wav_bytes(sound.audio / max(float(sound.audio.abs().max()), 1e-12) * 0.9)
+        self.audio["sound"].value = wav_bytes(sound.audio / max(float(sound.audio.abs().max()), 1e-12) * PEAK_LEVEL)
+        self._show("sound", True)
         for key, label in zip(("reconstruction_a", "reconstruction_b"), self._labels()):
             analysis = self.analyses.get(label)
-            self.audio[key].layout.display = "" if analysis is not None else "none"
             if analysis is not None:
                 audio = analysis.reconstruction
-                self.audio[key].value = wav_bytes(audio / max(float(audio.abs().max()), 1e-12) * 0.9)
+                self.audio[key].value = wav_bytes(audio / max(float(audio.abs().max()), 1e-12) * PEAK_LEVEL)
+            self._show(key, analysis is not None)
+        self.images["figure"].layout.display = ""
         self._write_table()
         self.draw()
 
@@ -535,10 +546,14 @@ class EstimatorExplorer:
         self.message.value = f"<p>{_html(text)}</p>" if text else ""
 
     def _clear_outputs(self) -> None:
+        """Hide the figure and the players (an emptied player would make the browser log a failed load)."""
         self.table.value = ""
-        self.images["figure"].value = b""
-        for player in self.audio.values():
-            player.value = b""
+        self.images["figure"].layout.display = "none"
+        for box in self.players.values():
+            box.layout.display = "none"
+
+    def _show(self, name: str, visible: bool) -> None:
+        self.players[name].layout.display = "" if visible else "none"
 
     def _write_table(self) -> None:
         sound = self.sound
@@ -611,10 +626,12 @@ class EstimatorExplorer:
             }
         self._background = self._layout = None
 
+    @single_threaded
     def draw(self) -> None:
-        """Render the four panels for the current sound, models and frame."""
+        """Render the four panels for the current sound, models and frame (``timings["draw"]``, seconds)."""
         if self.sound is None:
             return
+        start = time.perf_counter()
         frame, sound = self.controls["frame"].value, self.sound
         canvas, artists = self.figure.canvas, self.artists
         (cqt_ax, probability_ax), (amplitude_ax, spectrum_ax) = self.axes
@@ -683,20 +700,14 @@ class EstimatorExplorer:
         self.images["figure"].value = canvas_png(self.figure)
         if self.analyses:
             self._write_table()
+        self.timings["draw"] = time.perf_counter() - start
 
     # ---- layout
 
     def widget(self) -> widgets.Widget:
         """The whole page as one widget."""
         c = self.controls
-        players = widgets.HBox(
-            [
-                widgets.VBox([widgets.HTML("sound (the analysed 0.256 s)"), self.audio["sound"]]),
-                widgets.VBox([widgets.HTML("reconstruction, model A"), self.audio["reconstruction_a"]]),
-                widgets.VBox([widgets.HTML("reconstruction, model B"), self.audio["reconstruction_b"]]),
-            ],
-            layout=widgets.Layout(flex_flow="row wrap"),
-        )
+        players = widgets.HBox(list(self.players.values()), layout=widgets.Layout(flex_flow="row wrap"))
         return widgets.VBox(
             [
                 widgets.HBox([c["checkpoint_a"], c["checkpoint_b"]], layout=widgets.Layout(flex_flow="row wrap")),

@@ -30,8 +30,10 @@ Display it in a notebook with ``LossExplorer().widget()``; ``notebooks/explorer.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -76,8 +78,8 @@ DEFAULT_ENABLED = ("SOT", "MSS (lin)", "MSS (log)")
 SPAN_OCTAVES = 1.0
 """Candidates span ``target * 2^[-1, +1]``."""
 
-GRID_STEPS_PER_OCTAVE = 48
-"""Candidate f0 grid: 48 points per octave (25 cents apart)."""
+GRID_STEPS_PER_OCTAVE = 40
+"""Candidate f0 grid: 40 points per octave (30 cents apart)."""
 
 GRID_RANGE_HZ = (DATA_F0_RANGE_HZ[0] / 2**SPAN_OCTAVES, DATA_F0_RANGE_HZ[1] * 2**SPAN_OCTAVES)
 """The grid covers every candidate of every target in the dataset's f0 range (40-1950 Hz)."""
@@ -117,6 +119,32 @@ LOSS_COLORS = dict(
         ),
     )
 )
+
+
+# --------------------------------------------------------------------------------------------
+# Threads
+
+
+def single_threaded(method):
+    """Run a page's handler with one torch thread, then restore the setting.
+
+    An update is many small tensor operations: a second thread only adds synchronisation, and on a
+    machine whose cores are busy with other work (training runs) it waits for them: measured ten
+    times slower with two threads than with one on two busy cores (``benchmarks/bench_explorer.py``).
+    """
+
+    @functools.wraps(method)
+    def run(*args, **kwargs):
+        threads = torch.get_num_threads()
+        if threads != 1:
+            torch.set_num_threads(1)
+        try:
+            return method(*args, **kwargs)
+        finally:
+            if threads != 1:
+                torch.set_num_threads(threads)
+
+    return run
 
 
 # --------------------------------------------------------------------------------------------
@@ -251,12 +279,17 @@ class SpectralStage:
         compare: (target spectra ``[1, n_frames, n_bins]``, candidate spectra ``[B, ...]``) ->
             (values ``[B]``, their gradient with respect to the candidate spectra ``[B, ...]``).
         weight: the term's weight in the loss.
+        base, post: for an analysis that transforms another one's spectra elementwise (log
+            magnitudes), that analysis and the transform: ``analyse(audio) = post(base.analyse(audio))``,
+            so that its spectra are derived from the base's stored ones.
     """
 
     key: tuple
     analyse: Callable[[torch.Tensor], torch.Tensor]
     compare: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
     weight: float
+    base: SpectralStage | None = None
+    post: Callable[[torch.Tensor], torch.Tensor] | None = None
 
 
 def _sot_compare(term: SpectralOTLoss, n_fft: int, target: torch.Tensor, estimate: torch.Tensor):
@@ -283,9 +316,13 @@ def _distance_compare(norm: str, target: torch.Tensor, estimate: torch.Tensor):
     return difference.square().mean(dim=(-2, -1)), difference * (2.0 / n)
 
 
-def _log_magnitude(analyse: Callable, audio: torch.Tensor) -> torch.Tensor:
+def _safe_log(magnitude: torch.Tensor) -> torch.Tensor:
     """MSS's log magnitudes, ``log(max(S, 1e-5))`` (the reference's ``safe_log``)."""
-    return torch.log(torch.clamp(analyse(audio), min=LOG_EPS))
+    return torch.log(torch.clamp(magnitude, min=LOG_EPS))
+
+
+def _log_magnitude(analyse: Callable, audio: torch.Tensor) -> torch.Tensor:
+    return _safe_log(analyse(audio))
 
 
 def spectral_stages(loss: nn.Module) -> list[SpectralStage]:
@@ -317,11 +354,13 @@ def spectral_stages(loss: nn.Module) -> list[SpectralStage]:
             compare = partial(_distance_compare, term.norm)
             for n_fft, hop in zip(term.fft_sizes, term.hop_lengths):
                 magnitude = partial(stft_magnitude, n_fft=n_fft, hop_length=hop, window="hann")
+                linear = SpectralStage(("stft", n_fft, hop), magnitude, compare, weight * term.lin_weight)
                 if term.lin_weight:
-                    stages.append(SpectralStage(("stft", n_fft, hop), magnitude, compare, weight * term.lin_weight))
+                    stages.append(linear)
                 if term.log_weight:
                     log = partial(_log_magnitude, magnitude)
-                    stages.append(SpectralStage(("log-stft", n_fft, hop), log, compare, weight * term.log_weight))
+                    key = ("log-stft", n_fft, hop)
+                    stages.append(SpectralStage(key, log, compare, weight * term.log_weight, linear, _safe_log))
         else:
             raise ValueError(f"`loss` has a term of type {type(term).__name__}, which has no spectral stages")
     return stages
@@ -393,7 +432,10 @@ class CandidateSpectra:
             return self._stacked[stage.key, keys]
         store = self._rows.setdefault(stage.key, {})
         missing = list(dict.fromkeys(f for f in keys if f not in store))
-        if missing:
+        if missing and stage.base is not None:  # derived elementwise from the base analysis's rows
+            base, base_tangents = self.rows(stage.base, missing)
+            self._keep(store, missing, torch.func.jvp(stage.post, (base,), (base_tangents,)))
+        elif missing:
             audio, audio_tangent = self.tones(missing)
             self._keep(store, missing, torch.func.jvp(stage.analyse, (audio,), (audio_tangent,)))
         stacked = torch.stack([store[f][0] for f in keys]), torch.stack([store[f][1] for f in keys])
@@ -705,8 +747,10 @@ class LossExplorer:
         curves: the drawn curves by loss name (:class:`Curve`); ``lines``: their matplotlib lines.
         path: the last :class:`DescentPath` (None when there is none for the current curves).
         n_updates: how many times the curves have been recomputed.
+        timings: seconds the last updates took, by view (``curves``, ``update``, ``candidate``).
     """
 
+    @single_threaded
     def __init__(self, steps_per_octave: int = GRID_STEPS_PER_OCTAVE, descent_steps: int = DESCENT_STEPS):
         self.steps_per_octave = check_int("steps_per_octave", steps_per_octave, minimum=1)
         self.descent_steps = check_int("descent_steps", descent_steps, minimum=1)
@@ -741,6 +785,7 @@ class LossExplorer:
         self.curves: dict[str, Curve] = {}
         self.path: DescentPath | None = None
         self.n_updates = 0
+        self.timings: dict[str, float] = {}
         self._build_figures()
         self._observe()
         self.update()
@@ -886,8 +931,14 @@ class LossExplorer:
 
     # ---- updates
 
+    @single_threaded
     def update(self, candidate_view: bool = True) -> None:
-        """Recompute the curves of the enabled losses and redraw; also the candidate view when asked."""
+        """Recompute the curves of the enabled losses and redraw; also the candidate view when asked.
+
+        ``timings["curves"]`` is how long the curves took until their image was sent, seconds;
+        ``timings["update"]`` the whole update.
+        """
+        start = time.perf_counter()
         cache = self._cache()
         candidates = candidate_grid(self.target_f0_hz, self.steps_per_octave)
         self.curves = {
@@ -897,17 +948,23 @@ class LossExplorer:
         self.descent_readout.value = ""
         self.n_updates += 1
         self._draw_curves()
+        self.timings["curves"] = time.perf_counter() - start
         if candidate_view:
             self._update_transport(full=True)
         self._write_readout()
         if self.heat_box.selected_index == 0:
             self.update_heat_map()
+        self.timings["update"] = time.perf_counter() - start
 
+    @single_threaded
     def update_candidate(self) -> None:
-        """Redraw what depends on the candidate: its marker on the curves, the transport view, its audio."""
+        """Redraw what depends on the candidate: its marker on the curves, the transport view, its audio
+        (``timings["candidate"]``, seconds)."""
+        start = time.perf_counter()
         self._render_curves(full=False)
         self._update_transport(full=False)
         self._write_readout()
+        self.timings["candidate"] = time.perf_counter() - start
 
     def _update_transport(self, full: bool) -> None:
         """The transport view and the audio; ``full``: the target changed too (its audio is new)."""
@@ -919,6 +976,7 @@ class LossExplorer:
             self.audio["target"].value = wav_bytes(listening_tone(self.target_f0_hz, self.amplitudes))
         self.audio["candidate"].value = wav_bytes(listening_tone(self.candidate_f0_hz, self.amplitudes))
 
+    @single_threaded
     def run_descent(self) -> DescentPath:
         """Gradient descent on f0 from the candidate under the selected loss; draw its path."""
         name = self.controls["loss"].value
@@ -936,6 +994,7 @@ class LossExplorer:
         self._render_curves(full=False)
         return self.path
 
+    @single_threaded
     def update_heat_map(self) -> None:
         """Recompute the heat map of the selected loss (only while its section is open)."""
         if self.heat_box.selected_index != 0:
@@ -1037,6 +1096,8 @@ class LossExplorer:
         """Render the curves' figure: the stored axes (drawn again if ``full`` or the legend changed), then the data."""
         canvas, ax = self.curve_figure.canvas, self.ax
         selected, enabled = self.controls["loss"].value, list(self.curves)
+        for name in enabled:
+            self.lines[name].set_linewidth(3.0 if name == selected else 1.3)  # before the legend copies them
         if full or self._curve_background is None or self._curve_layout != (enabled, selected):
             ax.legend(
                 handles=[self.lines[name] for name in enabled],
@@ -1064,7 +1125,6 @@ class LossExplorer:
         for name in enabled:
             curve, line = self.curves[name], self.lines[name]
             line.set_data(cents_between(curve.candidates_hz, target), curve.normalised)
-            line.set_linewidth(3.0 if name == selected else 1.3)
         x = cents_between(next(iter(self.curves.values())).candidates_hz, target)
         edges = np.concatenate([[-1200 * SPAN_OCTAVES], (x[1:] + x[:-1]) / 2, [1200 * SPAN_OCTAVES]])
         if self._sign_mesh is not None:

@@ -202,14 +202,26 @@ def estimate_f0(checkpoint, audio, sample_rate: int) -> F0Estimate:
     """
     model, _ = load_model(checkpoint) if isinstance(checkpoint, (str, Path)) else checkpoint
     raw = resample_to_model_rate(audio, sample_rate)
-    voiced, reasons, level_db, flatness = voicing(raw)  # an all-zero example is "silent" here
-    peak = raw.abs().amax(dim=-1, keepdim=True)
-    audio = raw / torch.where(peak > 0, peak, torch.ones_like(peak)) * PEAK_LEVEL
-    out = model.encoder(CQT()(audio))
-    frames = out.f0_hz  # [batch, n_frames]
+    return estimate_from_cqt(model, voicing(raw), CQT()(normalise_peak(raw)))
+
+
+def normalise_peak(audio: torch.Tensor) -> torch.Tensor:
+    """``audio [batch, n_samples]`` scaled to a peak of :data:`~sot_utils.constants.PEAK_LEVEL`, as the
+    training examples are; an all-zero example stays zero."""
+    peak = audio.abs().amax(dim=-1, keepdim=True)
+    return audio / torch.where(peak > 0, peak, torch.ones_like(peak)) * PEAK_LEVEL
+
+
+@torch.no_grad()
+def estimate_from_cqt(model, voicing_result: tuple, cqt: torch.Tensor) -> F0Estimate:
+    """:func:`estimate_f0`'s result from its parts: :func:`voicing` of the 16 kHz audio and the CQT
+    ``[batch, n_frames, n_bins]`` of the peak-normalised audio (:func:`normalise_peak`). For
+    callers that reuse one CQT for several models (the estimator page)."""
+    voiced, reasons, level_db, flatness = voicing_result
+    out = model.encoder(cqt)
     return F0Estimate(
-        f0_hz=frames.median(dim=-1).values,
-        f0_frames_hz=frames,
+        f0_hz=out.f0_hz.median(dim=-1).values,
+        f0_frames_hz=out.f0_hz,
         voiced=voiced,
         reason=reasons,
         confidence=peak_confidence(out.logits, model.encoder.temperature),
