@@ -1,5 +1,7 @@
 """Shared fixtures."""
 
+import shutil
+
 import pytest
 import torch
 
@@ -25,4 +27,24 @@ def tiny_data(tmp_path_factory):
     """A 40-example synthetic dataset file (the training tests' data)."""
     path = tmp_path_factory.mktemp("data") / "tiny.pt"
     save_dataset(generate_harmonic_dataset(seed=1, size=40, progress=False), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    """The system Chromium that Playwright drives in the browser tests; fails (never skips) when it
+    or Playwright is missing: CI must run those tests."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.fail(
+            "Playwright is not installed: run `make test` (installs the `web` extra) "
+            "or `.venv/bin/pip install -e '.[web]'`",
+            pytrace=False,
+        )
+    path = shutil.which("chromium")
+    if path is None:
+        pytest.fail(
+            "`chromium` is not on PATH: run `make test` (installs it) or `apt-get install -y chromium`", pytrace=False
+        )
     return path

@@ -26,7 +26,6 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SITE = REPO / "build" / "book"
 ARTIFACTS = REPO / "test-artifacts" / "book"
-CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -84,29 +83,19 @@ def server(site):
 
 
 @pytest.fixture(scope="module")
-def browser():
-    """Headless Debian Chromium through Playwright; fails (never skips) when either is missing."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail(
-            "Playwright is not installed: run `make test` (installs the `web` extra) "
-            "or `.venv/bin/pip install -e '.[web]'`",
-            pytrace=False,
-        )
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: run `make test` (installs it) or `apt-get install -y chromium`", pytrace=False
-        )
+def browser(chromium):
+    """Headless Debian Chromium through Playwright (the ``chromium`` fixture checks both exist)."""
+    from playwright.sync_api import sync_playwright
+
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for old in ARTIFACTS.glob("*.png"):  # a failed run must not leave an earlier run's screenshots
         old.unlink()
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS, headless=True)
+        launched = p.chromium.launch(executable_path=chromium, args=LAUNCH_ARGS, headless=True)
         try:
-            yield chromium
+            yield launched
         finally:
-            chromium.close()
+            launched.close()
 
 
 class _Ids(HTMLParser):

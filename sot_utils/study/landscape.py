@@ -111,7 +111,9 @@ def sot_variants() -> dict[str, nn.Module]:
 # Sweeps
 
 
-def _per_example(loss: Callable, target: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
+def per_example_loss(loss: Callable, target: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
+    """``loss(target, estimate)`` with ``target [1 or B, n_samples]`` broadcast to the estimates, checked to
+    give one value per example ``[B]`` (a loss built with ``reduction="none"``)."""
     values = loss(target.expand(estimate.shape[0], -1), estimate)
     if values.shape != (estimate.shape[0],):
         raise ValueError(
@@ -149,7 +151,7 @@ def sweep(
     for chunk in torch.split(values, batch_size):
         chunk = chunk.detach().clone().requires_grad_(gradient)
         with torch.set_grad_enabled(gradient):
-            out = _per_example(loss, target, make_audio(chunk))
+            out = per_example_loss(loss, target, make_audio(chunk))
             if gradient:
                 (grad,) = torch.autograd.grad(out.sum(), chunk)
                 grads.append(grad.detach())
@@ -179,7 +181,7 @@ def surface(
     target = target.reshape(1, -1)
     with torch.no_grad():
         out = [
-            _per_example(loss, target, make_audio(x, y))
+            per_example_loss(loss, target, make_audio(x, y))
             for x, y in zip(torch.split(flat_x, batch_size), torch.split(flat_y, batch_size))
         ]
     return torch.cat(out).reshape(grid_x.shape).numpy()
@@ -314,7 +316,10 @@ def rank_accuracy(
         candidates = f0 * 2.0 ** (candidate_cents / 1200)
         with torch.no_grad():
             values = torch.cat(
-                [_per_example(loss, target, harmonic_tones(c, amplitudes)) for c in torch.split(candidates, batch_size)]
+                [
+                    per_example_loss(loss, target, harmonic_tones(c, amplitudes))
+                    for c in torch.split(candidates, batch_size)
+                ]
             )
         smaller = values[:, None] < values[None, :]
         tie = values[:, None] == values[None, :]

@@ -28,6 +28,7 @@ from ..constants import N_FRAMES, N_SAMPLES, SAMPLE_RATE
 from ..losses import harmonic_index_prior
 from ..synth import exp_sigmoid, harmonic_synth
 from ..validation import check_int, check_positive_number, check_tensor
+from .landscape import per_example_loss
 
 __all__ = ["amplitude_optimal_landscape", "fit_f0_and_amplitudes", "subharmonic_ratios", "untrained_f0"]
 
@@ -45,16 +46,6 @@ def _render(f0_hz: torch.Tensor, amplitudes: torch.Tensor) -> torch.Tensor:
     frames_f0 = f0_hz[:, None].expand(-1, N_FRAMES)
     frames_amplitudes = amplitudes[:, None, :].expand(-1, N_FRAMES, -1)
     return harmonic_synth(frames_f0, frames_amplitudes, N_SAMPLES, SAMPLE_RATE)
-
-
-def _per_example(loss: Callable, target: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
-    values = loss(target, estimate)
-    if values.shape != (estimate.shape[0],):
-        raise ValueError(
-            f"`loss` must return one value per example ([{estimate.shape[0]}]); build it with "
-            f"reduction='none' (got shape {tuple(values.shape)})"
-        )
-    return values
 
 
 def amplitude_optimal_landscape(
@@ -94,7 +85,7 @@ def amplitude_optimal_landscape(
     best = torch.full((len(candidates_hz),), math.inf)
     for _ in tqdm(range(steps), desc="amplitudes", disable=not progress, leave=False):
         optimizer.zero_grad()
-        values = _per_example(loss, targets, _render(candidates_hz, exp_sigmoid(logits)))
+        values = per_example_loss(loss, targets, _render(candidates_hz, exp_sigmoid(logits)))
         best = torch.minimum(best, values.detach())
         values.sum().backward()
         optimizer.step()
@@ -148,7 +139,7 @@ def fit_f0_and_amplitudes(
         optimizer.zero_grad()
         f0 = 2.0 ** log2_f0.clamp(min=math.log2(20.0), max=math.log2(7900.0))
         amplitudes = exp_sigmoid(logits)
-        values = _per_example(loss, targets, _render(f0, amplitudes))
+        values = per_example_loss(loss, targets, _render(f0, amplitudes))
         if prior_weight:
             values = values + prior_weight * harmonic_index_prior(
                 f0[:, None].expand(-1, N_FRAMES), amplitudes[:, None].expand(-1, N_FRAMES, -1)
@@ -158,7 +149,7 @@ def fit_f0_and_amplitudes(
     with torch.no_grad():
         f0 = 2.0 ** log2_f0.clamp(min=math.log2(20.0), max=math.log2(7900.0))
         amplitudes = exp_sigmoid(logits)
-        final = _per_example(loss, targets, _render(f0, amplitudes))
+        final = per_example_loss(loss, targets, _render(f0, amplitudes))
         frames = (f0[:, None].expand(-1, N_FRAMES), amplitudes[:, None].expand(-1, N_FRAMES, -1))
         prior = harmonic_index_prior(*frames)
     audible = f0[:, None] * torch.arange(1, n_harmonics + 1) < SAMPLE_RATE / 2

@@ -43,10 +43,9 @@ import yaml
 from torch import nn
 from tqdm.auto import tqdm
 
-from .. import configs as config_files
 from ..autoencoder import HarmonicAutoencoder, RollOffFilter
 from ..encoder import FRAMES_PER_BLOCK, EncoderOutput, conv1d_channels_last, f0_from_logits, trunk_layers
-from ..losses import PAPER_GROUPS, WeightedLossSum
+from ..losses import WeightedLossSum
 from ..metrics import compute_metrics
 from ..synth import exp_sigmoid, harmonic_synth
 from ..validation import check_audio_pair, check_int, check_tensor
@@ -55,7 +54,7 @@ from .config import TrainConfig, resolve_config
 from .data import cached_features
 from .train import (
     CPU_MICRO_BATCH,
-    add_run_arguments,
+    add_run_selection,
     batch_indices,
     build_loss,
     check_device,
@@ -644,15 +643,7 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m sot_utils.training.ensemble",
         description="Train many runs of the paper's autoencoder together, as one batched ensemble.",
     )
-    parser.add_argument(
-        "--groups",
-        nargs="+",
-        default=list(PAPER_GROUPS),
-        choices=config_files.group_names(),
-        help="experiment groups (default: the paper's seven)",
-    )
-    parser.add_argument("--seeds", nargs="+", type=int, required=True, help="seeds, e.g. 42 123 456 789 101112")
-    add_run_arguments(parser)
+    add_run_selection(parser, "42 123 456 789 101112")
     parser.add_argument(
         "--members",
         type=int,

@@ -28,11 +28,9 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .. import configs as config_files
-from ..losses import PAPER_GROUPS
 from ..validation import check_choice, check_int
 from .config import TrainConfig, resolve_config
-from .train import add_run_arguments, check_device, train
+from .train import add_run_selection, check_device, train
 
 BACKENDS = ("processes", "submitit-local", "slurm")
 
@@ -158,15 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m sot_utils.training.sweep", description="Train (or resume) many runs: groups x seeds."
     )
-    parser.add_argument(
-        "--groups",
-        nargs="+",
-        default=list(PAPER_GROUPS),
-        choices=config_files.group_names(),
-        help="experiment groups (default: the paper's seven)",
-    )
-    parser.add_argument("--seeds", nargs="+", type=int, required=True, help="seeds, e.g. 42 123 456")
-    add_run_arguments(parser)
+    add_run_selection(parser, "42 123 456")
     parser.add_argument("--backend", default="processes", choices=BACKENDS)
     parser.add_argument("--jobs", type=int, default=1, help="parallel local processes (backend 'processes')")
     parser.add_argument("--partition", help="SLURM partition")

@@ -31,8 +31,8 @@ from tqdm.auto import tqdm
 
 from .. import configs
 from ..autoencoder import HarmonicAutoencoder, predict
+from ..losses import PAPER_GROUPS, harmonic_index_prior
 from ..losses import build_loss as build_loss_from_terms
-from ..losses import harmonic_index_prior
 from ..metrics import compute_metrics
 from .checkpoint import (
     RunLock,
@@ -310,6 +310,19 @@ def _train_locked(config, device, out_dir, train_split, val_split, progress, pos
                 last_path,
             )
     return out_dir
+
+
+def add_run_selection(parser: argparse.ArgumentParser, seeds_example: str) -> None:
+    """``--groups`` (default: the paper's seven) and ``--seeds``: the runs of a sweep or an ensemble."""
+    parser.add_argument(
+        "--groups",
+        nargs="+",
+        default=list(PAPER_GROUPS),
+        choices=configs.group_names(),
+        help="experiment groups (default: the paper's seven)",
+    )
+    parser.add_argument("--seeds", nargs="+", type=int, required=True, help=f"seeds, e.g. {seeds_example}")
+    add_run_arguments(parser)
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
