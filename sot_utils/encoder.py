@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from . import spectral
-from .synth import exp_sigmoid
+from .synth import exp_sigmoid, floor_fundamental
 from .validation import check_choice, check_int, check_positive_number, check_tensor
 
 PAPER_CHANNELS = (40, 30, 30, 10, 3)
@@ -190,6 +190,9 @@ class PitchEncoder(nn.Module):
             predicts the centre of the logit grid, ``sqrt(fmin_hz * fmax_hz)`` (503 Hz), for every
             input and every seed (a remedy for seeds whose random head starts far below the data;
             notebook 07).
+        fundamental_floor: keep the rendered fundamental at least this fraction of the strongest
+            harmonic amplitude, in ``[0, 1]`` (0: off, the paper; :func:`sot_utils.synth.floor_fundamental`):
+            renders at ``f0 / k`` with a silent fundamental stop being exact minima (notebook 07).
     """
 
     def __init__(
@@ -205,9 +208,15 @@ class PitchEncoder(nn.Module):
         fmin_hz: float | None = None,
         fmax_hz: float | None = None,
         f0_head_init: str = "random",
+        fundamental_floor: float = 0.0,
     ):
         super().__init__()
         check_choice("f0_head_init", f0_head_init, F0_HEAD_INITS)
+        if isinstance(fundamental_floor, bool) or not isinstance(fundamental_floor, (int, float)):
+            raise ValueError(f"`fundamental_floor` must be a number in [0, 1], got {fundamental_floor!r}")
+        if not 0.0 <= fundamental_floor <= 1.0:
+            raise ValueError(f"`fundamental_floor` must be a number in [0, 1], got {fundamental_floor!r}")
+        self.fundamental_floor = float(fundamental_floor)
         n_bins = spectral.cqt_n_bins() if n_bins is None else n_bins
         check_int("n_bins", n_bins, minimum=2)
         check_int("n_harmonics", n_harmonics, minimum=1)
@@ -280,5 +289,7 @@ class PitchEncoder(nn.Module):
         features = torch.cat([self._trunk(block) for block in frames.split(FRAMES_PER_BLOCK)])
         logits = self.f0_head(features).reshape(batch, n_frames, n_bins)
         amplitudes = exp_sigmoid(self.amplitude_head(features)).reshape(batch, n_frames, self.n_harmonics)
+        if self.fundamental_floor:
+            amplitudes = floor_fundamental(amplitudes, self.fundamental_floor)
         f0_hz = f0_from_logits(logits, self.temperature, self.fmin_hz, self.fmax_hz)
         return EncoderOutput(f0_hz=f0_hz, amplitudes=amplitudes, logits=logits)

@@ -39,6 +39,32 @@ def exp_sigmoid(
     return max_value * torch.sigmoid(x) ** math.log(exponent) + threshold
 
 
+def floor_fundamental(amplitudes: torch.Tensor, ratio: float) -> torch.Tensor:
+    """Keep the fundamental audible: ``a_1 <- max(a_1, ratio * max_k a_k)``; the other partials unchanged.
+
+    Rendering a K-partial tone at ``f0 / k`` (k >= 2) needs ``a_1 = 0``: the sub-harmonic renders
+    that make every spectral loss zero there (notebook 07) need a silent fundamental. With a floor,
+    the fundamental is never more than ``-20 log10(ratio)`` dB below the strongest partial, so
+    those renders leave energy where the target has none and stop being exact minima. A target
+    whose own fundamental is at least that loud (the synthetic tones': amplitudes 0.4-1.0, so
+    ``ratio <= 0.4``) is still rendered exactly at its true f0.
+
+    Args:
+        amplitudes: ``[..., n_harmonics]`` linear, column ``k - 1`` drives partial ``k``.
+        ratio: the floor, as a fraction of the strongest amplitude, in ``[0, 1]`` (0: unchanged).
+
+    Returns:
+        ``[..., n_harmonics]``; gradients reach the strongest partial where the floor binds.
+    """
+    check_tensor("amplitudes", amplitudes, min_ndim=1, layout="[..., n_harmonics]", nonnegative=True)
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0.0 <= ratio <= 1.0:
+        raise ValueError(f"`ratio` must be a number in [0, 1], got {ratio!r}")
+    if not ratio:
+        return amplitudes
+    fundamental = torch.maximum(amplitudes[..., :1], ratio * amplitudes.amax(dim=-1, keepdim=True))
+    return torch.cat([fundamental, amplitudes[..., 1:]], dim=-1)
+
+
 def upsample_with_windows(envelopes: torch.Tensor, n_samples: int) -> torch.Tensor:
     """Upsample frame-rate envelopes by overlap-adding periodic Hann windows.
 

@@ -88,6 +88,10 @@ def test_a_remedy_changes_only_what_it_names_and_has_its_own_folder():
         "steps",
     ]
     assert remedied.out_dir == "checkpoints/remedies/recipe/SOT-2048/42"
+    floored = resolve_config("SOT-2048", 42, remedy="fundamental-floor")
+    differences = config_differences(plain.to_dict(), floored.to_dict(), ignore=())
+    assert sorted(d.split(":")[0] for d in differences) == ["model.fundamental_floor", "out_dir", "remedy", "steps"]
+    assert floored.model.fundamental_floor == 0.3 and floored.model.build().encoder.fundamental_floor == 0.3
     with pytest.raises(ValueError, match="no settings for group 'SOT-NoCut'"):
         resolve_config("SOT-NoCut", 42, remedy="recipe")
 
@@ -111,6 +115,8 @@ def test_a_remedy_changes_only_what_it_names_and_has_its_own_folder():
         ({"loss": {"terms": {"sot": {"window": "hamming"}}}}, "window"),
         ({"loss": {"terms": {"sot": {"nfft": 512}}}}, "unknown options \\['nfft'\\]"),
         ({"loss": {"harmonic_prior_weight": -1}}, "harmonic_prior_weight"),
+        ({"model": {"fundamental_floor": 1.5}}, "`model.fundamental_floor` must be a number in \\[0, 1\\]"),
+        ({"model": {"fundamental_floor": "high"}}, "`model.fundamental_floor` must be a number"),
         ({"keep_best_every": 300}, "multiple of `validate_every`"),
         ({"group": "MSS-Lin"}, "set on the command line"),
     ],

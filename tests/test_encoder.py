@@ -312,6 +312,27 @@ def test_a_zero_f0_head_starts_every_seed_at_the_centre_of_the_grid():
         PitchEncoder(f0_head_init="centre")
 
 
+@pytest.mark.parametrize("floor", [0.3, 1.0])
+def test_a_fundamental_floor_changes_only_the_first_amplitude_where_it_binds(floor):
+    from sot_utils.encoder import PitchEncoder
+
+    cqt = torch.rand(2, 16, 285)
+    torch.manual_seed(0)
+    floored = PitchEncoder(fundamental_floor=floor).eval()
+    torch.manual_seed(0)
+    plain = PitchEncoder().eval()
+    got, paper = floored(cqt), plain(cqt)
+    torch.testing.assert_close(got.f0_hz, paper.f0_hz, rtol=0, atol=0)  # the same weights, the same f0
+    torch.testing.assert_close(got.amplitudes[..., 1:], paper.amplitudes[..., 1:], rtol=0, atol=0)
+    expected = torch.maximum(paper.amplitudes[..., 0], floor * paper.amplitudes.amax(dim=-1))
+    torch.testing.assert_close(got.amplitudes[..., 0], expected, rtol=0, atol=0)
+    # an untrained head gives every partial about 0.43: a floor of 0.3 waits for training to bind
+    assert (got.amplitudes[..., 0] > paper.amplitudes[..., 0]).any() == (floor == 1.0)
+    for bad in (-0.5, 2.0, "0.3", True):
+        with pytest.raises(ValueError, match="`fundamental_floor` must be a number in \\[0, 1\\]"):
+            PitchEncoder(fundamental_floor=bad)
+
+
 def test_the_encoder_parts_list_names_every_module_in_order():
     """ENCODER_PARTS is what the ensemble mirrors: a module added to the encoder and not to this
     list (and to trunk_layers or the heads) fails here."""

@@ -332,12 +332,16 @@ def test_members_that_cannot_share_a_loop_are_refused(tiny_data, tmp_path):
         )
     with pytest.raises(ValueError, match="at least one"):
         train_ensemble([], progress=False)
+    with pytest.raises(ValueError, match="does not floor the fundamental"):
+        train_ensemble([run_config(tiny_data, tmp_path / "f", model={"fundamental_floor": 0.3})], progress=False)
 
 
 def test_bad_ensemble_inputs_get_clear_errors():
     models, _ = seeded_members([("MSS-Lin", 1), ("SOT-512", 2)], torch.float32)
     with pytest.raises(ValueError, match="another architecture"):
         EnsembleAutoencoder([models[0], HarmonicAutoencoder(channels=(40, 30, 3))])
+    with pytest.raises(ValueError, match="floors its fundamental"):
+        EnsembleAutoencoder([models[0], HarmonicAutoencoder(fundamental_floor=0.3)])
     with pytest.raises(ValueError, match="one generator per member"):
         EnsembleAutoencoder(models, [torch.Generator()])
     ensemble = EnsembleAutoencoder(models)

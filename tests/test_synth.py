@@ -12,6 +12,7 @@ import torch
 from sot_utils.synth import (
     HarmonicSynth,
     exp_sigmoid,
+    floor_fundamental,
     harmonic_synth,
     oscillator_bank,
     remove_above_nyquist,
@@ -398,3 +399,50 @@ def test_harmonic_synth_equals_the_general_oscillator_bank():
     freq_env = resample_linear(f0[..., None], 1024) * ratios
     expected = oscillator_bank(freq_env, remove_above_nyquist(freq_env, amp_env, 16000), 16000)
     torch.testing.assert_close(harmonic_synth(f0, amps, 1024, 16000), expected, rtol=1e-9, atol=1e-9)
+
+
+# --------------------------------------------------------------------------------------------
+# The fundamental floor (remedy ``fundamental-floor``, notebook 07)
+
+
+def test_floor_fundamental_matches_a_numpy_oracle_and_leaves_the_other_partials_alone():
+    rng = np.random.default_rng(0)
+    amplitudes = rng.uniform(0, 1, size=(3, 16, 20))
+    amplitudes[0, :, 0] = 0.0  # a silent fundamental: the sub-harmonic renders' signature
+    amplitudes[1, :, 0] = 1.5  # a fundamental above the floor stays as it is
+    for ratio in (0.1, 0.3, 1.0):
+        expected = amplitudes.copy()
+        expected[..., 0] = np.maximum(amplitudes[..., 0], ratio * amplitudes.max(axis=-1))
+        got = floor_fundamental(torch.tensor(amplitudes), ratio)
+        np.testing.assert_allclose(got.numpy(), expected, rtol=0, atol=0)
+        assert (got[..., 0] >= ratio * got.amax(dim=-1)).all()
+    plain = torch.tensor(amplitudes)
+    assert floor_fundamental(plain, 0.0) is plain  # off: the paper's decoder, untouched
+
+
+def test_a_floored_fundamental_passes_its_gradient_to_the_strongest_partial():
+    amplitudes = torch.tensor([[0.0, 0.2, 1.0, 0.5]], requires_grad=True)
+    floor_fundamental(amplitudes, 0.3)[..., 0].sum().backward()
+    torch.testing.assert_close(amplitudes.grad, torch.tensor([[0.0, 0.0, 0.3, 0.0]]))
+
+
+def test_a_floored_sub_harmonic_render_sounds_its_fundamental():
+    """f0/2 with only partial 2 on reproduces a pure tone at f0 exactly; floored, it also sounds f0/2,
+    at the floor's amplitude (checked on the rendered signal's spectrum)."""
+    f0 = 500.0
+    amplitudes = torch.zeros(1, 16, 20)
+    amplitudes[..., 1] = 1.0
+    frames_f0 = torch.full((1, 16), f0 / 2)
+    audio = harmonic_synth(frames_f0, floor_fundamental(amplitudes, 0.3), N_SAMPLES, SR)[0].numpy()
+    spectrum = np.abs(np.fft.rfft(audio * np.hanning(N_SAMPLES)))
+    bin_hz = SR / N_SAMPLES
+    peak = lambda hz: spectrum[int(round(hz / bin_hz)) - 2 : int(round(hz / bin_hz)) + 3].max()  # noqa: E731
+    assert peak(f0 / 2) / peak(f0) == pytest.approx(0.3, rel=0.02)
+
+
+@pytest.mark.parametrize("ratio", [-0.1, 1.5, float("nan"), True, "0.3"])
+def test_floor_fundamental_refuses_a_ratio_outside_0_1(ratio):
+    with pytest.raises(ValueError, match="`ratio` must be a number in \\[0, 1\\]"):
+        floor_fundamental(torch.rand(2, 20), ratio)
+    with pytest.raises(ValueError, match="`amplitudes`"):
+        floor_fundamental(-torch.rand(2, 20), 0.3)

@@ -248,3 +248,14 @@ def test_the_harmonic_prior_enters_the_step_with_its_schedule(tiny_data, one_tor
             expected = loss_fn(audio, estimate) + weight * harmonic_index_prior(out.f0_hz, out.amplitudes).mean()
             assert total == pytest.approx(float(expected.detach()), rel=1e-5)
     assert not torch.allclose(grads[0.0], grads[0.3])
+
+
+def test_a_run_with_a_fundamental_floor_trains_and_reloads_with_it(tiny_data, tmp_path, one_torch_thread):
+    from sot_utils.training.checkpoint import load_model
+
+    out = train(run_config(tiny_data, tmp_path / "floor", steps=2, model={"fundamental_floor": 0.3}), progress=False)
+    model, config = load_model(out / "last.pt")
+    assert config.model.fundamental_floor == 0.3 == model.encoder.fundamental_floor
+    amplitudes = model.eval().encoder(torch.rand(2, 16, model.encoder.n_bins)).amplitudes
+    assert (amplitudes[..., 0] >= 0.3 * amplitudes.amax(dim=-1)).all()
+    assert yaml.safe_load((out / "config.yaml").read_text())["model"]["fundamental_floor"] == 0.3

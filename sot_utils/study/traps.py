@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from ..constants import N_FRAMES, N_SAMPLES, SAMPLE_RATE
 from ..losses import harmonic_index_prior
-from ..synth import exp_sigmoid, harmonic_synth
+from ..synth import exp_sigmoid, floor_fundamental, harmonic_synth
 from ..validation import check_int, check_positive_number, check_tensor
 from .landscape import per_example_loss
 
@@ -55,6 +55,7 @@ def amplitude_optimal_landscape(
     n_harmonics: int = 20,
     steps: int = 200,
     learning_rate: float = 0.1,
+    fundamental_floor: float = 0.0,
     progress: bool = False,
 ) -> pd.DataFrame:
     """The loss at each candidate f0 after the candidate's harmonic amplitudes are optimised.
@@ -62,12 +63,15 @@ def amplitude_optimal_landscape(
     Each candidate's ``n_harmonics`` amplitudes are parametrised as the decoder's
     (``exp_sigmoid`` of logits, starting from logits 0: amplitude 0.41, as an untrained head
     gives about) and optimised with Adam for ``steps`` steps, all candidates as one batch. A
-    candidate ``f0 / k`` of a K-partial target reaches about 0 when ``K k <= n_harmonics``.
+    candidate ``f0 / k`` of a K-partial target reaches about 0 when ``K k <= n_harmonics``, unless
+    ``fundamental_floor`` (the decoder's, :func:`sot_utils.synth.floor_fundamental`) keeps its
+    fundamental audible.
 
     Args:
         loss: per-example loss ``(target, estimate) -> [batch]`` (``reduction="none"``).
         target: one tone ``[n_samples]`` or ``[1, n_samples]``.
         candidates_hz: ``[C]`` candidate f0 values, Hz.
+        fundamental_floor: the decoder's floor on the fundamental, in ``[0, 1]`` (0: the paper's).
 
     Returns:
         one row per candidate: ``candidate_hz``, ``loss`` (the smallest value reached),
@@ -85,11 +89,12 @@ def amplitude_optimal_landscape(
     best = torch.full((len(candidates_hz),), math.inf)
     for _ in tqdm(range(steps), desc="amplitudes", disable=not progress, leave=False):
         optimizer.zero_grad()
-        values = per_example_loss(loss, targets, _render(candidates_hz, exp_sigmoid(logits)))
+        amplitudes = floor_fundamental(exp_sigmoid(logits), fundamental_floor)
+        values = per_example_loss(loss, targets, _render(candidates_hz, amplitudes))
         best = torch.minimum(best, values.detach())
         values.sum().backward()
         optimizer.step()
-    amplitudes = exp_sigmoid(logits.detach())
+    amplitudes = floor_fundamental(exp_sigmoid(logits.detach()), fundamental_floor)
     ratios = torch.arange(1, n_harmonics + 1)
     audible = candidates_hz[:, None] * ratios < SAMPLE_RATE / 2
     strongest = (amplitudes.pow(2) * audible).argmax(dim=-1) + 1
@@ -107,6 +112,7 @@ def fit_f0_and_amplitudes(
     f0_learning_rate: float = 0.02,
     amplitude_learning_rate: float = 0.05,
     prior_weight: float = 0.0,
+    fundamental_floor: float = 0.0,
     progress: bool = False,
 ) -> pd.DataFrame:
     """Fit each target's f0 and amplitudes together by gradient descent (no encoder).
@@ -114,7 +120,8 @@ def fit_f0_and_amplitudes(
     f0 is parametrised as ``log2 f0`` (Adam steps of about ``f0_learning_rate`` octaves), the
     amplitudes as the decoder's (``exp_sigmoid`` of logits starting at 0). ``prior_weight`` adds
     :func:`sot_utils.losses.harmonic_index_prior`, as the ``harmonic_prior_weight`` remedy does in
-    training.
+    training, and ``fundamental_floor`` the decoder's floor on the fundamental
+    (:func:`sot_utils.synth.floor_fundamental`), as the ``fundamental_floor`` remedy does.
 
     Args:
         loss: per-example loss (``reduction="none"``).
@@ -138,7 +145,7 @@ def fit_f0_and_amplitudes(
     for _ in tqdm(range(steps), desc="fit", disable=not progress, leave=False):
         optimizer.zero_grad()
         f0 = 2.0 ** log2_f0.clamp(min=math.log2(20.0), max=math.log2(7900.0))
-        amplitudes = exp_sigmoid(logits)
+        amplitudes = floor_fundamental(exp_sigmoid(logits), fundamental_floor)
         values = per_example_loss(loss, targets, _render(f0, amplitudes))
         if prior_weight:
             values = values + prior_weight * harmonic_index_prior(
@@ -148,7 +155,7 @@ def fit_f0_and_amplitudes(
         optimizer.step()
     with torch.no_grad():
         f0 = 2.0 ** log2_f0.clamp(min=math.log2(20.0), max=math.log2(7900.0))
-        amplitudes = exp_sigmoid(logits)
+        amplitudes = floor_fundamental(exp_sigmoid(logits), fundamental_floor)
         final = per_example_loss(loss, targets, _render(f0, amplitudes))
         frames = (f0[:, None].expand(-1, N_FRAMES), amplitudes[:, None].expand(-1, N_FRAMES, -1))
         prior = harmonic_index_prior(*frames)

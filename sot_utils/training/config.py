@@ -64,6 +64,8 @@ class ModelConfig:
         dropout: dropout probability before the last 1x1 convolution.
         temperature: soft-argmax temperature of the f0 decoding.
         f0_head_init: ``"random"`` (the paper) or ``"zero"`` (every seed starts at 503 Hz).
+        fundamental_floor: the rendered fundamental stays at least this fraction of the strongest
+            harmonic amplitude (0: off, the paper; in ``[0, 1]``).
         roll_off: filter the synth output at -6 dB/octave above 500 Hz (an early MSS-LogLin decoder).
     """
 
@@ -75,6 +77,7 @@ class ModelConfig:
     dropout: float = 0.5
     temperature: float = 0.1
     f0_head_init: str = "random"
+    fundamental_floor: float = 0.0
     roll_off: bool = False
 
     def __post_init__(self):
@@ -92,6 +95,10 @@ class ModelConfig:
             raise ValueError(f"`model.dropout` must be in [0, 1), got {self.dropout!r}")
         check_positive_number("model.temperature", self.temperature)
         check_choice("model.f0_head_init", self.f0_head_init, F0_HEAD_INITS)
+        if isinstance(self.fundamental_floor, bool) or not isinstance(self.fundamental_floor, (int, float)):
+            raise ValueError(f"`model.fundamental_floor` must be a number in [0, 1], got {self.fundamental_floor!r}")
+        if not 0.0 <= self.fundamental_floor <= 1.0:
+            raise ValueError(f"`model.fundamental_floor` must be a number in [0, 1], got {self.fundamental_floor!r}")
 
     def build(self) -> HarmonicAutoencoder:
         """The autoencoder this config describes, initialised from the global RNG (seed it first).
@@ -106,6 +113,7 @@ class ModelConfig:
             dropout=self.dropout,
             temperature=self.temperature,
             f0_head_init=self.f0_head_init,
+            fundamental_floor=self.fundamental_floor,
         )
 
 

@@ -131,6 +131,8 @@ class EnsembleAutoencoder(nn.Module):
                     f"`models[{k}]` has another architecture than `models[0]`: an ensemble stacks identical layers"
                 )
             e0, ek = first.encoder, model.encoder
+            if ek.fundamental_floor:
+                raise ValueError(f"`models[{k}]` floors its fundamental; the ensemble does not (train it alone)")
             if (ek.temperature, ek.fmin_hz, ek.fmax_hz) != (e0.temperature, e0.fmin_hz, e0.fmax_hz):
                 raise ValueError(
                     f"`models[{k}]` decodes f0 with another temperature or frequency range than `models[0]`"
@@ -423,6 +425,11 @@ def _check_members(configs: Sequence[TrainConfig]) -> None:
         if len(values) > 1:
             raise ValueError(f"the members of an ensemble must share `{key}`; got {sorted(values)}")
     for c in configs:
+        if c.model.fundamental_floor:
+            raise ValueError(
+                f"{c.group} seed {c.seed}: the ensemble does not floor the fundamental; train runs with "
+                "`model.fundamental_floor` > 0 with python -m sot_utils.training.train or .sweep"
+            )
         if c.loss.harmonic_prior_weight:
             raise ValueError(
                 f"{c.group} seed {c.seed}: the ensemble does not add the harmonic prior; train runs with "
