@@ -44,3 +44,16 @@ def test_fit_applies_the_floor_and_refuses_mismatched_starts():
     assert np.isfinite(fit["loss"]).all()
     with pytest.raises(ValueError, match="one value per target"):
         fit_f0_and_amplitudes(MultiScaleSpectralLoss(reduction="none"), tones, torch.tensor([300.0]), steps=1)
+
+
+def test_fundamental_ratio_reads_the_amplitudes_a_tone_was_made_with():
+    from sot_utils.study.traps import fundamental_ratio
+
+    f0 = torch.tensor([97.3, 440.0, 1500.0, 3000.0])
+    amplitudes = torch.tensor(
+        [[0.5, 1.0, 0.2, 0.0], [1.0, 0.3, 0.3, 0.3], [0.2, 1.0, 0.0, 0.0], [0.4, 0.0, 0.0, 1.0]]
+    )  # the last tone's 4th partial (12 kHz) is above Nyquist: silent, and not compared
+    ratios = fundamental_ratio(harmonic_tones(f0, amplitudes), f0)
+    np.testing.assert_allclose(ratios, [0.5, 1.0, 0.2, 1.0], atol=2e-3)
+    with pytest.raises(ValueError, match="one value per tone"):
+        fundamental_ratio(harmonic_tones(f0, amplitudes), f0[:2])

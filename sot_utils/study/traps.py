@@ -11,7 +11,9 @@ too. Which of these minima training reaches depends on where it starts.
   adapted);
 - :func:`fit_f0_and_amplitudes`: f0 and amplitudes fitted together by gradient descent, per tone
   (the autoencoder's problem without the encoder): a cheap proxy of training;
-- :func:`untrained_f0`: what a freshly initialised model predicts, per seed (its starting point).
+- :func:`untrained_f0`: what a freshly initialised model predicts, per seed (its starting point);
+- :func:`fundamental_ratio`: a recorded tone's fundamental amplitude over its strongest partial's
+  (whether a decoder with a floored fundamental can render it).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+import scipy.signal
 import torch
 from tqdm.auto import tqdm
 
@@ -30,7 +33,13 @@ from ..synth import exp_sigmoid, floor_fundamental, harmonic_synth
 from ..validation import check_int, check_positive_number, check_tensor
 from .landscape import per_example_loss
 
-__all__ = ["amplitude_optimal_landscape", "fit_f0_and_amplitudes", "subharmonic_ratios", "untrained_f0"]
+__all__ = [
+    "amplitude_optimal_landscape",
+    "fit_f0_and_amplitudes",
+    "fundamental_ratio",
+    "subharmonic_ratios",
+    "untrained_f0",
+]
 
 
 def subharmonic_ratios(n_partials: int, n_harmonics: int = 20) -> list[int]:
@@ -187,3 +196,44 @@ def untrained_f0(model_config, seed: int, cqt: torch.Tensor) -> np.ndarray:
     torch.manual_seed(seed)
     model = model_config.build().eval()
     return model.encoder(cqt).f0_hz.median(dim=-1).values.numpy()
+
+
+def fundamental_ratio(
+    audio: torch.Tensor, f0_hz: torch.Tensor, n_partials: int = 8, sample_rate: int = SAMPLE_RATE
+) -> np.ndarray:
+    """Amplitude of each tone's fundamental over that of its strongest partial (of the first ``n_partials``).
+
+    A decoder whose fundamental is floored at ``r`` (:func:`sot_utils.synth.floor_fundamental`)
+    renders a tone exactly only if this ratio is at least ``r``. Amplitudes are the peaks of a
+    flat-top-windowed spectrum of the whole excerpt (flat top: the peak reads the amplitude within
+    0.01 dB wherever the partial falls between bins), searched within a quarter of f0 around each
+    ``k f0``; partials at or above Nyquist are left out.
+
+    Args:
+        audio: ``[N, n_samples]`` tones.
+        f0_hz: ``[N]`` their f0, Hz.
+        n_partials: partials compared (the synthetic tones have at most 8).
+        sample_rate: Hz.
+
+    Returns:
+        ``[N]`` in ``[0, 1]``.
+    """
+    check_tensor("audio", audio, ndim=2, layout="[N, n_samples]")
+    check_tensor("f0_hz", f0_hz, ndim=1, layout="[N]", positive=True)
+    if len(f0_hz) != len(audio):
+        raise ValueError(f"`f0_hz` needs one value per tone ({len(audio)}), got {len(f0_hz)}")
+    check_int("n_partials", n_partials, minimum=1)
+    n_samples = audio.shape[-1]
+    window = scipy.signal.windows.flattop(n_samples, sym=False)
+    spectrum = np.abs(np.fft.rfft(audio.double().numpy() * window, axis=-1))
+    bin_hz = sample_rate / n_samples
+    ratios = np.empty(len(audio))
+    for i, f0 in enumerate(f0_hz.double().numpy()):
+        peaks = []
+        for k in range(1, n_partials + 1):
+            if k * f0 >= sample_rate / 2:
+                break
+            lo, hi = int(np.floor((k - 0.25) * f0 / bin_hz)), int(np.ceil((k + 0.25) * f0 / bin_hz))
+            peaks.append(spectrum[i, max(lo, 0) : min(hi, spectrum.shape[-1] - 1) + 1].max())
+        ratios[i] = peaks[0] / max(peaks) if max(peaks) > 0 else np.nan
+    return ratios
