@@ -28,7 +28,7 @@ from torch import nn
 
 from . import spectral
 from .synth import exp_sigmoid, floor_fundamental
-from .validation import check_choice, check_int, check_positive_number, check_tensor
+from .validation import check_choice, check_int, check_positive_number, check_tensor, check_unit_interval
 
 PAPER_CHANNELS = (40, 30, 30, 10, 3)
 F0_HEAD_INITS = ("random", "zero")
@@ -212,11 +212,7 @@ class PitchEncoder(nn.Module):
     ):
         super().__init__()
         check_choice("f0_head_init", f0_head_init, F0_HEAD_INITS)
-        if isinstance(fundamental_floor, bool) or not isinstance(fundamental_floor, (int, float)):
-            raise ValueError(f"`fundamental_floor` must be a number in [0, 1], got {fundamental_floor!r}")
-        if not 0.0 <= fundamental_floor <= 1.0:
-            raise ValueError(f"`fundamental_floor` must be a number in [0, 1], got {fundamental_floor!r}")
-        self.fundamental_floor = float(fundamental_floor)
+        self.fundamental_floor = check_unit_interval("fundamental_floor", fundamental_floor)
         n_bins = spectral.cqt_n_bins() if n_bins is None else n_bins
         check_int("n_bins", n_bins, minimum=2)
         check_int("n_harmonics", n_harmonics, minimum=1)

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from .constants import N_SAMPLES, SAMPLE_RATE
-from .validation import check_int, check_positive_number, check_tensor
+from .validation import check_int, check_positive_number, check_tensor, check_unit_interval
 
 
 def exp_sigmoid(
@@ -57,9 +57,7 @@ def floor_fundamental(amplitudes: torch.Tensor, ratio: float) -> torch.Tensor:
         ``[..., n_harmonics]``; gradients reach the strongest partial where the floor binds.
     """
     check_tensor("amplitudes", amplitudes, min_ndim=1, layout="[..., n_harmonics]", nonnegative=True)
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0.0 <= ratio <= 1.0:
-        raise ValueError(f"`ratio` must be a number in [0, 1], got {ratio!r}")
-    if not ratio:
+    if not check_unit_interval("ratio", ratio):
         return amplitudes
     fundamental = torch.maximum(amplitudes[..., :1], ratio * amplitudes.amax(dim=-1, keepdim=True))
     return torch.cat([fundamental, amplitudes[..., 1:]], dim=-1)

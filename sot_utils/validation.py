@@ -100,6 +100,13 @@ def check_positive_number(name: str, value) -> float:
     return float(value)
 
 
+def check_unit_interval(name: str, value) -> float:
+    """A real number in ``[0, 1]`` (a fraction), as a float; a bool or a string is refused."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"`{name}` must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
 def check_choice(name: str, value, choices: Iterable) -> None:
     """Require ``value`` to be one of ``choices``."""
     choices = tuple(choices)

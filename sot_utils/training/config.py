@@ -31,7 +31,7 @@ from ..autoencoder import HarmonicAutoencoder
 from ..constants import CPU_BUDGET_STEPS
 from ..encoder import F0_HEAD_INITS
 from ..losses import resolve_loss_terms
-from ..validation import check_choice, check_int, check_positive_number
+from ..validation import check_choice, check_int, check_positive_number, check_unit_interval
 
 __all__ = [
     "LossConfig",
@@ -95,10 +95,7 @@ class ModelConfig:
             raise ValueError(f"`model.dropout` must be in [0, 1), got {self.dropout!r}")
         check_positive_number("model.temperature", self.temperature)
         check_choice("model.f0_head_init", self.f0_head_init, F0_HEAD_INITS)
-        if isinstance(self.fundamental_floor, bool) or not isinstance(self.fundamental_floor, (int, float)):
-            raise ValueError(f"`model.fundamental_floor` must be a number in [0, 1], got {self.fundamental_floor!r}")
-        if not 0.0 <= self.fundamental_floor <= 1.0:
-            raise ValueError(f"`model.fundamental_floor` must be a number in [0, 1], got {self.fundamental_floor!r}")
+        check_unit_interval("model.fundamental_floor", self.fundamental_floor)
 
     def build(self) -> HarmonicAutoencoder:
         """The autoencoder this config describes, initialised from the global RNG (seed it first).
