@@ -57,3 +57,5 @@ def test_fundamental_ratio_reads_the_amplitudes_a_tone_was_made_with():
     np.testing.assert_allclose(ratios, [0.5, 1.0, 0.2, 1.0], atol=2e-3)
     with pytest.raises(ValueError, match="one value per tone"):
         fundamental_ratio(harmonic_tones(f0, amplitudes), f0[:2])
+    with pytest.raises(ValueError, match="`f0_hz` must be below Nyquist"):
+        fundamental_ratio(harmonic_tones(f0[:1], amplitudes[:1]), torch.tensor([9000.0]))

@@ -223,6 +223,8 @@ def fundamental_ratio(
     if len(f0_hz) != len(audio):
         raise ValueError(f"`f0_hz` needs one value per tone ({len(audio)}), got {len(f0_hz)}")
     check_int("n_partials", n_partials, minimum=1)
+    if (f0_hz >= sample_rate / 2).any():
+        raise ValueError(f"`f0_hz` must be below Nyquist ({sample_rate / 2} Hz), got up to {float(f0_hz.max())} Hz")
     n_samples = audio.shape[-1]
     window = scipy.signal.windows.flattop(n_samples, sym=False)
     spectrum = np.abs(np.fft.rfft(audio.double().numpy() * window, axis=-1))
