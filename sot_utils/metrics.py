@@ -267,6 +267,33 @@ def pitch_tracking(f0_true_hz, f0_est_hz) -> dict[str, float]:
     return {"offset_octaves": float(median), "offset_iqr_octaves": float(q3 - q1), "log_f0_correlation": correlation}
 
 
+def pitch_error_direction(f0_true_hz, f0_est_hz, cent_tolerance: float = 50) -> dict[str, float]:
+    """Which side of the truth the estimates miss on: percent of frames below, on and above it.
+
+    The autoencoder's traps point both ways: a sub-harmonic reading (f0 / k, the decoder's partial
+    k on the tone's fundamental) lies below the truth, and a reading of a higher partial as the
+    fundamental (what a too-strong harmonic-index prior favours) lies above it. Notebook 07 uses it
+    to tell the remedies' failures apart. "on" is :func:`raw_pitch_accuracy`.
+
+    Args:
+        f0_true_hz: ``[batch]`` or ``[batch, n_frames]``, Hz, > 0.
+        f0_est_hz: ``[batch]`` or ``[batch, n_frames]``, Hz, > 0.
+        cent_tolerance: cents; a frame is "on" when ``|est - ref| < cent_tolerance`` (strict, as
+            mir_eval), "below" when ``est - ref <= -cent_tolerance``, "above" when
+            ``est - ref >= cent_tolerance``.
+
+    Returns:
+        ``{"below": %, "on": %, "above": %}``, summing to 100.
+    """
+    if not np.isfinite(cent_tolerance) or cent_tolerance <= 0:
+        raise ValueError(f"`cent_tolerance` must be a positive number of cents, got {cent_tolerance}")
+    ref_cents, est_cents = _f0_cents(f0_true_hz, f0_est_hz)
+    difference = est_cents - ref_cents
+    below = float(np.mean(difference <= -cent_tolerance))
+    above = float(np.mean(difference >= cent_tolerance))
+    return {"below": 100.0 * below, "on": 100.0 * (1.0 - below - above), "above": 100.0 * above}
+
+
 def harmonic_energy_share(amplitudes: torch.Tensor) -> np.ndarray:
     """Share of each harmonic in the energy of every example: ``[batch, n_harmonics]``, rows sum to 1.
 

@@ -92,6 +92,11 @@ def test_a_remedy_changes_only_what_it_names_and_has_its_own_folder():
     differences = config_differences(plain.to_dict(), floored.to_dict(), ignore=())
     assert sorted(d.split(":")[0] for d in differences) == ["model.fundamental_floor", "out_dir", "remedy", "steps"]
     assert floored.model.fundamental_floor == 0.3 and floored.model.build().encoder.fundamental_floor == 0.3
+    # recipe-floor is the recipe plus the floor, and nothing else
+    combined = resolve_config("SOT-2048", 42, remedy="recipe-floor")
+    differences = config_differences(remedied.to_dict(), combined.to_dict(), ignore=())
+    assert sorted(d.split(":")[0] for d in differences) == ["model.fundamental_floor", "out_dir", "remedy"]
+    assert combined.model.build().encoder.fundamental_floor == 0.3 and combined.model.f0_head_init == "zero"
     with pytest.raises(ValueError, match="no settings for group 'SOT-NoCut'"):
         resolve_config("SOT-NoCut", 42, remedy="recipe")
 

@@ -16,6 +16,7 @@ from sot_utils.metrics import (
     log_spectral_distance_rms_db,
     mss_distance,
     octave_difference,
+    pitch_error_direction,
     pitch_tracking,
     raw_chroma_accuracy,
     raw_pitch_accuracy,
@@ -322,3 +323,21 @@ def test_harmonic_usage_rejects_bad_amplitudes():
         harmonic_usage(-torch.rand(2, 3, 20))
     with pytest.raises(ValueError, match="all zero"):
         harmonic_usage(torch.zeros(2, 3, 20))
+
+
+def test_pitch_error_direction_counts_each_side_and_agrees_with_mir_eval():
+    rng = np.random.default_rng(1)
+    truth = 100.0 * 2 ** rng.uniform(0, 4, size=40)
+    # 10 tones an octave low, 5 read as their 3rd partial (above), 25 within 20 cents
+    estimate = np.concatenate([truth[:10] / 2.0, truth[10:15] * 3.0, cents_above(truth[15:], rng.uniform(-20, 20, 25))])
+    direction = pitch_error_direction(truth, estimate)
+    assert direction == pytest.approx({"below": 25.0, "on": 62.5, "above": 12.5})
+    assert direction["on"] == pytest.approx(raw_pitch_accuracy(truth, estimate))  # mir_eval's RPA
+    edge = pitch_error_direction([100.0, 100.0], cents_above([100.0, 100.0], [-50.01, 49.99]))
+    assert edge == pytest.approx({"below": 50.0, "on": 50.0, "above": 0.0})
+    frames = pitch_error_direction(truth[:4], np.stack([truth[:4] * 2.0, truth[:4]], axis=1))
+    assert frames == pytest.approx({"below": 0.0, "on": 50.0, "above": 50.0})
+    with pytest.raises(ValueError, match="cent_tolerance"):
+        pitch_error_direction(truth, truth, cent_tolerance=0)
+    with pytest.raises(ValueError, match="f0_est_hz"):
+        pitch_error_direction(truth, truth[:3])

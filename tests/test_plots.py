@@ -405,3 +405,22 @@ def test_plot_score_grid_keeps_the_order_and_writes_each_score(tmp_path):
     _check_saved(fig, "score_grid", tmp_path)
     with pytest.raises(ValueError, match="empty"):
         plots.plot_score_grid(table.iloc[:0])
+
+
+def test_plot_remedy_curves_draws_every_remedy_in_its_own_colour_however_many():
+    remedies = ["none", "a", "b", "c", "d", "e"]  # more remedies than the notebook had when this was written
+    logs = pd.DataFrame(
+        [
+            {"remedy": remedy, "group": "SOT-2048", "seed": seed, "step": step, "val_rpa": i + step / 1000}
+            for i, remedy in enumerate(remedies)
+            for seed in (42, 123)
+            for step in (220, 440)
+        ]
+    )
+    fig = plots.plot_remedy_curves(logs)
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(panels) == 2
+    lines = panels[0].get_lines()
+    assert [line.get_label() for line in lines] == remedies
+    assert len({line.get_color() for line in lines}) == len(remedies)
+    assert lines[0].get_color() == "0.55"  # the shipped runs in grey

@@ -634,7 +634,10 @@ def plot_remedy_curves(logs: pd.DataFrame, metric: str = "val_rpa", label: str =
     columns = min(3, len(panels))
     rows = -(-len(panels) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4.4 * columns, 3.0 * rows), squeeze=False, sharey=True)
-    colours = dict(zip(dict.fromkeys(logs["remedy"]), ("0.55", "tab:green", "tab:purple", "tab:orange")))
+    # the first remedy (the shipped runs, as the notebook orders them) grey, then the tab10 colours, cycled
+    palette = ("tab:green", "tab:purple", "tab:orange", "tab:blue", "tab:red", "tab:brown", "tab:pink", "tab:olive")
+    remedies = list(dict.fromkeys(logs["remedy"]))
+    colours = {remedy: "0.55" if i == 0 else palette[(i - 1) % len(palette)] for i, remedy in enumerate(remedies)}
     for ax, (group, seed) in zip(axes.flat, panels):
         run = logs[(logs["group"] == group) & (logs["seed"] == seed)]
         for remedy, curve in run.groupby("remedy", sort=False):
