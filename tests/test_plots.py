@@ -424,3 +424,24 @@ def test_plot_remedy_curves_draws_every_remedy_in_its_own_colour_however_many():
     assert [line.get_label() for line in lines] == remedies
     assert len({line.get_color() for line in lines}) == len(remedies)
     assert lines[0].get_color() == "0.55"  # the shipped runs in grey
+
+
+def test_plot_trap_landscapes_marks_the_sub_harmonics_and_the_octave_above_when_reached():
+    f0 = 400.0
+    ratios = np.array([1 / 4, 1 / 3, 1 / 2, 0.8, 1.0, 1.5, 2.0, 2.2])
+    landscapes = pd.DataFrame(
+        [
+            {"group": group, "n_partials": count, "candidate_hz": f0 * r, "loss": abs(np.log2(r)) + i}
+            for i, group in enumerate(["SOT-2048", "MSS-Lin"])
+            for count in (1, 8)
+            for r in ratios
+        ]
+    )
+    fig = plots.plot_trap_landscapes(landscapes, f0)
+    pure, eight = fig.axes
+    labels = [tick.get_text() for tick in pure.get_xticklabels()]
+    assert labels == ["f0", "f0/2", "f0/3", "f0/4", "2 f0"]
+    assert len(pure.get_lines()) == 2 + 3 + 1 + 1  # two curves, f0/2..f0/4, the truth, 2 f0
+    assert len(eight.get_lines()) == 2 + 1 + 1 + 1  # 8 partials: only f0/2 is exact
+    below_only = plots.plot_trap_landscapes(landscapes[landscapes["candidate_hz"] < 1.9 * f0], f0)
+    assert "2 f0" not in [tick.get_text() for tick in below_only.axes[0].get_xticklabels()]

@@ -59,3 +59,18 @@ def test_fundamental_ratio_reads_the_amplitudes_a_tone_was_made_with():
         fundamental_ratio(harmonic_tones(f0, amplitudes), f0[:2])
     with pytest.raises(ValueError, match="`f0_hz` must be below Nyquist"):
         fundamental_ratio(harmonic_tones(f0[:1], amplitudes[:1]), torch.tensor([9000.0]))
+
+
+def test_the_octave_above_is_a_local_minimum_of_sot_but_never_as_low_as_the_truth():
+    """At 2 f0 the candidate's partials sit on the target's even partials (the odd ones are missing):
+    not exact, so costlier than the truth, but a dip: 0.05 octave either side matches nothing."""
+    from sot_utils.losses import paper_loss
+
+    f0 = 400.0
+    tone = harmonic_tones(torch.tensor([f0]), torch.full((8,), 0.7))
+    candidates = torch.tensor([f0, 2 * f0 * 2**-0.05, 2 * f0, 2 * f0 * 2**0.05])
+    at_f0, below, at_octave, above = amplitude_optimal_landscape(
+        paper_loss("SOT-2048", reduction="none"), tone, candidates, steps=150
+    )["loss"]
+    assert at_octave < min(below, above)  # a local minimum
+    assert at_octave > 10 * at_f0  # far above the truth

@@ -593,7 +593,8 @@ def plot_trap_landscapes(landscapes: pd.DataFrame, f0_hz: float, n_harmonics: in
         landscapes: rows of :func:`sot_utils.study.traps.amplitude_optimal_landscape` with columns
             ``group``, ``n_partials``, ``candidate_hz``, ``loss``.
         f0_hz: the targets' f0; vertical lines mark its exact sub-harmonics ``f0 / k``
-            (``k <= n_harmonics / K``: dotted) and the truth (solid).
+            (``k <= n_harmonics / K``: dotted), the truth (solid) and, when the candidates reach
+            it, the octave above ``2 f0`` (dash-dot).
     """
     counts = sorted(landscapes["n_partials"].unique())
     fig, axes = plt.subplots(1, len(counts), figsize=(4.6 * len(counts), 3.4), squeeze=False, sharey=True)
@@ -612,8 +613,12 @@ def plot_trap_landscapes(landscapes: pd.DataFrame, f0_hz: float, n_harmonics: in
         ax.axvline(1.0, color="black", linewidth=0.8)
         ax.set_xscale("log")
         ticks = [1 / k for k in range(1, 7) if 1 / k >= lowest]
+        labels = ["f0"] + [f"f0/{k}" for k in range(2, len(ticks) + 1)]
+        if panel["candidate_hz"].max() >= 2 * f0_hz:  # the octave above: the even partials only
+            ax.axvline(2.0, color="0.6", linestyle="-.", linewidth=0.8)
+            ticks, labels = [*ticks, 2.0], [*labels, "2 f0"]
         ax.xaxis.set_major_locator(mpl.ticker.FixedLocator(ticks))
-        ax.xaxis.set_major_formatter(mpl.ticker.FixedFormatter(["f0"] + [f"f0/{k}" for k in range(2, len(ticks) + 1)]))
+        ax.xaxis.set_major_formatter(mpl.ticker.FixedFormatter(labels))
         ax.xaxis.set_minor_locator(mpl.ticker.NullLocator())
         ax.set_xlabel("candidate f0")
         ax.set_title(f"{count} partial{'s' if count > 1 else ''}: exact minima at f0/k, k <= {n_harmonics // count}")
