@@ -289,9 +289,12 @@ def pitch_error_direction(f0_true_hz, f0_est_hz, cent_tolerance: float = 50) -> 
         raise ValueError(f"`cent_tolerance` must be a positive number of cents, got {cent_tolerance}")
     ref_cents, est_cents = _f0_cents(f0_true_hz, f0_est_hz)
     difference = est_cents - ref_cents
-    below = float(np.mean(difference <= -cent_tolerance))
-    above = float(np.mean(difference >= cent_tolerance))
-    return {"below": 100.0 * below, "on": 100.0 * (1.0 - below - above), "above": 100.0 * above}
+    # each side counted on its own (not 100 - the others): no -0.0 from rounding
+    return {
+        "below": 100.0 * float(np.mean(difference <= -cent_tolerance)),
+        "on": 100.0 * float(np.mean(np.abs(difference) < cent_tolerance)),
+        "above": 100.0 * float(np.mean(difference >= cent_tolerance)),
+    }
 
 
 def harmonic_energy_share(amplitudes: torch.Tensor) -> np.ndarray:

@@ -335,6 +335,8 @@ def test_pitch_error_direction_counts_each_side_and_agrees_with_mir_eval():
     assert direction["on"] == pytest.approx(raw_pitch_accuracy(truth, estimate))  # mir_eval's RPA
     edge = pitch_error_direction([100.0, 100.0], cents_above([100.0, 100.0], [-50.01, 49.99]))
     assert edge == pytest.approx({"below": 50.0, "on": 50.0, "above": 0.0})
+    missed = np.concatenate([truth[:39] / 4.0, truth[39:] * 2.0])  # 39 below, 1 above, none on
+    assert pitch_error_direction(truth, missed)["on"] == 0.0  # exactly: 100 - 97.5 - 2.5 leaves a residue
     frames = pitch_error_direction(truth[:4], np.stack([truth[:4] * 2.0, truth[:4]], axis=1))
     assert frames == pytest.approx({"below": 0.0, "on": 50.0, "above": 50.0})
     with pytest.raises(ValueError, match="cent_tolerance"):
