@@ -27,7 +27,7 @@ import torch
 
 from .losses import MultiScaleSpectralLoss
 from .spectral import stft_magnitude
-from .validation import check_audio_pair, check_choice, check_tensor
+from .validation import check_audio_pair, check_choice, check_positive_number, check_tensor
 
 LSD_N_FFT = 1024
 LSD_HOP_LENGTH = 256
@@ -285,8 +285,7 @@ def pitch_error_direction(f0_true_hz, f0_est_hz, cent_tolerance: float = 50) -> 
     Returns:
         ``{"below": %, "on": %, "above": %}``, summing to 100.
     """
-    if not np.isfinite(cent_tolerance) or cent_tolerance <= 0:
-        raise ValueError(f"`cent_tolerance` must be a positive number of cents, got {cent_tolerance}")
+    check_positive_number("cent_tolerance", cent_tolerance)
     ref_cents, est_cents = _f0_cents(f0_true_hz, f0_est_hz)
     difference = est_cents - ref_cents
     # each side counted on its own (not 100 - the others): no -0.0 from rounding
