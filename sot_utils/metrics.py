@@ -314,6 +314,30 @@ def harmonic_energy_share(amplitudes: torch.Tensor) -> np.ndarray:
     return (energy / total).cpu().numpy()
 
 
+def harmonic_centroid(amplitudes: torch.Tensor) -> torch.Tensor:
+    """Power-weighted mean harmonic index of a harmonic spectrum (notebook 08).
+
+    ``M = sum_k k a_k^2 / sum_k a_k^2`` for harmonics ``k = 1 .. n_harmonics``: the spectral
+    centroid of the tone's power spectrum in units of its f0 (a tone of f0 ``F`` has its power
+    centroid at ``M F``). 1 for a pure tone, ``(K + 1) / 2`` for K equal partials.
+
+    Args:
+        amplitudes: linear harmonic amplitudes ``[..., n_harmonics]``, >= 0, not all zero in any
+            spectrum (pass :func:`sot_utils.training.evaluate.audible_amplitudes` to leave out
+            partials above Nyquist).
+
+    Returns:
+        ``[...]``, in ``[1, n_harmonics]``.
+    """
+    check_tensor("amplitudes", amplitudes, min_ndim=1, layout="[..., n_harmonics]", nonnegative=True)
+    power = amplitudes.square()
+    total = power.sum(dim=-1)
+    if bool((total == 0).any()):
+        raise ValueError("`amplitudes` must not be all zero in any spectrum: its centroid is undefined")
+    index = torch.arange(1, amplitudes.shape[-1] + 1, dtype=power.dtype, device=power.device)
+    return (power * index).sum(dim=-1) / total
+
+
 def harmonic_usage(amplitudes: torch.Tensor) -> dict[str, float]:
     """Which harmonics an estimator uses: a collapse onto one partial shows here, not in RPA.
 

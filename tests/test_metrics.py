@@ -10,6 +10,7 @@ import torch
 
 from sot_utils.metrics import (
     compute_metrics,
+    harmonic_centroid,
     harmonic_energy_share,
     harmonic_usage,
     log_spectral_distance,
@@ -343,3 +344,21 @@ def test_pitch_error_direction_counts_each_side_and_agrees_with_mir_eval():
         pitch_error_direction(truth, truth, cent_tolerance=0)
     with pytest.raises(ValueError, match="f0_est_hz"):
         pitch_error_direction(truth, truth[:3])
+
+
+def test_harmonic_centroid_is_the_power_weighted_mean_harmonic_index():
+    single = torch.zeros(20)
+    single[4] = 0.3  # harmonic 5 alone
+    equal = torch.cat([torch.full((8,), 0.7), torch.zeros(12)])
+    uneven = torch.tensor([1.0, 0.0, 2.0])  # powers 1 and 4 on harmonics 1 and 3
+    np.testing.assert_allclose(harmonic_centroid(torch.stack([single, equal])), [5.0, 4.5], rtol=1e-6)
+    assert float(harmonic_centroid(uneven)) == pytest.approx((1 * 1 + 3 * 4) / 5)
+    frames = torch.rand(2, 16, 20)
+    assert harmonic_centroid(frames).shape == (2, 16)
+
+
+def test_harmonic_centroid_rejects_bad_amplitudes():
+    with pytest.raises(ValueError, match="all zero"):
+        harmonic_centroid(torch.zeros(3, 20))
+    with pytest.raises(ValueError, match="amplitudes"):
+        harmonic_centroid(-torch.rand(20))

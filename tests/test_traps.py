@@ -9,7 +9,14 @@ import torch
 
 from sot_utils.losses import MultiScaleSpectralLoss
 from sot_utils.study.landscape import harmonic_tones
-from sot_utils.study.traps import amplitude_optimal_landscape, fit_f0_and_amplitudes, subharmonic_ratios
+from sot_utils.study.traps import (
+    amplitude_optimal_landscape,
+    centroid_f0,
+    centroid_slope,
+    fit_f0_and_amplitudes,
+    subharmonic_ratios,
+    wasserstein2_mean_split,
+)
 
 
 def test_subharmonic_ratios_are_the_k_with_k_times_K_within_the_decoder():
@@ -74,3 +81,74 @@ def test_the_octave_above_is_a_local_minimum_of_sot_but_never_as_low_as_the_trut
     )["loss"]
     assert at_octave < min(below, above)  # a local minimum
     assert at_octave > 10 * at_f0  # far above the truth
+
+
+def test_the_w2_split_adds_up_to_pot_and_its_shape_term_ignores_translation():
+    """Oracle: POT's 1-D Wasserstein distance (p = 2 returns W_2^2) of the whole measures and of
+    the measures translated to zero mean."""
+    import ot
+
+    rng = np.random.default_rng(0)
+    positions = np.sort(rng.uniform(0, 8000, 64))
+    u, v = rng.random((2, 3, 64)) ** 4  # peaky, unnormalised
+    centroid, shape = wasserstein2_mean_split(torch.tensor(positions), torch.tensor(u), torch.tensor(v))
+    for i in range(3):
+        a, b = u[i] / u[i].sum(), v[i] / v[i].sum()
+        mean_a, mean_b = a @ positions, b @ positions
+        assert float(centroid[i]) == pytest.approx((mean_a - mean_b) ** 2, rel=1e-9)
+        whole = ot.wasserstein_1d(positions, positions, a, b, p=2)
+        assert float(centroid[i] + shape[i]) == pytest.approx(whole, rel=1e-7)
+        assert float(shape[i]) == pytest.approx(ot.wasserstein_1d(positions - mean_a, positions - mean_b, a, b, p=2))
+
+
+def test_a_single_partial_minimises_spectral_ot_at_the_targets_power_centroid():
+    """The centroid term at work: a one-partial estimate (a decoder that plays one harmonic) costs
+    least, under the paper's spectral OT (W_2^2), where the target's power centroid is, not on any
+    of its partials."""
+    from sot_utils.losses import spectral_ot
+
+    positions = torch.arange(0.0, 2000.0, 10.0)
+    target = torch.zeros(len(positions))
+    target[[20, 40, 60, 80]] = torch.tensor([1.0, 0.6, 0.3, 0.1])  # powers at 200, 400, 600, 800 Hz
+    # one estimate per position, as loud as the target (an amplitude head matches the loudness)
+    diracs = 2.0 * torch.eye(len(positions))
+    costs = spectral_ot(target.expand_as(diracs), diracs, positions, p=2, mode="cut")
+    centroid = float((target * positions).sum() / target.sum())
+    assert centroid == pytest.approx(350.0)
+    assert float(positions[int(costs.argmin())]) == pytest.approx(centroid)
+
+
+def test_wasserstein2_mean_split_rejects_bad_measures():
+    positions = torch.arange(4.0)
+    with pytest.raises(ValueError, match="all zero"):
+        wasserstein2_mean_split(positions, torch.zeros(4), torch.ones(4))
+    with pytest.raises(ValueError, match="one mass per position"):
+        wasserstein2_mean_split(positions, torch.ones(5), torch.ones(5))
+    with pytest.raises(ValueError, match="v_weights"):
+        wasserstein2_mean_split(positions, torch.ones(4), -torch.ones(4))
+
+
+def test_centroid_f0_puts_the_decoders_centroid_on_the_targets():
+    # an 8-partial tone (M = 4.5) rendered by a decoder playing harmonic 2 alone: read at 2.25 f0
+    np.testing.assert_allclose(centroid_f0([200.0, 400.0], 4.5, [2.0, 4.5]), [450.0, 400.0])
+    with pytest.raises(ValueError, match="decoder_centroid"):
+        centroid_f0(200.0, 4.5, 0.5)
+    with pytest.raises(ValueError, match="f0_hz"):
+        centroid_f0(-1.0, 4.5, 2.0)
+
+
+def test_centroid_slope_is_one_in_the_centroid_stage_and_zero_once_pitch_is_learned():
+    rng = np.random.default_rng(1)
+    f0 = rng.uniform(50, 1900, 200)
+    centroid = rng.uniform(1, 4.5, 200)
+    stage = centroid_slope(f0, centroid_f0(f0, centroid, 2.0), centroid)  # every tone read by harmonic balance 2
+    assert stage["slope"] == pytest.approx(1.0) and stage["intercept"] == pytest.approx(-1.0)
+    assert stage["residual_octaves"] == pytest.approx(0.0, abs=1e-9) and stage["n_tones"] == 200
+    learned = centroid_slope(f0, f0 * 2 ** rng.normal(0, 0.01, 200), centroid)
+    assert abs(learned["slope"]) < 0.02 and learned["residual_octaves"] < 0.02
+    with pytest.raises(ValueError, match="not be all equal"):
+        centroid_slope(f0, f0, np.full(200, 2.0))
+    with pytest.raises(ValueError, match="one value per tone"):
+        centroid_slope(f0, f0[:5], centroid)
+    with pytest.raises(ValueError, match="target_centroid"):
+        centroid_slope(f0, f0, centroid - 1)

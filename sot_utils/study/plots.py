@@ -697,3 +697,107 @@ def plot_paired_differences(per_run: pd.DataFrame, pairs, metric: str = "rpa", l
     axes[0, 0].set_ylabel(label)
     fig.tight_layout()
     return fig
+
+
+def plot_centroid_pull(curves: pd.DataFrame):
+    """Loss of a one-partial estimate against its frequency, one panel per target (notebook 08).
+
+    Args:
+        curves: rows with ``target`` (a panel title), ``frequency_hz`` (the estimate's partial),
+            ``loss``, ``centroid_hz`` (the target's power centroid: a solid line) and
+            ``partials_hz`` (a tuple of the target's partials: dotted lines).
+    """
+    targets = list(dict.fromkeys(curves["target"]))
+    fig, axes = plt.subplots(1, len(targets), figsize=(4.4 * len(targets), 3.2), squeeze=False, sharey=True)
+    for ax, target in zip(axes[0], targets):
+        curve = curves[curves["target"] == target].sort_values("frequency_hz")
+        values = curve["loss"].to_numpy()
+        span = values.max() - values.min()
+        ax.plot(curve["frequency_hz"], (values - values.min()) / span if span > 0 else values * 0, color="tab:green")
+        for partial in curve["partials_hz"].iloc[0]:
+            ax.axvline(partial, color="0.6", linestyle=":", linewidth=0.8)
+        ax.axvline(curve["centroid_hz"].iloc[0], color="black", linewidth=1.0, label="power centroid")
+        lowest = curve.loc[curve["loss"].idxmin(), "frequency_hz"]
+        ax.plot([lowest], [0.0], marker="v", color="tab:red", linestyle="none", label="lowest loss")
+        ax.set_xscale("log")
+        ax.set_xlabel("frequency of the estimate's one partial (Hz)")
+        ax.set_title(target, fontsize=9)
+    axes[0, 0].set_ylabel("loss (min-max normalised)")
+    axes[0, -1].legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_centroid_stage(stage: pd.DataFrame):
+    """Centroid slope, residual and test RPA against training step, one line per run, one row per
+    group (notebook 08).
+
+    Args:
+        stage: rows with ``group``, ``run`` (a line label), ``step``, ``centroid_slope``,
+            ``residual_octaves`` and ``rpa``.
+    """
+    groups = list(dict.fromkeys(stage["group"]))
+    panels = (
+        ("centroid_slope", "centroid slope", "slope of the pitch error against log2 M"),
+        ("residual_octaves", "residual (octaves)", "RMS distance of the errors from that line"),
+        ("rpa", "test RPA (%)", "test RPA"),
+    )
+    fig, axes = plt.subplots(len(groups), 3, figsize=(13.5, 3.0 * len(groups)), squeeze=False, sharex=True)
+    palette = plt.get_cmap("tab10").colors
+    for row, group in zip(axes, groups):
+        runs = stage[stage["group"] == group]
+        for i, (run, curve) in enumerate(runs.groupby("run", sort=False)):
+            curve = curve.sort_values("step")
+            style = dict(color=palette[i % len(palette)], marker="o", markersize=3, label=run)
+            for ax, (column, _, _) in zip(row, panels):
+                ax.plot(curve["step"], curve[column], **style)
+        row[0].axhline(1.0, color="0.6", linestyle=":", linewidth=0.8)
+        row[0].axhline(0.0, color="0.6", linewidth=0.8)
+        for ax, (_, label, _) in zip(row, panels):
+            ax.set_ylabel(f"{group}\n{label}" if ax is row[0] else label)
+        row[1].set_ylim(bottom=0)
+        row[2].set_ylim(-3, 103)
+        row[2].legend(fontsize=6, loc="upper left", ncol=2)
+    for ax in axes[-1]:
+        ax.set_xlabel("step")
+    for ax, (_, _, title) in zip(axes[0], panels):
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_centroid_errors(panels: dict, columns: int = 3):
+    """Each tone's pitch error against its mean harmonic index M, one panel per checkpoint (notebook 08).
+
+    Args:
+        panels: title -> a :func:`sot_utils.training.evaluate.centroid_predictions` frame. Points
+            are coloured by the tone's audible partials; the dashed line is the centroid's
+            prediction for a decoder with the checkpoint's median harmonic balance ``M_dec``,
+            ``log2 M - log2 M_dec``.
+    """
+    columns = min(columns, len(panels))
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(4.4 * columns, 3.4 * rows), squeeze=False, sharey=True, layout="constrained"
+    )
+    for ax, (title, table) in zip(axes.flat, panels.items()):
+        errors = np.log2(table["f0_estimate_hz"] / table["f0_true_hz"])
+        points = ax.scatter(
+            table["target_centroid"], errors, c=table["n_audible_partials"], cmap="viridis", s=8, vmin=1, vmax=8
+        )
+        grid = np.linspace(1.0, table["target_centroid"].max(), 50)
+        decoder = float(np.median(table["decoder_centroid"]))
+        ax.plot(
+            grid, np.log2(grid / decoder), color="tab:red", linestyle="--", label=f"centroid, M_dec = {decoder:.2f}"
+        )
+        ax.axhline(0.0, color="black", linewidth=0.8)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("target's mean harmonic index M")
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=7, loc="lower right")
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("pitch error (octaves)")
+    fig.colorbar(points, ax=axes, label="audible partials", shrink=0.8)
+    return fig

@@ -13,7 +13,12 @@ too. Which of these minima training reaches depends on where it starts.
   (the autoencoder's problem without the encoder): a cheap proxy of training;
 - :func:`untrained_f0`: what a freshly initialised model predicts, per seed (its starting point);
 - :func:`fundamental_ratio`: a recorded tone's fundamental amplitude over its strongest partial's
-  (whether a decoder with a floored fundamental can render it).
+  (whether a decoder with a floored fundamental can render it);
+- :func:`wasserstein2_mean_split`: ``W_2^2`` as a centroid term plus a shape term (notebook 08);
+- :func:`centroid_f0`: the f0 at which a decoder's power centroid sits on the target's, the f0
+  the centroid term pulls the f0 head to (notebook 08);
+- :func:`centroid_slope`: how much a run's pitch errors follow its targets' spectral centroids,
+  1 in the "centroid stage" of training, 0 once pitch is learned (notebook 08).
 """
 
 from __future__ import annotations
@@ -24,21 +29,25 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 import scipy.signal
+import scipy.stats
 import torch
 from tqdm.auto import tqdm
 
 from ..constants import N_FRAMES, N_SAMPLES, SAMPLE_RATE
-from ..losses import harmonic_index_prior
+from ..losses import harmonic_index_prior, wasserstein_1d
 from ..synth import exp_sigmoid, floor_fundamental, harmonic_synth
-from ..validation import check_int, check_positive_number, check_tensor
+from ..validation import check_int, check_positive_number, check_same_shape, check_tensor
 from .landscape import per_example_loss
 
 __all__ = [
     "amplitude_optimal_landscape",
+    "centroid_f0",
+    "centroid_slope",
     "fit_f0_and_amplitudes",
     "fundamental_ratio",
     "subharmonic_ratios",
     "untrained_f0",
+    "wasserstein2_mean_split",
 ]
 
 
@@ -239,3 +248,117 @@ def fundamental_ratio(
             peaks.append(spectrum[i, max(lo, 0) : min(hi, spectrum.shape[-1] - 1) + 1].max())
         ratios[i] = peaks[0] / max(peaks) if max(peaks) > 0 else np.nan
     return ratios
+
+
+def wasserstein2_mean_split(
+    positions: torch.Tensor, u_weights: torch.Tensor, v_weights: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``W_2^2(u, v)`` split into a centroid term and a shape term (notebook 08).
+
+    For probability measures on the line with means ``mu_u``, ``mu_v``,
+
+        ``W_2^2(u, v) = (mu_u - mu_v)^2 + W_2^2(u - mu_u, v - mu_v)``,
+
+    where ``u - mu_u`` is ``u`` translated to zero mean. Proof: in 1-D, ``W_2^2 = int_0^1
+    (F_u^{-1}(q) - F_v^{-1}(q))^2 dq``; write each quantile function as its mean plus a centred part
+    whose integral over ``q`` is zero, and the cross term vanishes (e.g. Peyré & Cuturi,
+    *Computational Optimal Transport*, 2019, remark 2.19 for the general bias-variance form).
+
+    For spectral OT (p = 2, balanced, or ``mode="cut"`` with equal masses) this means a candidate
+    f0 is pulled towards the f0 at which the estimate's power centroid equals the target's, whatever
+    the shape term says: see :func:`centroid_f0`.
+
+    Args:
+        positions: shared support, e.g. bin frequencies in Hz, ``[n_bins]`` (any order).
+        u_weights, v_weights: non-negative masses ``[..., n_bins]``, each normalised here to unit
+            mass (not all zero).
+
+    Returns:
+        ``(centroid_term, shape_term)``, each ``[...]``, in squared units of ``positions``; their
+        sum is ``W_2^2(u, v)``.
+    """
+    check_tensor("positions", positions, ndim=1, layout="[n_bins]")
+    check_tensor("u_weights", u_weights, min_ndim=1, layout="[..., n_bins]", nonnegative=True)
+    check_tensor("v_weights", v_weights, min_ndim=1, layout="[..., n_bins]", nonnegative=True)
+    check_same_shape("u_weights", u_weights, "v_weights", v_weights)
+    if u_weights.shape[-1] != len(positions):
+        raise ValueError(f"`u_weights` needs one mass per position ({len(positions)}), got {u_weights.shape[-1]}")
+    for name, weights in (("u_weights", u_weights), ("v_weights", v_weights)):
+        if bool((weights.sum(dim=-1) == 0).any()):
+            raise ValueError(f"`{name}` must not be all zero in any measure")
+    u = u_weights / u_weights.sum(dim=-1, keepdim=True)
+    v = v_weights / v_weights.sum(dim=-1, keepdim=True)
+    mean_u, mean_v = (u * positions).sum(dim=-1), (v * positions).sum(dim=-1)
+    shape = wasserstein_1d(positions - mean_u[..., None], positions - mean_v[..., None], u, v, p=2)
+    return (mean_u - mean_v).square(), shape
+
+
+def centroid_f0(f0_hz, target_centroid, decoder_centroid) -> np.ndarray:
+    """The f0 at which a decoder's power centroid sits on the target's (notebook 08).
+
+    A tone of f0 ``F`` whose power-weighted mean harmonic index is ``M``
+    (:func:`sot_utils.metrics.harmonic_centroid`) has its power centroid at ``M F``. A decoder that
+    spreads its energy over its harmonics with mean index ``M_dec`` matches the centroid of a target
+    (f0 ``F``, mean index ``M``) at ``F M / M_dec``: there the centroid term of ``W_2^2``
+    (:func:`wasserstein2_mean_split`) is zero. The pitch error of that f0 is
+    ``log2(M / M_dec)`` octaves: the truth only when the decoder's harmonic balance is the target's.
+
+    Args:
+        f0_hz: true f0, Hz, > 0 (array-like).
+        target_centroid: the target's mean harmonic index ``M`` (>= 1), broadcastable to ``f0_hz``.
+        decoder_centroid: the decoder's mean harmonic index ``M_dec`` (>= 1), broadcastable.
+
+    Returns:
+        Hz, the broadcast shape.
+    """
+    f0, target, decoder = (np.asarray(x, dtype=float) for x in (f0_hz, target_centroid, decoder_centroid))
+    if not (np.isfinite(f0).all() and (f0 > 0).all()):
+        raise ValueError("`f0_hz` must be finite and > 0 Hz")
+    for name, value in (("target_centroid", target), ("decoder_centroid", decoder)):
+        if not (np.isfinite(value).all() and (value >= 1).all()):
+            raise ValueError(f"`{name}` must be a mean harmonic index, finite and >= 1")
+    return f0 * target / decoder
+
+
+def centroid_slope(f0_true_hz, f0_est_hz, target_centroid) -> dict[str, float]:
+    """How much a run's pitch errors follow its targets' spectral centroids (notebook 08).
+
+    The least-squares line of the pitch error ``log2(f0_est / f0_true)`` (octaves) against
+    ``log2 M`` (``M``: each target's mean harmonic index, :func:`sot_utils.metrics.harmonic_centroid`),
+    by :func:`scipy.stats.linregress`. A model whose decoder uses about the same harmonic balance
+    ``M_dec`` for every tone, and whose f0 the centroid term sets (:func:`centroid_f0`), errs by
+    ``log2 M - log2 M_dec``: slope 1, intercept ``-log2 M_dec``. A model that has learned pitch errs
+    by nothing whatever the spectrum: slope 0.
+
+    Args:
+        f0_true_hz, f0_est_hz: ``[N]`` Hz, > 0, one f0 per tone.
+        target_centroid: ``[N]``, >= 1, not all equal (the slope needs spectra of several shapes).
+
+    Returns:
+        ``{"slope", "intercept", "residual_octaves", "n_tones"}``: ``-intercept`` is ``log2`` of the
+        decoder's typical mean harmonic index when the slope is near 1; ``residual_octaves`` is the
+        RMS distance of the errors from the line (0 when the line explains every error).
+    """
+    arrays = {
+        name: np.asarray(value, dtype=float).ravel()
+        for name, value in (("f0_true_hz", f0_true_hz), ("f0_est_hz", f0_est_hz), ("target_centroid", target_centroid))
+    }
+    n = len(arrays["f0_true_hz"])
+    for name, value in arrays.items():
+        if len(value) != n:
+            raise ValueError(f"`{name}` needs one value per tone ({n}), got {len(value)}")
+        if not np.isfinite(value).all():
+            raise ValueError(f"`{name}` must be finite")
+    if n < 3:
+        raise ValueError(f"`f0_true_hz` needs at least 3 tones for a slope, got {n}")
+    if (arrays["f0_true_hz"] <= 0).any() or (arrays["f0_est_hz"] <= 0).any():
+        raise ValueError("`f0_true_hz` and `f0_est_hz` must be > 0 Hz")
+    if (arrays["target_centroid"] < 1).any():
+        raise ValueError("`target_centroid` must be a mean harmonic index, >= 1")
+    if np.ptp(arrays["target_centroid"]) == 0:
+        raise ValueError("`target_centroid` must not be all equal: the slope needs spectra of several shapes")
+    x = np.log2(arrays["target_centroid"])
+    errors = np.log2(arrays["f0_est_hz"] / arrays["f0_true_hz"])
+    fit = scipy.stats.linregress(x, errors)
+    residual = float(np.sqrt(np.mean((errors - fit.intercept - fit.slope * x) ** 2)))
+    return {"slope": float(fit.slope), "intercept": float(fit.intercept), "residual_octaves": residual, "n_tones": n}
