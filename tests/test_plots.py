@@ -477,6 +477,7 @@ def test_plot_centroid_stage_draws_one_row_per_group_and_one_line_per_run():
                 "run": f"{group} {seed}",
                 "step": step,
                 "centroid_slope": 1 - step / 5500,
+                "intercept": -1.0,
                 "residual_octaves": 0.1,
                 "rpa": step / 55,
             }
@@ -486,11 +487,12 @@ def test_plot_centroid_stage_draws_one_row_per_group_and_one_line_per_run():
         ]
     )
     fig = plots.plot_centroid_stage(stage)
-    assert len(fig.axes) == 6
-    slope_panel, _, rpa_panel = fig.axes[:3]
+    assert len(fig.axes) == 8
+    slope_panel, intercept_panel, _, rpa_panel = fig.axes[:4]
     assert [line.get_label() for line in slope_panel.get_lines()[:3]] == ["SOT-2048 42", "SOT-2048 123", "SOT-2048 456"]
     np.testing.assert_allclose(slope_panel.get_lines()[0].get_ydata(), [0.8, 0.6, 0.0])
     np.testing.assert_allclose(rpa_panel.get_lines()[0].get_ydata(), [20.0, 40.0, 100.0])
+    np.testing.assert_allclose(intercept_panel.get_lines()[0].get_ydata(), [-1.0, -1.0, -1.0])
 
 
 def test_plot_centroid_errors_draws_the_centroid_prediction_of_each_checkpoint():

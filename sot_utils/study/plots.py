@@ -729,20 +729,21 @@ def plot_centroid_pull(curves: pd.DataFrame):
 
 
 def plot_centroid_stage(stage: pd.DataFrame):
-    """Centroid slope, residual and test RPA against training step, one line per run, one row per
-    group (notebook 08).
+    """Centroid slope, intercept, residual and test RPA against training step, one line per run, one
+    row per group (notebook 08).
 
     Args:
         stage: rows with ``group``, ``run`` (a line label), ``step``, ``centroid_slope``,
-            ``residual_octaves`` and ``rpa``.
+            ``intercept``, ``residual_octaves`` and ``rpa``.
     """
     groups = list(dict.fromkeys(stage["group"]))
     panels = (
         ("centroid_slope", "centroid slope", "slope of the pitch error against log2 M"),
-        ("residual_octaves", "residual (octaves)", "RMS distance of the errors from that line"),
+        ("intercept", "intercept (octaves)", "its intercept (-log2 M_dec in the stage)"),
+        ("residual_octaves", "residual (octaves)", "RMS distance of the errors from the line"),
         ("rpa", "test RPA (%)", "test RPA"),
     )
-    fig, axes = plt.subplots(len(groups), 3, figsize=(13.5, 3.0 * len(groups)), squeeze=False, sharex=True)
+    fig, axes = plt.subplots(len(groups), 4, figsize=(17.0, 3.0 * len(groups)), squeeze=False, sharex=True)
     palette = plt.get_cmap("tab10").colors
     for row, group in zip(axes, groups):
         runs = stage[stage["group"] == group]
@@ -755,9 +756,10 @@ def plot_centroid_stage(stage: pd.DataFrame):
         row[0].axhline(0.0, color="0.6", linewidth=0.8)
         for ax, (_, label, _) in zip(row, panels):
             ax.set_ylabel(f"{group}\n{label}" if ax is row[0] else label)
-        row[1].set_ylim(bottom=0)
-        row[2].set_ylim(-3, 103)
-        row[2].legend(fontsize=6, loc="upper left", ncol=2)
+        row[1].axhline(0.0, color="0.6", linewidth=0.8)
+        row[2].set_ylim(bottom=0)
+        row[3].set_ylim(-3, 103)
+        row[3].legend(fontsize=6, loc="upper left", ncol=2)
     for ax in axes[-1]:
         ax.set_xlabel("step")
     for ax, (_, _, title) in zip(axes[0], panels):
