@@ -719,7 +719,7 @@ class WeightedLossSum(nn.Module):
 
 
 # --------------------------------------------------------------------------------------------
-# A prior on the decoder's controls (not in the paper; notebook 07)
+# A prior on the decoder's controls (not in the paper; notebook 09)
 
 
 def harmonic_index_prior(f0_hz: torch.Tensor, amplitudes: torch.Tensor, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:

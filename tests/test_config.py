@@ -97,6 +97,17 @@ def test_a_remedy_changes_only_what_it_names_and_has_its_own_folder():
     differences = config_differences(remedied.to_dict(), combined.to_dict(), ignore=())
     assert sorted(d.split(":")[0] for d in differences) == ["model.fundamental_floor", "out_dir", "remedy"]
     assert combined.model.build().encoder.fundamental_floor == 0.3 and combined.model.f0_head_init == "zero"
+    # the same floor for log-frequency transport (notebook 08), nothing else
+    logf = resolve_config("SOT-512-LogF", 42)
+    floored_logf = resolve_config("SOT-512-LogF", 42, remedy="fundamental-floor")
+    differences = config_differences(logf.to_dict(), floored_logf.to_dict(), ignore=())
+    assert sorted(d.split(":")[0] for d in differences) == ["model.fundamental_floor", "out_dir", "remedy", "steps"]
+    assert floored_logf.model.fundamental_floor == 0.3 and floored_logf.steps == 5500
+    # recipe-mss (notebook 08): the recipe with a stronger bin-wise term, nothing else
+    stronger = resolve_config("SOT-2048", 42, remedy="recipe-mss")
+    differences = config_differences(remedied.to_dict(), stronger.to_dict(), ignore=())
+    assert sorted(d.split(":")[0] for d in differences) == ["loss.terms.mss.weight", "out_dir", "remedy"]
+    assert stronger.loss.terms["mss"]["weight"] == 0.25 and stronger.loss.terms["sot"]["weight"] == 1.0
     with pytest.raises(ValueError, match="no settings for group 'SOT-NoCut'"):
         resolve_config("SOT-NoCut", 42, remedy="recipe")
 

@@ -3,7 +3,7 @@
 - ``base.yaml``: what every run shares (optimiser, budget, validation, architecture);
 - ``groups/<group>.yaml``: one file per experiment group, holding that group's loss (and only
   what differs from the base): the paper's seven groups, and extensions;
-- ``remedies/<remedy>/<group>.yaml``: changes a remedy makes to a group's run (notebook 07).
+- ``remedies/<remedy>/<group>.yaml``: changes a remedy makes to a group's run (notebook 09).
 
 This module only finds and reads the files; :mod:`sot_utils.training.config` composes them into a
 checked, resolved run configuration, and :func:`sot_utils.losses.paper_loss` builds a group's loss.

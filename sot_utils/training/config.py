@@ -4,7 +4,7 @@ A run is named by its group and seed (and optionally a remedy); its settings com
 
 1. ``sot_utils/configs/base.yaml`` — what every run shares (optimiser, budget, architecture);
 2. ``sot_utils/configs/groups/<group>.yaml`` — the group's loss;
-3. ``sot_utils/configs/remedies/<remedy>/<group>.yaml`` — a remedy's changes (notebook 07);
+3. ``sot_utils/configs/remedies/<remedy>/<group>.yaml`` — a remedy's changes (notebook 09);
 4. overlay files given by the user (``--config my.yaml``), later files winning;
 5. explicit overrides (``--steps``, ``--device``, ``--out-dir``).
 

@@ -327,7 +327,7 @@ def add_run_selection(parser: argparse.ArgumentParser, seeds_example: str) -> No
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """The options that compose a run's config (shared by train, sweep and ensemble)."""
-    parser.add_argument("--remedy", choices=configs.remedy_names(), help="apply a remedy's settings (notebook 07)")
+    parser.add_argument("--remedy", choices=configs.remedy_names(), help="apply a remedy's settings (notebook 09)")
     parser.add_argument(
         "--config",
         action="append",
