@@ -426,6 +426,25 @@ def test_plot_remedy_curves_draws_every_remedy_in_its_own_colour_however_many():
     assert lines[0].get_color() == "0.55"  # the shipped runs in grey
 
 
+def test_plot_remedy_outcomes_draws_each_runs_last_budget_with_its_pure_tones():
+    rows = [
+        {"remedy": "none", "group": "MSS-Lin", "seed": 42, "step": 5500, "test_rpa": 0.0, "pure_tone_rpa": 0.0},
+        {"remedy": "recipe", "group": "MSS-Lin", "seed": 42, "step": 4400, "test_rpa": 50.0, "pure_tone_rpa": 10.0},
+        {"remedy": "recipe", "group": "MSS-Lin", "seed": 42, "step": 5500, "test_rpa": 99.0, "pure_tone_rpa": 95.0},
+        {"remedy": "recipe", "group": "MSS-Lin", "seed": 123, "step": 5500, "test_rpa": 97.0, "pure_tone_rpa": np.nan},
+        {"remedy": "none", "group": "SOT-2048", "seed": 42, "step": 5500, "test_rpa": 5.0, "pure_tone_rpa": 0.0},
+    ]
+    fig = plots.plot_remedy_outcomes(pd.DataFrame(rows))
+    mss, sot = fig.axes
+    assert [t.get_text() for t in mss.get_xticklabels()] == ["seed 42", "seed 123"]
+    heights = [bar.get_height() for bar in mss.patches]
+    assert heights[0] == 0.0 and np.isnan(heights[1])  # shipped: seed 42 only
+    assert heights[2:] == [99.0, 97.0]  # the recipe at its last budget, not at 4,400 steps
+    dots = [line for line in mss.get_lines() if line.get_linestyle() == "None"]
+    np.testing.assert_allclose(dots[1].get_ydata(), [95.0, np.nan])
+    assert mss.get_legend_handles_labels()[1] == ["shipped", "recipe"] and len(sot.patches) == 1
+
+
 def test_plot_trap_landscapes_marks_the_sub_harmonics_and_the_octave_above_when_reached():
     f0 = 400.0
     ratios = np.array([1 / 4, 1 / 3, 1 / 2, 0.8, 1.0, 1.5, 2.0, 2.2])
@@ -493,6 +512,10 @@ def test_plot_centroid_stage_draws_one_row_per_group_and_one_line_per_run():
     np.testing.assert_allclose(slope_panel.get_lines()[0].get_ydata(), [0.8, 0.6, 0.0])
     np.testing.assert_allclose(rpa_panel.get_lines()[0].get_ydata(), [20.0, 40.0, 100.0])
     np.testing.assert_allclose(intercept_panel.get_lines()[0].get_ydata(), [-1.0, -1.0, -1.0])
+    # eleven runs in one group: the eleventh shares the first one's colour, not its line style
+    many = pd.concat([stage[stage["group"] == "SOT-2048"].assign(run=f"run {k}") for k in range(11)])
+    first, eleventh = plots.plot_centroid_stage(many).axes[0].get_lines()[0:11:10]
+    assert first.get_color() == eleventh.get_color() and first.get_linestyle() != eleventh.get_linestyle()
 
 
 def test_plot_centroid_errors_draws_the_centroid_prediction_of_each_checkpoint():

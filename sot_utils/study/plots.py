@@ -658,6 +658,46 @@ def plot_remedy_curves(logs: pd.DataFrame, metric: str = "val_rpa", label: str =
     return fig
 
 
+def plot_remedy_outcomes(table: pd.DataFrame, goal: float = 90.0):
+    """Each run's test RPA at its last budget, seed by seed, one panel per group (notebook 09).
+
+    A bar per remedy and seed (the shipped runs, remedy ``"none"``, in grey and first) at the
+    remedied run's last budget; a black dot on each bar marks the RPA on pure tones, and a dashed
+    line the goal: a remedy meets it on a seed when both the bar and its dot reach the line.
+
+    Args:
+        table: rows with ``remedy``, ``group``, ``seed``, ``step``, ``test_rpa`` and ``pure_tone_rpa``
+            (%, NaN when no pure tone was scored); of several steps per (remedy, group, seed) the
+            last is drawn.
+        goal: the target RPA (%), drawn as a dashed line.
+    """
+    last = table.sort_values("step").groupby(["remedy", "group", "seed"], sort=False).tail(1)
+    remedies = ["none"] + sorted(set(last["remedy"]) - {"none"})
+    palette = ("tab:green", "tab:purple", "tab:orange", "tab:blue", "tab:red", "tab:brown", "tab:pink", "tab:olive")
+    colours = {remedy: "0.55" if i == 0 else palette[(i - 1) % len(palette)] for i, remedy in enumerate(remedies)}
+    groups = list(dict.fromkeys(table["group"]))
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.8 * len(groups), 4.0), squeeze=False, sharey=True)
+    for ax, group in zip(axes[0], groups):
+        runs = last[last["group"] == group]
+        seeds = sorted(set(runs["seed"]))
+        present = [r for r in remedies if r in set(runs["remedy"])]
+        width = 0.8 / len(present)
+        for i, remedy in enumerate(present):
+            rows = runs[runs["remedy"] == remedy].set_index("seed").reindex(seeds)
+            x = np.arange(len(seeds)) - 0.4 + width * (i + 0.5)
+            label = "shipped" if remedy == "none" else remedy
+            ax.bar(x, rows["test_rpa"], width=width, color=colours[remedy], label=label)
+            ax.plot(x, rows["pure_tone_rpa"], "o", color="black", markersize=3.5)
+        ax.axhline(goal, color="black", linestyle="--", linewidth=0.8)
+        ax.set_xticks(np.arange(len(seeds)), [f"seed {seed}" for seed in seeds])
+        ax.set_title(f"{group}, at each remedied run's last budget")
+        ax.set_ylim(0, 105)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, frameon=False)
+    axes[0, 0].set_ylabel("test RPA (%); dots: pure tones")
+    fig.tight_layout()
+    return fig
+
+
 def plot_voicing(table: pd.DataFrame):
     """Share of each set of sounds that the voicing decision marks voiced (notebook 06).
 
@@ -749,7 +789,9 @@ def plot_centroid_stage(stage: pd.DataFrame):
         runs = stage[stage["group"] == group]
         for i, (run, curve) in enumerate(runs.groupby("run", sort=False)):
             curve = curve.sort_values("step")
-            style = dict(color=palette[i % len(palette)], marker="o", markersize=3, label=run)
+            # past ten runs the colours repeat, so the line style changes with each round of them
+            linestyle = ("-", "--", ":")[(i // len(palette)) % 3]
+            style = dict(color=palette[i % len(palette)], linestyle=linestyle, marker="o", markersize=3, label=run)
             for ax, (column, _, _) in zip(row, panels):
                 ax.plot(curve["step"], curve[column], **style)
         row[0].axhline(1.0, color="0.6", linestyle=":", linewidth=0.8)
