@@ -628,6 +628,12 @@ def plot_trap_landscapes(landscapes: pd.DataFrame, f0_hz: float, n_harmonics: in
     return fig
 
 
+def _remedy_colours(remedies: list[str]) -> dict[str, str]:
+    """The first remedy (the shipped runs, as the notebooks order them) grey, then tab10 colours, cycled."""
+    palette = ("tab:green", "tab:purple", "tab:orange", "tab:blue", "tab:red", "tab:brown", "tab:pink", "tab:olive")
+    return {remedy: "0.55" if i == 0 else palette[(i - 1) % len(palette)] for i, remedy in enumerate(remedies)}
+
+
 def plot_remedy_curves(logs: pd.DataFrame, metric: str = "val_rpa", label: str = "validation RPA (%)"):
     """Validation curves of remedied runs against the shipped runs, one panel per group and seed.
 
@@ -639,10 +645,7 @@ def plot_remedy_curves(logs: pd.DataFrame, metric: str = "val_rpa", label: str =
     columns = min(3, len(panels))
     rows = -(-len(panels) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4.4 * columns, 3.0 * rows), squeeze=False, sharey=True)
-    # the first remedy (the shipped runs, as the notebook orders them) grey, then the tab10 colours, cycled
-    palette = ("tab:green", "tab:purple", "tab:orange", "tab:blue", "tab:red", "tab:brown", "tab:pink", "tab:olive")
-    remedies = list(dict.fromkeys(logs["remedy"]))
-    colours = {remedy: "0.55" if i == 0 else palette[(i - 1) % len(palette)] for i, remedy in enumerate(remedies)}
+    colours = _remedy_colours(list(dict.fromkeys(logs["remedy"])))
     for ax, (group, seed) in zip(axes.flat, panels):
         run = logs[(logs["group"] == group) & (logs["seed"] == seed)]
         for remedy, curve in run.groupby("remedy", sort=False):
@@ -673,8 +676,7 @@ def plot_remedy_outcomes(table: pd.DataFrame, goal: float = 90.0):
     """
     last = table.sort_values("step").groupby(["remedy", "group", "seed"], sort=False).tail(1)
     remedies = ["none"] + sorted(set(last["remedy"]) - {"none"})
-    palette = ("tab:green", "tab:purple", "tab:orange", "tab:blue", "tab:red", "tab:brown", "tab:pink", "tab:olive")
-    colours = {remedy: "0.55" if i == 0 else palette[(i - 1) % len(palette)] for i, remedy in enumerate(remedies)}
+    colours = _remedy_colours(remedies)
     groups = list(dict.fromkeys(table["group"]))
     fig, axes = plt.subplots(1, len(groups), figsize=(4.8 * len(groups), 4.0), squeeze=False, sharey=True)
     for ax, group in zip(axes[0], groups):
