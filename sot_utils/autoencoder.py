@@ -18,7 +18,7 @@ from .constants import N_SAMPLES, SAMPLE_RATE
 from .encoder import EncoderOutput, PitchEncoder
 from .spectral import CQT
 from .synth import harmonic_synth
-from .validation import check_int, check_tensor
+from .validation import check_bool, check_int, check_tensor
 
 
 def cqt_features(audio: torch.Tensor, batch_size: int = 64, progress: bool = True) -> torch.Tensor:
@@ -83,7 +83,7 @@ class HarmonicAutoencoder(nn.Module):
         self.n_samples = check_int("n_samples", n_samples, minimum=1)
         self.sample_rate = check_int("sample_rate", sample_rate, minimum=1)
         self.encoder = PitchEncoder(**encoder)
-        self.roll_off = RollOffFilter(sample_rate=sample_rate) if roll_off else None
+        self.roll_off = RollOffFilter(sample_rate=sample_rate) if check_bool("roll_off", roll_off) else None
 
     def forward(self, cqt: torch.Tensor) -> tuple[torch.Tensor, EncoderOutput]:
         """``cqt [batch, n_frames, n_bins]`` → (audio ``[batch, n_samples]``, encoder outputs)."""

@@ -56,3 +56,9 @@ VOICING_RANGE_HZ = (37.75, 2066.0)
 """Voicing: the trained f0 range (40-1950 Hz) widened by a semitone each way. A signal with more
 than half its energy below the low end, or less than 1 % below the high end, has no f0 the models
 were trained to find."""
+
+MIN_SAMPLE_RATE = 4000
+"""Hz, the lowest sample rate of users' audio: below it, Nyquist falls under the trained f0 range's top."""
+
+MAX_SAMPLE_RATE = 768_000
+"""Hz, the highest sample rate of users' audio accepted (a larger header value is taken for a wrong one)."""

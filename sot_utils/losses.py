@@ -49,12 +49,14 @@ from .constants import SAMPLE_RATE
 from .spectral import bin_positions, stft_magnitude, subtract_noise_floor
 from .validation import (
     check_audio_pair,
+    check_bool,
     check_choice,
     check_int,
     check_positive_number,
     check_same_shape,
     check_sample_rate,
     check_tensor,
+    quote,
 )
 
 SAFE_DIVIDE_EPS = 1e-7  # reference `safe_divide`: denominators <= eps are replaced by eps
@@ -168,6 +170,7 @@ def wasserstein_1d(
         ``[...]``: ``W_p^p`` (or ``W_p`` with ``root=True``).
     """
     p = _check_p(p)
+    root = check_bool("root", root)
     quantile_cutoff = _check_cutoff(quantile_cutoff)
     check_tensor("u_values", u_values, min_ndim=1, layout="[..., n]")
     check_tensor("v_values", v_values, min_ndim=1, layout="[..., m]")
@@ -254,6 +257,7 @@ def _shared_support(positions, u_weights, v_weights, p, root, quantile_cutoff, i
     """:func:`wasserstein_1d_shared_support` without the unequal-mass warning (:func:`spectral_ot`
     states its own mass convention)."""
     p = _check_p(p)
+    root = check_bool("root", root)
     quantile_cutoff = _check_cutoff(quantile_cutoff)
     check_tensor("positions", positions, min_ndim=1, layout="[n] or [..., n]")
     n = positions.shape[-1]
@@ -588,7 +592,7 @@ class SpectralOTLoss(_AudioLoss):
         reduction: str = "mean",
     ):
         super().__init__()
-        self.pad_end = bool(pad_end)
+        self.pad_end = check_bool("pad_end", pad_end)
         self.noise_floor = None if noise_floor is None else check_positive_number("noise_floor", noise_floor)
         self.n_ffts = _as_resolutions("n_fft", n_fft)
         self.hop_lengths = _as_resolutions("hop_length", hop_length, len(self.n_ffts))
@@ -597,7 +601,13 @@ class SpectralOTLoss(_AudioLoss):
         check_choice("reduction", reduction, REDUCTIONS)
         self.p = _check_p(p)
         self.sample_rate = check_int("sample_rate", sample_rate, minimum=1)
-        self.window, self.power, self.root, self.mode, self.reduction = window, bool(power), bool(root), mode, reduction
+        self.window, self.power, self.root, self.mode, self.reduction = (
+            window,
+            check_bool("power", power),
+            check_bool("root", root),
+            mode,
+            reduction,
+        )
         self.frequency_scale = frequency_scale
         for i, n in enumerate(self.n_ffts):
             positions = bin_positions(n, sample_rate, scale=frequency_scale).float()
@@ -816,25 +826,25 @@ def _checked_option(name: str, value, default):
     """``value`` if it has the kind of ``default`` (bool, number, string, int or list of ints)."""
     if isinstance(default, bool):
         if not isinstance(value, bool):
-            raise ValueError(f"`{name}` must be true or false (a YAML boolean, unquoted), got {value!r}")
+            raise ValueError(f"`{name}` must be true or false (a YAML boolean, unquoted), got {quote(value)}")
         return value
     if isinstance(default, str):
         if not isinstance(value, str):
-            raise ValueError(f"`{name}` must be a string, got {value!r}")
+            raise ValueError(f"`{name}` must be a string, got {quote(value)}")
         return value
     if default is None or isinstance(default, float):
         if value is None and default is None:
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"`{name}` must be a number, got {value!r}")
+            raise ValueError(f"`{name}` must be a number, got {quote(value)}")
         return float(value) if isinstance(default, float) or isinstance(value, float) else value
     if isinstance(default, (int, tuple, list)):
         if isinstance(value, (tuple, list)):
             if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-                raise ValueError(f"`{name}` must be an int or a list of ints, got {value!r}")
+                raise ValueError(f"`{name}` must be an int or a list of ints, got {quote(value)}")
             return list(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"`{name}` must be a number or a list of ints, got {value!r}")
+            raise ValueError(f"`{name}` must be a number or a list of ints, got {quote(value)}")
         return value
     return value
 
@@ -874,9 +884,8 @@ def paper_loss(group: str, *, root: bool = False, reference_logf: bool = False, 
             (docs/method.md#ambiguity-logf). Default: the intended log-frequency positions.
         reduction: ``"mean"`` or ``"none"``.
     """
-    for name, flag in (("root", root), ("reference_logf", reference_logf)):
-        if not isinstance(flag, bool):
-            raise ValueError(f"`{name}` must be True or False, got {flag!r}")
+    check_bool("root", root)
+    check_bool("reference_logf", reference_logf)
     terms = group_loss_terms(group)
     for term in terms.values():
         if term["type"] == "spectral_ot":

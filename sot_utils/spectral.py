@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from .constants import CQT_BINS_PER_SEMITONE, CQT_FMIN_HZ, CQT_HOP_LENGTH, SAMPLE_RATE
-from .validation import check_choice, check_int, check_positive_number, check_sample_rate, check_tensor
+from .validation import check_bool, check_choice, check_int, check_positive_number, check_sample_rate, check_tensor
 
 # Coefficients of the 5-term flat-top window (D'Antona & Ferrero), as in scipy.signal.windows.flattop.
 _FLATTOP_COEFFICIENTS = (0.21557895, 0.41663158, 0.277263158, 0.083578947, 0.006947368)
@@ -84,6 +84,7 @@ def stft_magnitude(
     check_int("n_fft", n_fft, minimum=2)
     check_int("hop_length", hop_length, minimum=1)
     check_choice("window", window, WINDOWS)
+    check_bool("pad_end", pad_end)
     n_samples = audio.shape[-1]
     if not pad_end and n_samples < n_fft:
         raise ValueError(f"`audio` has {n_samples} samples, fewer than n_fft={n_fft}: no complete frame")

@@ -8,9 +8,22 @@ reaches a loss silently. This module imports nothing else from ``sot_utils``.
 from __future__ import annotations
 
 import math
+import reprlib
 from collections.abc import Iterable
 
+import numpy as np
 import torch
+
+_QUOTE = reprlib.Repr()
+_QUOTE.maxlevel, _QUOTE.maxstring, _QUOTE.maxother = 3, 60, 60
+_QUOTE.maxdict = _QUOTE.maxlist = _QUOTE.maxtuple = _QUOTE.maxset = 6
+
+
+def quote(value, limit: int = 120) -> str:
+    """``repr(value)`` for an error message, abbreviated (nested containers and long strings cut
+    with ``...``) and at most ``limit`` characters: a message never grows with the input."""
+    text = _QUOTE.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def check_tensor(
@@ -85,25 +98,35 @@ def check_audio_pair(target, estimate) -> None:
 def check_int(name: str, value, *, minimum: int | None = None) -> int:
     """Require a Python integer (not bool), optionally ``>= minimum``."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"`{name}` must be an int, got {value!r}")
+        raise ValueError(f"`{name}` must be an int, got {quote(value)}")
     if minimum is not None and value < minimum:
         raise ValueError(f"`{name}` must be >= {minimum}, got {value}")
     return value
 
 
+def check_bool(name: str, value) -> bool:
+    """Require ``True`` or ``False`` (a numpy bool or a one-element torch bool tensor is accepted;
+    the strings ``"false"`` and ``"no"``, which are truthy, and the numbers 0 and 1 are refused)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, torch.Tensor) and value.dtype == torch.bool and value.numel() == 1:
+        return bool(value)
+    raise ValueError(f"`{name}` must be True or False, got {quote(value)}")
+
+
 def check_positive_number(name: str, value) -> float:
     """Require a finite real number > 0."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"`{name}` must be a positive number, got {value!r}")
+        raise ValueError(f"`{name}` must be a positive number, got {quote(value)}")
     if not (value > 0 and value < float("inf")):
-        raise ValueError(f"`{name}` must be a positive finite number, got {value!r}")
+        raise ValueError(f"`{name}` must be a positive finite number, got {quote(value)}")
     return float(value)
 
 
 def check_unit_interval(name: str, value) -> float:
     """A real number in ``[0, 1]`` (a fraction), as a float; a bool or a string is refused."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"`{name}` must be a number in [0, 1], got {value!r}")
+        raise ValueError(f"`{name}` must be a number in [0, 1], got {quote(value)}")
     return float(value)
 
 
@@ -111,7 +134,7 @@ def check_choice(name: str, value, choices: Iterable) -> None:
     """Require ``value`` to be one of ``choices``."""
     choices = tuple(choices)
     if value not in choices:
-        raise ValueError(f"`{name}` must be one of {choices}, got {value!r}")
+        raise ValueError(f"`{name}` must be one of {choices}, got {quote(value)}")
 
 
 def check_sample_rate(name: str, given, expected: int) -> None:

@@ -174,3 +174,83 @@ def test_a_run_that_cannot_start_leaves_no_folder_behind(tiny_data, tmp_path):
         (tmp_path / "broken").mkdir()
         (tmp_path / "broken" / "last.pt").write_bytes(b"PK\x03\x04 truncated")
         train(run_config(tiny_data, tmp_path / "broken"), progress=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Messages that say what is wrong (reliability cases)
+
+
+def _stored(trained) -> dict:
+    return torch.load(trained / "best.pt", weights_only=True)
+
+
+def test_a_checkpoint_with_nan_weights_is_refused_naming_the_weights_not_the_audio(trained, tmp_path):
+    contents = _stored(trained)
+    name = next(k for k, v in contents["model"].items() if v.is_floating_point())
+    contents["model"][name] = torch.full_like(contents["model"][name], float("nan"))
+    torch.save(contents, tmp_path / "nan.pt")
+    with pytest.raises(CheckpointError, match=f"nan.pt: its weights hold NaN or infinite values \\({name}"):
+        load_model(tmp_path / "nan.pt")
+
+
+def test_missing_unexpected_and_misshapen_weights_are_named(trained, tmp_path):
+    contents = _stored(trained)
+    missing = sorted(contents["model"])[0]
+    del contents["model"][missing]
+    contents["model"]["encoder.extra.weight"] = torch.zeros(2)
+    torch.save(contents, tmp_path / "keys.pt")
+    with pytest.raises(CheckpointError, match=f"missing {missing}; unexpected encoder.extra.weight"):
+        load_model(tmp_path / "keys.pt")
+    contents = _stored(trained)
+    name = next(k for k, v in contents["model"].items() if v.ndim >= 1)
+    contents["model"][name] = torch.zeros(7, 1)
+    torch.save(contents, tmp_path / "shape.pt")
+    with pytest.raises(CheckpointError, match=f"wrong shape: {name} \\(7, 1\\)"):
+        load_model(tmp_path / "shape.pt")
+
+
+def test_a_checkpoint_whose_group_is_unknown_is_named(trained, tmp_path):
+    contents = _stored(trained)
+    contents["config"] = {"group": "SOT-4096", "seed": 1}  # the flat layout of older checkpoints
+    torch.save(contents, tmp_path / "group.pt")
+    with pytest.raises(CheckpointError, match="group.pt: its config is not valid: `group` must be one of .*SOT-4096"):
+        load_model(tmp_path / "group.pt")
+
+
+def test_a_device_as_checkpoint_is_refused_as_not_a_file_without_reading_it():
+    with pytest.raises(CheckpointError, match="/dev/zero is not a regular file"):
+        load_model("/dev/zero")
+
+
+def test_damaged_pickle_data_is_not_called_malicious(trained, tmp_path):
+    import io
+    import zipfile
+
+    source = zipfile.ZipFile(trained / "best.pt")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as damaged:
+        for item in source.infolist():
+            data = source.read(item)
+            damaged.writestr(item, data[:10] if item.filename.endswith("data.pkl") else data)
+    (tmp_path / "damaged.pt").write_bytes(buffer.getvalue())
+    with pytest.raises(CheckpointError, match="damaged.pt") as error:
+        load_model(tmp_path / "damaged.pt")
+    assert "could run code" not in str(error.value) and "weights_only=False" not in str(error.value)
+
+
+def test_a_full_disk_or_file_size_limit_during_a_save_says_so(tmp_path):
+    """A file-size limit (RLIMIT_FSIZE) stands in for a full disk: torch's own writer reported
+    "[enforce fail at inline_container.cc] unexpected pos"; the message must say what happened."""
+    script = (
+        "import resource, sys, torch\n"
+        "from sot_utils.training.checkpoint import atomic_save\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))\n"
+        "try:\n"
+        "    atomic_save({'w': torch.zeros(100_000)}, sys.argv[1])\n"
+        "except OSError as error:\n"
+        "    print(error)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "x.pt")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert f"could not write {tmp_path / 'x.pt'}: File too large" in out.stdout, out.stdout
+    assert not list(tmp_path.iterdir())  # no partial file left

@@ -206,3 +206,75 @@ def test_old_flat_configs_map_their_switches():
         upgrade_config("SOT-2048")
     loss = paper_loss("SOT-512-LogF", root=True, reference_logf=True)
     assert loss.terms["sot"].root and loss.terms["sot"].frequency_scale == "linear"
+
+
+# --------------------------------------------------------------------------------------------
+# Hostile and mistaken YAML (reliability cases)
+
+
+def _alias_bomb(levels: int) -> str:
+    """``shuffle:`` holding nested aliases: a few hundred bytes that expand to 9**levels strings."""
+    lines = ["shuffle: &a0 [x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, levels):
+        lines.append(f"k{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("levels", [5, 7])
+def test_a_yaml_alias_bomb_is_refused_at_once_with_a_short_message(tmp_path, levels):
+    path = tmp_path / "bomb.yaml"
+    path.write_text(_alias_bomb(levels))
+    assert len(path.read_bytes()) < 600
+    with pytest.raises(ValueError, match="anchors and aliases") as error:
+        resolve_config("MSS-Lin", 1, overlays=[path])
+    assert len(str(error.value)) < 400 and str(path) in str(error.value)
+
+
+def test_duplicate_yaml_keys_are_refused_not_last_one_wins(tmp_path):
+    path = tmp_path / "twice.yaml"
+    path.write_text("steps: 3\nsteps: 5\n")
+    with pytest.raises(ValueError, match="duplicate key 'steps'.*line 2|line 2.*duplicate key 'steps'"):
+        resolve_config("MSS-Lin", 1, overlays=[path])
+    nested = tmp_path / "nested.yaml"
+    nested.write_text("model:\n  dropout: 0.1\n  dropout: 0.2\n")
+    with pytest.raises(ValueError, match="duplicate key 'dropout'"):
+        resolve_config("MSS-Lin", 1, overlays=[nested])
+
+
+def test_exponents_are_numbers_as_in_yaml_1_2(tmp_path):
+    path = tmp_path / "rate.yaml"
+    path.write_text("learning_rate: 1e-3\nweight_decay: 1.0e-5\n")
+    config = resolve_config("MSS-Lin", 1, overlays=[path])
+    assert config.learning_rate == 1e-3 and config.weight_decay == 1e-5
+    assert configs.load_yaml("a: e10\nb: 1e\n", "x") == {"a": "e10", "b": "1e"}  # not numbers
+
+
+def test_error_messages_cap_the_value_they_quote(tmp_path):
+    path = tmp_path / "big.yaml"
+    path.write_text("shuffle: [" + ", ".join(["'" + "a" * 200 + "'"] * 2000) + "]\n")
+    with pytest.raises(ValueError, match="`shuffle` must be true or false") as error:
+        resolve_config("MSS-Lin", 1, overlays=[path])
+    assert len(str(error.value)) < 300
+
+
+def test_an_infinite_prior_weight_is_refused_before_training(tmp_path):
+    path = tmp_path / "inf.yaml"
+    path.write_text("loss:\n  harmonic_prior_weight: .inf\n")
+    with pytest.raises(ValueError, match="harmonic_prior_weight` must be a finite number"):
+        resolve_config("MSS-Lin", 1, overlays=[path])
+
+
+def test_a_huge_or_binary_overlay_is_refused_before_parsing(tmp_path):
+    huge = tmp_path / "huge.yaml"
+    huge.write_text("# " + "x" * (configs.MAX_CONFIG_BYTES + 10) + "\n")
+    with pytest.raises(ValueError, match="at most"):
+        resolve_config("MSS-Lin", 1, overlays=[huge])
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\xff\xfe\x00steps: 1")
+    with pytest.raises(ValueError, match="not a text file"):
+        resolve_config("MSS-Lin", 1, overlays=[binary])
+
+
+def test_a_stored_config_with_an_unknown_group_is_named(tmp_path):
+    with pytest.raises(ValueError, match="`group` must be one of .* got 'SOT-4096'"):
+        upgrade_config({"group": "SOT-4096", "seed": 1, "sot_root": False})

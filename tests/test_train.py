@@ -259,3 +259,68 @@ def test_a_run_with_a_fundamental_floor_trains_and_reloads_with_it(tiny_data, tm
     amplitudes = model.eval().encoder(torch.rand(2, 16, model.encoder.n_bins)).amplitudes
     assert (amplitudes[..., 0] >= 0.3 * amplitudes.amax(dim=-1)).all()
     assert yaml.safe_load((out / "config.yaml").read_text())["model"]["fundamental_floor"] == 0.3
+
+
+# --------------------------------------------------------------------------------------------
+# Failures that say what happened (reliability cases)
+
+
+def _train_cli(tiny_data, out_dir, *extra, **popen):
+    import subprocess
+    import sys
+
+    overlay = Path(out_dir).parent / "tiny.yaml"
+    overlay.write_text(
+        yaml.safe_dump({"batch_size": 8, "validate_every": 2, "keep_best_every": 0, "data": str(tiny_data)})
+    )
+    command = [sys.executable, "-m", "sot_utils.training.train", "--group", "MSS-Lin", "--seed", "5"]
+    command += ["--config", str(overlay), "--out-dir", str(out_dir), *extra]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+
+
+def test_a_learning_rate_of_1e10_says_training_diverged_at_its_step(tiny_data, tmp_path):
+    overlay = tmp_path / "lr.yaml"
+    overlay.write_text("learning_rate: 1e10\n")  # an exponent without a dot: a number, as in YAML 1.2
+    process = _train_cli(tiny_data, tmp_path / "run", "--config", str(overlay), "--steps", "6")
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 1 and "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: training diverged at step ") and "learning_rate` (1e+10)" in last, last
+    assert not (tmp_path / "run").exists() or (tmp_path / "run" / "last.pt").exists()  # no config-only folder
+
+
+def test_sigint_during_training_ends_with_one_line_and_the_run_resumes(tiny_data, tmp_path):
+    import signal
+    import time
+
+    process = _train_cli(tiny_data, tmp_path / "run", "--steps", "2000")
+    deadline = time.monotonic() + 240
+    while not (tmp_path / "run" / "last.pt").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and "Traceback" not in err, err[-2000:]
+    assert "error: interrupted; the run resumes from step " in err.strip().splitlines()[-1]
+    assert not (tmp_path / "run" / ".lock").exists()
+
+
+def test_steps_below_the_runs_step_change_nothing_and_say_so(tiny_data, tmp_path):
+    process = _train_cli(tiny_data, tmp_path / "run", "--steps", "4")
+    assert process.communicate(timeout=300)[0].strip().endswith(f"trained to step 4: {tmp_path / 'run'}")
+    before = (tmp_path / "run" / "last.pt").read_bytes()
+    process = _train_cli(tiny_data, tmp_path / "run", "--steps", "2")
+    out, _ = process.communicate(timeout=300)
+    assert process.returncode == 0 and "already trained to step 4 (more than --steps 2): nothing changed" in out
+    assert (tmp_path / "run" / "last.pt").read_bytes() == before
+
+
+@pytest.mark.parametrize("kind", ["dangling", "loop"])
+def test_an_out_dir_behind_a_broken_symbolic_link_is_named(tiny_data, tmp_path, kind):
+    link = tmp_path / "link"
+    if kind == "dangling":
+        link.symlink_to(tmp_path / "missing")
+    else:
+        link.symlink_to(tmp_path / "other")
+        (tmp_path / "other").symlink_to(link)
+    with pytest.raises(ValueError, match="is a symbolic link to .* does not resolve to a folder"):
+        train(run_config(tiny_data, link / "run"), progress=False)

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from ..constants import N_FRAMES, N_SAMPLES, SAMPLE_RATE, SUCCESS_CENTS
 from ..losses import MultiScaleSpectralLoss, SpectralOTLoss
 from ..synth import harmonic_synth
-from ..validation import check_choice, check_int, check_positive_number, check_tensor
+from ..validation import check_bool, check_choice, check_int, check_positive_number, check_tensor
 
 # --------------------------------------------------------------------------------------------
 # Tones and loss catalogue
@@ -149,7 +149,7 @@ def sweep(
     target = target.reshape(1, -1)
     losses, grads = [], []
     for chunk in torch.split(values, batch_size):
-        chunk = chunk.detach().clone().requires_grad_(gradient)
+        chunk = chunk.detach().clone().requires_grad_(check_bool("gradient", gradient))
         with torch.set_grad_enabled(gradient):
             out = per_example_loss(loss, target, make_audio(chunk))
             if gradient:

@@ -24,7 +24,7 @@ import math
 import torch
 
 from ..synth import oscillator_bank, remove_above_nyquist
-from ..validation import check_choice, check_int, check_positive_number, check_tensor
+from ..validation import check_bool, check_choice, check_int, check_positive_number, check_tensor
 
 NOISE_COLORS = ("white", "pink")
 
@@ -192,5 +192,7 @@ def render_perturbed_tones(
     amps = amplitudes.double()[:, None, :].expand(-1, n_samples, -1)
     peak = frequencies.amax(dim=1, keepdim=True)  # a partial crossing Nyquist is off for the whole tone
     amps = remove_above_nyquist(peak, amps, sample_rate)
-    audio = oscillator_bank(frequencies, amps, sample_rate, partial_phase if random_phase else None)
+    audio = oscillator_bank(
+        frequencies, amps, sample_rate, partial_phase if check_bool("random_phase", random_phase) else None
+    )
     return audio.to(amplitudes.dtype), track.to(f0_hz.dtype)

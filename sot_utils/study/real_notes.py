@@ -73,7 +73,7 @@ from tqdm.auto import tqdm
 
 from ..constants import N_SAMPLES, SAMPLE_RATE
 from ..training.data import PEAK_LEVEL, check_out_file, peak_normalize, read_archive, write_archive
-from ..validation import check_int
+from ..validation import check_bool, check_int
 
 FORMAT_VERSION = 1
 DEFAULT_SOUNDFONT = "/usr/share/sounds/sf2/TimGM6mb.sf2"
@@ -199,7 +199,7 @@ def note_plan(instruments, quick: bool = False) -> tuple[torch.Tensor, torch.Ten
     programs, notes = [], []
     for instrument in check_instruments(instruments):
         lo, hi = instrument.lowest_midi, instrument.highest_midi
-        keys = sorted({lo, hi}) if quick else range(lo, hi + 1)
+        keys = sorted({lo, hi}) if check_bool("quick", quick) else range(lo, hi + 1)
         programs += [instrument.program] * len(keys)
         notes += keys
     return torch.tensor(programs, dtype=torch.int64), torch.tensor(notes, dtype=torch.int64)

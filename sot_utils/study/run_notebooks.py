@@ -26,6 +26,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from ..validation import check_bool
+
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
 PROVENANCE_TAG = "provenance"  # the tag of the markdown cell run() writes under a notebook's title
@@ -57,6 +59,7 @@ def run(quick: bool = False, only: list[str] | None = None) -> dict[str, float]:
     """Execute the notebooks; return the wall time of each, seconds."""
     import papermill
 
+    check_bool("quick", quick)
     executed_dir = executed_notebooks_dir(quick)
     executed_dir.mkdir(parents=True, exist_ok=True)
     record = {**provenance(), "mode": "quick" if quick else "full"}

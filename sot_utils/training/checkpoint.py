@@ -19,6 +19,7 @@ file whole.
 from __future__ import annotations
 
 import csv
+import io
 import os
 import pickle
 import socket
@@ -37,6 +38,7 @@ __all__ = [
     "RunLockedError",
     "append_log_row",
     "atomic_save",
+    "check_state_dict",
     "checkpoint_step",
     "load_checkpoint",
     "load_model",
@@ -82,12 +84,21 @@ class RunLockedError(RuntimeError):
 
 def atomic_save(obj, path: str | Path) -> None:
     """``torch.save`` to a temporary file beside ``path``, then rename over it: a process killed
-    mid-write leaves the previous file whole, and no half-written file under the final name."""
+    mid-write leaves the previous file whole, and no half-written file under the final name.
+
+    The archive is built in memory and written with plain file I/O, so a full disk or a file-size
+    limit raises an ``OSError`` that says so (torch's own writer reports "unexpected pos ...").
+    """
     path = Path(path)
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
     partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        torch.save(obj, partial)
+        with open(partial, "wb") as f:
+            f.write(buffer.getbuffer())
         os.replace(partial, path)
+    except OSError as error:
+        raise OSError(error.errno, f"could not write {path}: {error.strerror or error}") from None
     finally:
         partial.unlink(missing_ok=True)
 
@@ -165,17 +176,21 @@ def _read(path: Path):
         )
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder, not a checkpoint file (try {path / 'best.pt'})")
+    if not path.is_file():  # /dev/zero, a pipe: torch would read forever
+        raise CheckpointError(f"{path} is not a regular file (a device or a pipe), not a checkpoint")
     try:
         contents = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
+        # torch's message advises weights_only=False, which would run the file's code: not passed on
+        unsafe = any(word in str(error) for word in ("Unsupported global", "GLOBAL", "Unsupported operand"))
         reason = (
-            str(error).splitlines()[0]
-            if "weights_only" not in str(error)
-            else "it holds objects other than tensors and plain data, which are not loaded (they could run code)"
+            "it holds objects other than tensors and plain data, which are not loaded (they could run code)"
+            if unsafe
+            else "its pickle data is damaged"
         )
         raise CheckpointError(f"{path} is not a checkpoint of this package: {reason}") from None
     except Exception as error:  # torch raises many kinds (RuntimeError, EOFError, IndexError...) for a foreign file
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        message = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
         raise CheckpointError(
             f"{path} is not a readable checkpoint (truncated or not a torch file: {message})"
         ) from None
@@ -196,17 +211,52 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[HarmonicAutoencod
 
     The architecture is built from the checkpoint's own config (decoder harmonics, roll-off,
     encoder layers): a config edited after training cannot load the weights into another model.
+    Weights that are missing, unexpected, of the wrong shape or not finite (a diverged run) are
+    refused with their names.
     """
     contents = load_checkpoint(path)
     config = contents["config"]
     model = config.model.build()
-    try:
-        model.load_state_dict(contents["model"])
-    except RuntimeError as error:
-        raise CheckpointError(
-            f"{path}: its weights do not fit the architecture its config names: {str(error).splitlines()[0]}"
-        ) from None
+    check_state_dict(path, contents["model"], model.state_dict())
+    model.load_state_dict(contents["model"])
     return model.to(device).eval(), config
+
+
+def check_state_dict(path, stored: dict, expected: dict) -> None:
+    """Refuse stored weights that would not load into, or not run in, the model ``expected`` describes.
+
+    Raises:
+        CheckpointError: naming the missing, unexpected, misshapen or non-finite tensors (a few).
+    """
+
+    def names(keys) -> str:
+        keys = sorted(map(str, keys))
+        return ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+
+    missing, unexpected = expected.keys() - stored.keys(), stored.keys() - expected.keys()
+    if missing or unexpected:
+        parts = [
+            f"missing {names(missing)}" if missing else "",
+            f"unexpected {names(unexpected)}" if unexpected else "",
+        ]
+        raise CheckpointError(
+            f"{path}: its weights do not fit the architecture its config names: {'; '.join(p for p in parts if p)}"
+        )
+    wrong = [
+        f"{key} {tuple(value.shape)} (expected {tuple(expected[key].shape)})"
+        if isinstance(value, torch.Tensor)
+        else f"{key} (a {type(value).__name__}, not a tensor)"
+        for key, value in stored.items()
+        if not isinstance(value, torch.Tensor) or value.shape != expected[key].shape
+    ]
+    if wrong:
+        raise CheckpointError(f"{path}: weights of the wrong shape: {names(wrong)}")
+    not_finite = [key for key, value in stored.items() if value.is_floating_point() and not torch.isfinite(value).all()]
+    if not_finite:
+        raise CheckpointError(
+            f"{path}: its weights hold NaN or infinite values ({names(not_finite)}): the run diverged; "
+            "use an earlier checkpoint"
+        )
 
 
 # --------------------------------------------------------------------------------------------

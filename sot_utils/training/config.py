@@ -24,14 +24,12 @@ import types
 import typing
 from pathlib import Path
 
-import yaml
-
 from .. import configs
 from ..autoencoder import HarmonicAutoencoder
 from ..constants import CPU_BUDGET_STEPS
 from ..encoder import F0_HEAD_INITS
 from ..losses import resolve_loss_terms
-from ..validation import check_choice, check_int, check_positive_number, check_unit_interval
+from ..validation import check_choice, check_int, check_positive_number, check_unit_interval, quote
 
 __all__ = [
     "LossConfig",
@@ -83,7 +81,7 @@ class ModelConfig:
     def __post_init__(self):
         check_int("model.n_harmonics", self.n_harmonics, minimum=1)
         if not self.channels or len(self.channels) < 2:
-            raise ValueError(f"`model.channels` needs at least 2 entries, got {self.channels!r}")
+            raise ValueError(f"`model.channels` needs at least 2 entries, got {quote(self.channels)}")
         for c in self.channels:
             check_int("model.channels", c, minimum=1)
         check_int("model.kernel_size", self.kernel_size, minimum=1)
@@ -92,7 +90,7 @@ class ModelConfig:
         check_int("model.n_residual_prefilters", self.n_residual_prefilters, minimum=0)
         check_positive_number("model.leaky_slope", self.leaky_slope)
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"`model.dropout` must be in [0, 1), got {self.dropout!r}")
+            raise ValueError(f"`model.dropout` must be in [0, 1), got {quote(self.dropout)}")
         check_positive_number("model.temperature", self.temperature)
         check_choice("model.f0_head_init", self.f0_head_init, F0_HEAD_INITS)
         check_unit_interval("model.fundamental_floor", self.fundamental_floor)
@@ -134,8 +132,10 @@ class LossConfig:
 
     def __post_init__(self):
         self.terms = resolve_loss_terms(self.terms)
-        if not self.harmonic_prior_weight >= 0:
-            raise ValueError(f"`loss.harmonic_prior_weight` must be a number >= 0, got {self.harmonic_prior_weight!r}")
+        if not 0 <= self.harmonic_prior_weight < float("inf"):  # inf would pass here and fail at step 0
+            raise ValueError(
+                f"`loss.harmonic_prior_weight` must be a finite number >= 0, got {quote(self.harmonic_prior_weight)}"
+            )
         check_int("loss.harmonic_prior_decay_steps", self.harmonic_prior_decay_steps, minimum=0)
 
 
@@ -204,12 +204,12 @@ class TrainConfig:
                 f"`validate_every` ({self.validate_every})"
             )
         check_positive_number("learning_rate", self.learning_rate)
-        if not self.weight_decay >= 0:
-            raise ValueError(f"`weight_decay` must be a number >= 0, got {self.weight_decay!r}")
+        if not 0 <= self.weight_decay < float("inf"):
+            raise ValueError(f"`weight_decay` must be a finite number >= 0, got {quote(self.weight_decay)}")
         device_type, _, index = self.device.partition(":")
         check_choice("device", device_type, ("cpu", "cuda"))
         if index and not index.isdigit():
-            raise ValueError(f"`device` must be 'cpu', 'cuda' or 'cuda:<index>', got {self.device!r}")
+            raise ValueError(f"`device` must be 'cpu', 'cuda' or 'cuda:<index>', got {quote(self.device)}")
 
     @classmethod
     def from_dict(cls, values: dict, where: str = "config") -> TrainConfig:
@@ -235,27 +235,27 @@ def _check_type(name: str, value, annotation):
         return _check_type(name, value, inner)
     if annotation is bool:
         if not isinstance(value, bool):
-            raise ValueError(f"`{name}` must be true or false (a YAML boolean, unquoted), got {value!r}")
+            raise ValueError(f"`{name}` must be true or false (a YAML boolean, unquoted), got {quote(value)}")
         return value
     if annotation is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"`{name}` must be an integer, got {value!r}")
+            raise ValueError(f"`{name}` must be an integer, got {quote(value)}")
         return value
     if annotation is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"`{name}` must be a number, got {value!r}")
+            raise ValueError(f"`{name}` must be a number, got {quote(value)}")
         return float(value)
     if annotation is str:
         if not isinstance(value, str):
-            raise ValueError(f"`{name}` must be a string, got {value!r}")
+            raise ValueError(f"`{name}` must be a string, got {quote(value)}")
         return value
     if origin is list:
         if not isinstance(value, (list, tuple)):
-            raise ValueError(f"`{name}` must be a list, got {value!r}")
+            raise ValueError(f"`{name}` must be a list, got {quote(value)}")
         return [_check_type(f"{name}[{i}]", v, args[0]) for i, v in enumerate(value)]
     if origin is dict or annotation is dict:
         if not isinstance(value, dict):
-            raise ValueError(f"`{name}` must be a mapping, got {value!r}")
+            raise ValueError(f"`{name}` must be a mapping, got {quote(value)}")
         return value
     if dataclasses.is_dataclass(annotation):
         if isinstance(value, annotation):
@@ -267,12 +267,12 @@ def _check_type(name: str, value, annotation):
 def _build(cls, values, where: str, prefix: str = ""):
     """``cls(**values)`` after checking every value's type (nested names get ``prefix``)."""
     if not isinstance(values, dict):
-        raise ValueError(f"`{where}` must be a mapping of settings, got {type(values).__name__}: {values!r}")
+        raise ValueError(f"`{where}` must be a mapping of settings, got {type(values).__name__}: {quote(values)}")
     hints = typing.get_type_hints(cls)
     fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - fields)
+    unknown = sorted(set(values) - fields, key=str)
     if unknown:
-        raise ValueError(f"{where}: unknown keys {unknown}; known keys are {sorted(fields)}")
+        raise ValueError(f"{where}: unknown keys {quote(unknown)}; known keys are {sorted(fields)}")
     checked = {key: _check_type(prefix + key, value, hints[key]) for key, value in values.items()}
     return cls(**checked)
 
@@ -295,11 +295,18 @@ def _merge(base: dict, change: dict) -> dict:
 def _read_overlay(path: str | Path) -> dict:
     path = Path(path)
     try:
-        values = yaml.safe_load(path.read_text())
+        if path.is_file() and path.stat().st_size > configs.MAX_CONFIG_BYTES:
+            raise ValueError(
+                f"{path} is {path.stat().st_size:,} bytes; a config file may hold at most {configs.MAX_CONFIG_BYTES:,}"
+            )
+        if path.exists() and not path.is_file():
+            raise ValueError(f"cannot read config {path}: not a regular file")
+        text = path.read_text()
     except OSError as error:
         raise ValueError(f"cannot read config {path}: {error.strerror or error}") from None
-    except yaml.YAMLError as error:
-        raise ValueError(f"{path} is not valid YAML: {error}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a text file (not UTF-8): a config file must be YAML") from None
+    values = configs.load_yaml(text, str(path))
     if values is None:
         raise ValueError(f"{path} is empty: a config file must hold a mapping of settings")
     if not isinstance(values, dict):
@@ -366,7 +373,7 @@ def upgrade_config(values: dict) -> TrainConfig:
     ``sot_pad_end``, ``roll_off``). A flat SOT-2048 run with ``sot_pad_end: false`` is the
     ``SOT-2048-complete-frames`` extension group."""
     if not isinstance(values, dict):
-        raise ValueError(f"a stored config must be a mapping, got {type(values).__name__}: {values!r}")
+        raise ValueError(f"a stored config must be a mapping, got {type(values).__name__}: {quote(values)}")
     if "model" in values or "loss" in values:
         return TrainConfig.from_dict(values)
     flat = dict(values)
@@ -374,6 +381,7 @@ def upgrade_config(values: dict) -> TrainConfig:
         if key not in flat:
             raise ValueError(f"the stored config has no `{key}` (keys: {sorted(flat)})")
     group = flat.pop("group")
+    check_choice("group", group, configs.group_names())  # a stored group this version does not know
     switches = {key: flat.pop(key) for key in _FLAT_KEYS if key in flat}
     if group == "SOT-2048" and switches.get("sot_pad_end") is False:
         group, switches["sot_pad_end"] = "SOT-2048-complete-frames", True
@@ -410,7 +418,7 @@ def config_differences(stored: dict, current: dict, ignore=RESUME_MAY_CHANGE) ->
             if isinstance(va, dict) and isinstance(vb, dict):
                 walk(va, vb, name + ".")
             elif va != vb:
-                differences.append(f"{name}: {va!r} -> {vb!r}")
+                differences.append(f"{name}: {quote(va)} -> {quote(vb)}")
 
     walk(stored, current, "")
     return differences

@@ -27,24 +27,19 @@ import torch
 import torchaudio
 
 from ..constants import (
-    CQT_FMIN_HZ,
-    CQT_HOP_LENGTH,
+    MAX_SAMPLE_RATE,
+    MIN_SAMPLE_RATE,
     N_SAMPLES,
     PEAK_LEVEL,
     SAMPLE_RATE,
-    VOICING_MAX_FLATNESS,
-    VOICING_MIN_LEVEL_DB,
-    VOICING_RANGE_HZ,
 )
-from ..spectral import CQT, stft_magnitude
+from ..spectral import CQT
 from ..validation import check_int, check_tensor
+from .audio_file import MAX_SECONDS
 from .checkpoint import load_model
+from .voicing import voicing
 
 MIN_SAMPLES = N_SAMPLES  # the training examples' length, at 16 kHz
-VOICING_N_FFT = 1024  # 64 ms frames: 15.6 Hz bins
-MIN_SAMPLE_RATE = 4000  # Hz: below it, Nyquist falls under the trained f0 range's top (1950 Hz)
-MAX_SAMPLE_RATE = 768_000
-MAX_SECONDS = 600.0  # longer files are refused rather than resampled into gigabytes
 
 
 @dataclass
@@ -128,44 +123,6 @@ def prepare_audio(audio, sample_rate: int) -> torch.Tensor:
         silent = torch.nonzero(peak[:, 0] == 0).flatten().tolist()
         raise ValueError(f"`audio` examples {silent} are silent: no f0 to estimate")
     return audio / peak * PEAK_LEVEL
-
-
-def voicing(audio: torch.Tensor) -> tuple[torch.Tensor, list[str], torch.Tensor, torch.Tensor]:
-    """Is each example a pitched tone the models were trained for? Model-independent cues.
-
-    Args:
-        audio: ``[batch, n_samples]`` at 16 kHz, as given (not normalised), at least 4096 samples.
-
-    Returns:
-        ``(voiced [batch] bool, reasons, level_db [batch], flatness [batch])``. An example is
-        unvoiced if it is silent (RMS below :data:`~sot_utils.constants.VOICING_MIN_LEVEL_DB`),
-        noise (median spectral flatness above :data:`~sot_utils.constants.VOICING_MAX_FLATNESS`),
-        or outside the trained range (:data:`~sot_utils.constants.VOICING_RANGE_HZ`). The
-        thresholds and what they give on tones, real notes and noise: notebook 06.
-    """
-    centred = audio - audio.mean(dim=-1, keepdim=True)  # DC is not a tone
-    level_db = 10 * torch.log10(centred.pow(2).mean(dim=-1).clamp(min=1e-30))
-    power = stft_magnitude(centred, VOICING_N_FFT, CQT_HOP_LENGTH, "hann", pad_end=False) ** 2  # [B, T, F]
-    frequencies = torch.linspace(0, SAMPLE_RATE / 2, power.shape[-1])
-    band = power[..., (frequencies >= CQT_FMIN_HZ) & (frequencies <= 7750.0)] + 1e-20
-    flatness = (band.log().mean(dim=-1).exp() / band.mean(dim=-1)).median(dim=-1).values
-    total = power.sum(dim=(-2, -1)).clamp(min=1e-30)
-    below_low = power[..., frequencies < VOICING_RANGE_HZ[0]].sum(dim=(-2, -1)) / total
-    below_high = power[..., frequencies < VOICING_RANGE_HZ[1]].sum(dim=(-2, -1)) / total
-    reasons = []
-    for k in range(audio.shape[0]):
-        if level_db[k] < VOICING_MIN_LEVEL_DB:
-            reasons.append("silent")
-        elif flatness[k] > VOICING_MAX_FLATNESS:
-            reasons.append("noise")
-        elif below_low[k] > 0.5:
-            reasons.append("below the trained range")
-        elif below_high[k] < 0.01:
-            reasons.append("above the trained range")
-        else:
-            reasons.append("")
-    voiced = torch.tensor([not reason for reason in reasons])
-    return voiced, reasons, level_db, flatness
 
 
 def peak_confidence(logits: torch.Tensor, temperature: float, half_width: int = 3) -> torch.Tensor:

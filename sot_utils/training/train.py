@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import shutil
 import sys
 import time
@@ -38,6 +39,7 @@ from .checkpoint import (
     RunLock,
     append_log_row,
     atomic_save,
+    checkpoint_step,
     load_checkpoint,
     on_cpu,
     prepare_log,
@@ -47,7 +49,21 @@ from .checkpoint import (
 from .config import LossConfig, TrainConfig, config_differences, resolve_config
 from .data import cached_features
 
-__all__ = ["CPU_MICRO_BATCH", "batch_indices", "build_loss", "evaluate_model", "prior_weight", "train", "train_step"]
+__all__ = [
+    "CPU_MICRO_BATCH",
+    "TrainingDiverged",
+    "batch_indices",
+    "build_loss",
+    "evaluate_model",
+    "prior_weight",
+    "train",
+    "train_step",
+]
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss or the weights became NaN or infinite; the message names the step."""
+
 
 CPU_MICRO_BATCH = 16
 """Default micro-batch on CPU (see ``TrainConfig.micro_batch_size``)."""
@@ -147,6 +163,15 @@ def prepare_out_dir(out_dir: str | Path) -> tuple[Path, bool]:
     """
     out_dir = Path(out_dir)
     for parent in (out_dir, *out_dir.parents):
+        if parent.is_symlink() and not parent.exists():  # dangling, or a loop of links
+            try:
+                target = os.readlink(parent)
+            except OSError:
+                target = "?"
+            raise ValueError(
+                f"`out_dir` {str(out_dir)!r}: {str(parent)!r} is a symbolic link to {target!r}, which does not "
+                "resolve to a folder (missing, or a loop of links)"
+            )
         if parent.exists() and not parent.is_dir():
             raise ValueError(f"`out_dir` {str(out_dir)!r}: {str(parent)!r} is a file, not a folder")
     created = not out_dir.exists()
@@ -207,6 +232,9 @@ def train(
                 allow_config_change,
             )
     except BaseException:
+        if not (out_dir / "last.pt").exists():  # nothing saved: leave no config or empty log behind
+            for name in ("config.yaml", "log.csv"):
+                (out_dir / name).unlink(missing_ok=True)
         if created and not any(out_dir.iterdir()):
             out_dir.rmdir()  # leave no empty folder behind a run that never started
         raise
@@ -230,6 +258,7 @@ def _train_locked(config, device, out_dir, train_split, val_split, progress, pos
                 group.update(lr=config.learning_rate, weight_decay=config.weight_decay)
         state = {k: checkpoint[k] for k in ("step", "best_lsd", "rng")}
     set_rng_state(state["rng"], device)
+    state["step_saved"] = state["step"]
     if state["step"] >= config.steps:  # already trained this far: leave the run untouched
         return out_dir
     partial = out_dir / ".config.yaml.tmp"
@@ -263,8 +292,18 @@ def _train_locked(config, device, out_dir, train_split, val_split, progress, pos
                 micro_batch,
                 harmonic_prior=prior_weight(config.loss, step),
             )
-        except FloatingPointError as error:
-            raise FloatingPointError(f"step {step}: {error}") from None
+        except (FloatingPointError, ValueError) as error:
+            if isinstance(error, ValueError) and "NaN" not in str(error):  # not a NaN met inside the model
+                raise
+            raise TrainingDiverged(
+                f"training diverged at step {step}: {error}; {_kept(state['step_saved'])}; "
+                f"lower `learning_rate` ({config.learning_rate:g}) or the loss weights"
+            ) from None
+        if not _parameters_finite(model):
+            raise TrainingDiverged(
+                f"training diverged at step {step}: the weights became NaN or infinite after the update; "
+                f"{_kept(state['step_saved'])}; lower `learning_rate` ({config.learning_rate:g})"
+            )
         running, count = running + loss, count + 1
         done = step + 1
         if done % config.validate_every == 0 or done == config.steps:
@@ -309,7 +348,19 @@ def _train_locked(config, device, out_dir, train_split, val_split, progress, pos
                 },
                 last_path,
             )
+            state["step_saved"] = done
     return out_dir
+
+
+def _kept(step_saved: int) -> str:
+    if step_saved:
+        return f"the run folder keeps its last good checkpoint (step {step_saved})"
+    return "no checkpoint was saved"
+
+
+def _parameters_finite(model: torch.nn.Module) -> bool:
+    """Whether every weight is finite (one reduction per tensor: negligible beside a step)."""
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
 
 
 def add_run_selection(parser: argparse.ArgumentParser, seeds_example: str) -> None:
@@ -364,11 +415,29 @@ def main(argv: list[str] | None = None) -> None:
         check_device(config.device)
     except (OSError, ValueError) as error:  # a missing file, an unknown key, a value out of range
         parser.error(str(error))
+    last_path = Path(config.out_dir) / "last.pt"
     try:
         out_dir = train(config, allow_config_change=args.allow_config_change)
-    except (OSError, ValueError, RuntimeError) as error:  # missing data, a locked or foreign run folder
+    except KeyboardInterrupt:
+        saved = _saved_step(last_path)
+        where = f"the run resumes from step {saved}" if saved else "nothing was saved yet"
+        sys.stderr.write(f"\nerror: interrupted; {where}: run the same command to continue ({last_path.parent})\n")
+        sys.exit(130)
+    except (OSError, ValueError, RuntimeError, FloatingPointError) as error:  # missing data, a locked run folder
         sys.exit(f"error: {error}")
-    print(f"trained to step {config.steps}: {out_dir}")
+    step = _saved_step(last_path)
+    if step is not None and step > config.steps:
+        print(f"already trained to step {step} (more than --steps {config.steps}): nothing changed in {out_dir}")
+    else:
+        print(f"trained to step {step if step is not None else config.steps}: {out_dir}")
+
+
+def _saved_step(last_path: Path) -> int | None:
+    """The step of ``last.pt``, or None if there is none (or it cannot be read)."""
+    try:
+        return checkpoint_step(last_path)
+    except (OSError, ValueError):
+        return None
 
 
 if __name__ == "__main__":
