@@ -74,8 +74,12 @@ notebooks: $(STAMP)
 reproduce: $(STAMP) soundfont data real-notes notebooks
 
 # Voila with its lab template less the icon fonts it fetches from a CDN (notebooks/jupyter/voila/
-# templates/offline): the pages load nothing from the network
-VOILA := JUPYTER_PATH=$(CURDIR)/notebooks/jupyter $(PY) -m voila --template=offline --no-browser
+# templates/offline): the pages load nothing from the network. The template's script refuses an
+# upload over 50 MB in the browser; notebooks/jupyter/voila.json caps each websocket message at 51 MB
+# (tornado's websocket_max_message_size; its default, 10 MB, cut uploads of 10-50 MB off), so that
+# a client bypassing the page cannot push more into the server or the kernel.
+VOILA := JUPYTER_PATH=$(CURDIR)/notebooks/jupyter JUPYTER_CONFIG_PATH=$(CURDIR)/notebooks/jupyter \
+	$(PY) -m voila --template=offline --no-browser
 
 explorer: $(STAMP)
 	$(VOILA) notebooks/explorer.ipynb --port=$(EXPLORER_PORT)

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import datetime
 import io
+import json
 import math
+import os
+import shlex
+import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +25,9 @@ import soundfile
 import torch
 
 from sot_utils.constants import N_SAMPLES, SAMPLE_RATE
+from sot_utils.study import estimator_explorer
 from sot_utils.study.estimator_explorer import (
+    MAX_UPLOAD_BYTES,
     NO_CHECKPOINT,
     STAND_IN_DATA_PATH,
     EstimatorExplorer,
@@ -36,6 +44,7 @@ from sot_utils.study.real_notes import DEFAULT_PATH as REAL_NOTES_PATH
 from sot_utils.study.real_notes import FORMAT_VERSION as REAL_NOTES_VERSION
 from sot_utils.study.real_notes import save_real_notes
 from sot_utils.synth import harmonic_synth
+from sot_utils.training.audio_file import BLOCK_SAMPLES
 from sot_utils.training.checkpoint import load_model
 from sot_utils.training.estimate import estimate_f0
 
@@ -88,9 +97,9 @@ def test_read_upload_takes_mono_and_mixes_channels():
         (b"RIFF this is not audio at all", "could not be read as audio .*: upload a WAV or FLAC file"),
         (_wav(np.zeros(16000, np.float32), 16000), "is silent"),
         (_wav(_tone(220.0, 0.1, 16000), 16000), "too short: 0.100 s"),
-        (_wav(_tone(220.0, 2.0, 1000), 1000), "sample rate is 1000 Hz, which is not plausible"),
+        (_wav(_tone(220.0, 2.0, 1000), 1000), "x.wav says its sample rate is 1000 Hz; expected 4000 to"),
         (_wav(np.full(8000, np.nan, np.float32), 16000, subtype="FLOAT"), "NaN or infinite"),
-        (_wav(_tone(220.0, 61.0, 4000), 4000), "61 s long; upload at most 60 s"),
+        (_wav(_tone(220.0, 61.0, 4000), 4000), "x.wav is 61 s long; at most 60 s"),
         (_wav(np.zeros((0,), np.float32), 16000), "holds no audio samples"),
     ],
     ids=["not-audio", "silent", "too-short", "sample-rate", "nan", "too-long", "empty"],
@@ -98,6 +107,98 @@ def test_read_upload_takes_mono_and_mixes_channels():
 def test_read_upload_refuses_bad_files_with_a_message(content, message):
     with pytest.raises(UploadError, match=message):
         read_upload(content, "x.wav")
+
+
+def test_read_upload_refuses_too_many_bytes_before_reading_them(monkeypatch):
+    monkeypatch.setattr(estimator_explorer, "read_audio", lambda *args, **kwargs: pytest.fail("decoded"))
+    with pytest.raises(UploadError, match="^big.wav is 50 MB; the page takes files up to 50 MB$"):
+        read_upload(memoryview(bytes(MAX_UPLOAD_BYTES + 1)), "big.wav")
+
+
+def _constant_flac(path: Path, seconds: int, rate: int = 48000, block_s: int = 60) -> Path:
+    """A FLAC of a constant, written a block at a time (an hour at 48 kHz: 0.55 MB; 0.69 GB as float32)."""
+    with soundfile.SoundFile(path, "w", rate, 1, format="FLAC", subtype="PCM_16") as file:
+        block = np.full(rate * block_s, 0.25, np.float32)
+        for _ in range(seconds // block_s):
+            file.write(block)
+    return path
+
+
+# The upload's peak memory and time, measured in a fresh interpreter (ru_maxrss: KiB on Linux)
+_MEASURE = """
+import json, resource, sys, time
+from sot_utils.study.estimator_explorer import UploadError, read_upload
+
+content = open(sys.argv[1], "rb").read()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+start = time.perf_counter()
+try:
+    read_upload(content, sys.argv[2])
+    message = None
+except UploadError as error:
+    message = str(error)
+seconds = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"message": message, "seconds": seconds, "before_mib": before / 1024, "peak_mib": peak / 1024}))
+"""
+
+
+def test_a_one_hour_flac_is_refused_from_its_header_with_little_memory(tmp_path):
+    """Half a megabyte of FLAC holding an hour at 48 kHz: decoding it whole, as the page once did, took
+    0.8 GB more (0.69 GB of float32 samples and a mask) and 4 s; the header alone refuses it now."""
+    path = _constant_flac(tmp_path / "hour.flac", 3600)
+    assert path.stat().st_size < 2**20 and soundfile.info(str(path)).duration == 3600
+    result = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(path), "hour.flac"], capture_output=True, text=True, cwd=REPO, check=True
+    )
+    measured = json.loads(result.stdout.splitlines()[-1])
+    assert measured["message"] == (
+        "hour.flac is 3600 s long; at most 60 s is analysed at once: cut it into excerpts"
+    ), measured
+    assert measured["seconds"] < 1.0, measured
+    assert measured["peak_mib"] - measured["before_mib"] < 32, measured  # far below the 660 MiB of the samples
+
+
+def test_a_header_that_understates_the_length_is_stopped_at_the_limit(monkeypatch):
+    """libsndfile stops at the frame count of a WAV, FLAC or MP3 header, and soundfile at that of a
+    seekable file's, so the lie is told by soundfile here, for a stream (not seekable): the header
+    says 1 s, the file holds 600 s. Decoding stops one block past the limit, not at the file's end."""
+    rate = 4000
+    content = _wav(_tone(220.0, 600.0, rate), rate)
+    decoded = []
+    read = soundfile.SoundFile.read
+
+    def counted_read(self, *args, **kwargs):
+        decoded.append(len(block := read(self, *args, **kwargs)))
+        return block
+
+    monkeypatch.setattr(soundfile.SoundFile, "frames", property(lambda self: self.samplerate))
+    monkeypatch.setattr(soundfile.SoundFile, "seekable", lambda self: False)
+    monkeypatch.setattr(soundfile.SoundFile, "read", counted_read)
+    with pytest.raises(UploadError, match=r"^liar.wav holds more than 60 s of audio \(its header said 1 s\)"):
+        read_upload(content, "liar.wav")
+    assert sum(decoded) <= 60 * rate + BLOCK_SAMPLES < 600 * rate
+
+
+def test_a_flac_of_unknown_length_is_refused_with_the_limit(tmp_path):
+    """A FLAC header may leave the length unknown (total samples 0: an encoder fed from a pipe);
+    libsndfile then reports the largest count it can: the file must still be refused, not decoded whole."""
+    content = bytearray(_wav(_tone(220.0, 70.0, 4000), 4000, format="FLAC"))
+    assert content[:4] == b"fLaC" and content[4] & 0x7F == 0  # STREAMINFO comes first
+    # STREAMINFO (from byte 8): the total samples are the low 36 bits of its bytes 10-17
+    (fields,) = struct.unpack(">Q", content[18:26])
+    content[18:26] = struct.pack(">Q", fields & ~(2**36 - 1))
+    with pytest.raises(UploadError, match=r"^unknown\.flac .* 60 s"):
+        read_upload(bytes(content), "unknown.flac")
+
+
+def test_running_out_of_memory_while_decoding_is_a_message_not_a_crash(monkeypatch):
+    def out_of_memory(self, *args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(soundfile.SoundFile, "read", out_of_memory)
+    with pytest.raises(UploadError, match="^a.wav: this machine ran out of memory decoding it; upload a shorter"):
+        read_upload(_wav(_tone(220.0, 0.5, 16000), 16000), "a.wav")
 
 
 def test_loudest_excerpt_start_finds_the_burst():
@@ -320,7 +421,7 @@ def test_an_upload_is_analysed_and_its_excerpt_can_move(page):
         (b"not a sound file", "could not be read as audio"),
         (_wav(np.zeros(16000, np.float32), 16000), "is silent"),
         (_wav(_tone(220.0, 0.05, 16000), 16000), "too short"),
-        (_wav(_tone(220.0, 2.0, 2000), 2000), "not plausible"),
+        (_wav(_tone(220.0, 2.0, 2000), 2000), "sample rate is 2000 Hz"),
     ],
     ids=["not-audio", "silent", "too-short", "sample-rate"],
 )
@@ -332,6 +433,21 @@ def test_a_bad_upload_gets_a_message_and_clears_the_outputs(page, content, messa
     page.controls["source"].value = "upload"
     assert page.table.value == "" and page.images["figure"].layout.display == "none"
     assert "Upload a WAV or FLAC file" in page.message.value
+
+
+@pytest.mark.parametrize("where", ["decoding", "resampling"])
+def test_running_out_of_memory_during_an_upload_gets_a_message(page, monkeypatch, where):
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError
+
+    if where == "decoding":
+        monkeypatch.setattr(soundfile.SoundFile, "read", out_of_memory)
+    else:
+        monkeypatch.setattr(estimator_explorer, "resample_to_model_rate", out_of_memory)
+    _show_tone(page)
+    page.load_upload(_wav(_tone(220.0, 0.5, 44100), 44100), "big.wav")
+    assert "big.wav: this machine ran out of memory" in page.message.value
+    assert page.table.value == "" and page.images["figure"].layout.display == "none"
 
 
 def test_upload_widget_feeds_the_page(page):
@@ -355,3 +471,40 @@ def test_a_root_without_checkpoints_says_how_to_train_one(tmp_path):
     assert "python -m sot_utils.training.train" in page.message.value
     data, rate = soundfile.read(io.BytesIO(bytes(page.audio["sound"].value)))
     assert rate == SAMPLE_RATE and math.isclose(np.abs(data).max(), 0.9, abs_tol=1e-3)
+
+
+# ------------------------------------------------------------------------------------------------
+# The server's limits
+
+
+_SERVER_SETTINGS = """
+import json, sys
+from voila.app import Voila
+
+app = Voila()
+app.initialize(sys.argv[1:])
+print(json.dumps(app.tornado_settings))
+"""
+
+
+def test_the_server_caps_websocket_messages_a_little_above_the_upload_limit():
+    """Voila configured as `make estimator` starts it (the command `make -n` prints): tornado's
+    websocket_max_message_size (10 MiB by default) is a little above the page's upload limit, so that
+    an upload the page accepts gets through and a client bypassing the page cannot push much more.
+    tests/test_explorer_browser.py checks the live server."""
+    make = ["make", "-s", "-n", "-o", ".venv/.installed", "estimator"]  # -o: the venv as it is
+    command = subprocess.run(make, capture_output=True, text=True, cwd=REPO, check=True).stdout.strip()
+    words = shlex.split(command)
+    env = dict(word.split("=", 1) for word in words if "=" in word and not word.startswith("-"))
+    arguments = words[words.index("voila") + 1 :]
+    assert words[words.index("voila") - 1] == "-m" and set(env) >= {"JUPYTER_PATH", "JUPYTER_CONFIG_PATH"}
+    result = subprocess.run(
+        [sys.executable, "-c", _SERVER_SETTINGS, *arguments],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, **env},
+        check=True,
+    )
+    settings = json.loads(result.stdout.splitlines()[-1])
+    assert MAX_UPLOAD_BYTES < settings["websocket_max_message_size"] <= MAX_UPLOAD_BYTES + 2**21

@@ -3,9 +3,10 @@ serve them) and driven in a real headless Chromium.
 
 Every control must change the output it should (the image of a figure is replaced, an audio
 player gets a new sound), the audio players must hold non-silent audio, an uploaded file must be
-analysed and a bad one refused with a message, and the pages must log no console error and request
-nothing beyond their own server. Screenshots go to ``test-artifacts/explorer/`` (git-ignored),
-with Voila's logs.
+analysed and a bad one refused with a message, an upload over the page's limit refused in the
+browser before it is sent (and a websocket message over the server's cap refused by the server),
+and the pages must log no console error and request nothing beyond their own server.
+Screenshots go to ``test-artifacts/explorer/`` (git-ignored), with Voila's logs.
 
 Needs the ``web`` extra (voila, playwright) and Debian's ``chromium``; ``make test`` installs
 both. Missing either is a failure, not a skip: CI must run this test.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import re
 import socket
@@ -31,9 +33,11 @@ import psutil
 import pytest
 import soundfile
 
+from sot_utils.study.estimator_explorer import MAX_UPLOAD_BYTES
+
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
-TEMPLATES = NOTEBOOKS / "jupyter"  # the `offline` Voila template (the Makefile's VOILA)
+TEMPLATES = NOTEBOOKS / "jupyter"  # the `offline` Voila template and voila.json (the Makefile's VOILA)
 ARTIFACTS = REPO / "test-artifacts" / "explorer"
 START_TIMEOUT_S = 60  # Voila listening
 RENDER_TIMEOUT_MS = 120_000  # first page: kernel start, torch import, first figures
@@ -71,7 +75,8 @@ def _serve(notebook: str):
     url = f"http://127.0.0.1:{port}/"
     # The kernelspec's argv is `python`, which jupyter_client replaces by sys.executable: the
     # kernel runs in this interpreter's environment. One thread each: the machine is shared.
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "JUPYTER_PATH": str(TEMPLATES)}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    env |= {"JUPYTER_PATH": str(TEMPLATES), "JUPYTER_CONFIG_PATH": str(TEMPLATES)}
     command = [
         sys.executable,
         "-m",
@@ -138,6 +143,8 @@ class Browser:
         self.page = self.browser.new_page(viewport=VIEWPORT)
         self.errors: list[str] = []
         self.external: list[str] = []
+        self.sockets = []  # the page's websockets (to the kernel)
+        self.page.on("websocket", lambda socket: self.sockets.append(socket))
         self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
         self.page.route("**/*", self._local_only)
@@ -425,6 +432,56 @@ def test_estimator_page_every_control_and_the_upload(estimator_server, chromium,
             assert "bad.wav" in message.inner_text() and "WAV or FLAC" in message.inner_text()
             assert "Traceback" not in page.locator("body").inner_text()
             b.snapshot("3-bad-upload")
+
+            # Over the page's limit: refused in the browser, no bytes sent (the kernel would answer
+            # "big.wav is 50 MB", the server's cap being a little higher)
+            big = tmp_path / "big.wav"
+            with open(big, "wb") as file:
+                file.truncate(MAX_UPLOAD_BYTES + 2**16)  # sparse: never read
+            sent: list[int] = []
+            record = lambda payload: sent.append(len(payload))  # noqa: E731
+            for socket_ in b.sockets:
+                socket_.on("framesent", record)
+            upload_file(big)
+            refusal = page.locator(".upload-refused")
+            refusal.wait_for(state="visible", timeout=UPDATE_TIMEOUT_MS)
+            assert refusal.inner_text() == "big.wav is 50.1 MB: the page takes files up to 50 MB (nothing was sent)"
+            page.wait_for_function("() => document.querySelector('.widget-upload').innerText.includes('(0)')")
+            for socket_ in b.sockets:
+                socket_.remove_listener("framesent", record)
+            assert max(sent, default=0) < 2**16, f"the page sent {max(sent)} bytes at once"
+            assert "big.wav" not in message.inner_text()
+            b.snapshot("4-too-big-upload")
+
+            # A client bypassing the page: the server closes a websocket whose message is over its cap
+            cap = json.loads((TEMPLATES / "voila.json").read_text())["Voila"]["tornado_settings"]
+            cap = cap["websocket_max_message_size"]
+            assert MAX_UPLOAD_BYTES < cap <= MAX_UPLOAD_BYTES + 2**21
+            code = page.evaluate(
+                """async size => {
+                    const config = JSON.parse(document.getElementById('jupyter-config-data').textContent);
+                    const url = `ws://${location.host}${config.baseUrl}api/kernels/${config.kernelId}/channels`;
+                    const socket = new WebSocket(url);
+                    await new Promise((resolve, reject) => { socket.onopen = resolve; socket.onerror = reject; });
+                    const closed = new Promise(resolve => { socket.onclose = event => resolve(event.code); });
+                    socket.send(new Uint8Array(size));
+                    return await closed;
+                }""",
+                cap + 1,
+            )
+            assert code == 1009, f"the server did not refuse a {cap + 1}-byte message (close code {code})"
+
+            # Just under the page's limit: sent, through the server's cap, and refused by the kernel
+            # from the header, before decoding (the page's connection outlived the refused socket)
+            near = tmp_path / "long.wav"
+            soundfile.write(near, np.zeros((MAX_UPLOAD_BYTES - 2**16) // 2, np.int16), 16000)
+            upload_file(near)
+            page.wait_for_function(
+                "() => document.querySelector('.estimator-message').innerText.includes('long.wav is 1636 s long')",
+                timeout=UPDATE_TIMEOUT_MS,
+            )
+            assert "at most 60 s" in message.inner_text() and not refusal.is_visible()
+            b.snapshot("5-long-upload")
             b.assert_clean()
         finally:
             b.close()

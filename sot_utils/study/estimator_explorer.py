@@ -23,6 +23,17 @@ checks that the page's numbers equal ``estimate_f0``'s.
 A bad upload (not audio, silent, too short, an implausible sample rate, too long) gets a message
 on the page, never a traceback; a multi-channel file is mixed to mono, as the CLI does, and the
 page says so. ``notebooks/estimator_explorer.ipynb`` is the page.
+
+An upload costs the server nothing beyond :data:`MAX_UPLOAD_BYTES`, whatever the client sends:
+
+- the browser refuses a bigger file before sending anything (a script of the ``offline`` Voila
+  template, ``notebooks/jupyter/``, reads the limit from the upload button's class
+  ``upload-max-bytes-<N>``);
+- the server closes a websocket whose message is larger than that plus 1 MB (Voila's
+  ``websocket_max_message_size``, ``notebooks/jupyter/voila.json``): a client bypassing the page
+  cannot push more into the server or the kernel;
+- :func:`read_upload` reads the header before decoding (a compressed file can hold an hour of audio
+  in half a megabyte) and decodes at most :data:`MAX_UPLOAD_SECONDS`.
 """
 
 from __future__ import annotations
@@ -43,12 +54,11 @@ from torch import nn
 
 from ..constants import N_SAMPLES, PEAK_LEVEL, SAMPLE_RATE, SUCCESS_CENTS
 from ..spectral import CQT, rfft_frequencies, stft_magnitude
+from ..training.audio_file import AudioFileError, read_audio
 from ..training.checkpoint import load_model
 from ..training.data import DEFAULT_PATH as FULL_DATA_PATH
 from ..training.data import ensure_dataset, load_split
 from ..training.estimate import (
-    MAX_SAMPLE_RATE,
-    MIN_SAMPLE_RATE,
     F0Estimate,
     estimate_from_cqt,
     normalise_peak,
@@ -80,7 +90,9 @@ generated under its own name, so that ``make data`` still builds the full one.""
 SOURCES = ("synthetic test tone", "real note", "upload")
 NO_CHECKPOINT = "(none)"
 MAX_UPLOAD_BYTES = 50 * 2**20
+"""Largest upload, bytes: the browser refuses a bigger file, :func:`read_upload` too."""
 MAX_UPLOAD_SECONDS = 60.0
+"""Longest upload decoded, seconds (a longer file is refused from its header)."""
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 MODEL_COLORS = ("tab:blue", "tab:orange")
 SPECTRUM_N_FFT = 2048
@@ -120,7 +132,11 @@ def midi_note_name(midi_note: int) -> str:
 
 
 def read_upload(content: bytes, name: str) -> tuple[np.ndarray, int, list[str]]:
-    """Decode an uploaded audio file (any format soundfile reads: WAV, FLAC, OGG...).
+    """Decode an uploaded audio file (any format soundfile reads: WAV, FLAC, OGG...) with bounded memory.
+
+    The size of a compressed file says nothing about what decoding it costs (an hour of FLAC can
+    be half a megabyte): :func:`~sot_utils.training.audio_file.read_audio` checks the header before
+    decoding anything and decodes block by block, stopping at :data:`MAX_UPLOAD_SECONDS`.
 
     Args:
         content: the file's bytes.
@@ -131,32 +147,24 @@ def read_upload(content: bytes, name: str) -> tuple[np.ndarray, int, list[str]]:
 
     Raises:
         UploadError: the file is too big, is not audio, holds no samples or non-finite ones, has an
-            implausible sample rate, is too long, too short or exactly silent.
+            implausible sample rate, is too long, too short or exactly silent, or decoding it ran
+            out of memory.
     """
-    if len(content) > MAX_UPLOAD_BYTES:
-        raise UploadError(f"{name} is {len(content) / 2**20:.0f} MB; the page takes files up to 50 MB")
+    size = memoryview(content).nbytes
+    if size > MAX_UPLOAD_BYTES:
+        raise UploadError(f"{name} is {size / 2**20:.0f} MB; the page takes files up to {MAX_UPLOAD_BYTES // 2**20} MB")
+    content = bytes(content)  # one copy, shared by the readers below (io.BytesIO does not copy bytes)
     try:
-        data, rate = soundfile.read(io.BytesIO(bytes(content)), dtype="float32", always_2d=True)
-    except (RuntimeError, ValueError, TypeError) as error:  # soundfile's errors are RuntimeErrors
-        reason = str(error).splitlines()[0].rsplit(": ", 1)[-1].rstrip(".") if str(error) else type(error).__name__
-        raise UploadError(f"{name} could not be read as audio ({reason}): upload a WAV or FLAC file") from None
-    notes = []
-    if data.shape[0] == 0:
-        raise UploadError(f"{name} holds no audio samples")
-    if data.shape[1] > 1:
-        notes.append(f"{name} has {data.shape[1]} channels: they were mixed to mono")
-        data = data.mean(axis=1, keepdims=True)
-    audio = data[:, 0]
-    if not np.isfinite(audio).all():
-        raise UploadError(f"{name} holds NaN or infinite samples")
-    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
-        raise UploadError(
-            f"{name} says its sample rate is {rate} Hz, which is not plausible for this page "
-            f"({MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz): a wrong header?"
-        )
+        audio, rate = read_audio(content, name=name, max_seconds=MAX_UPLOAD_SECONDS)
+        channels = soundfile.info(io.BytesIO(content)).channels  # the header only: read_audio has opened it
+    except AudioFileError as error:
+        text = str(error)
+        hint = ": upload a WAV or FLAC file" if "could not be read as audio" in text else ""
+        raise UploadError(text + hint) from None
+    except MemoryError:
+        raise UploadError(f"{name}: this machine ran out of memory decoding it; upload a shorter excerpt") from None
+    notes = [f"{name} has {channels} channels: they were mixed to mono"] if channels > 1 else []
     seconds = audio.shape[0] / rate
-    if seconds > MAX_UPLOAD_SECONDS:
-        raise UploadError(f"{name} is {seconds:.0f} s long; upload at most {MAX_UPLOAD_SECONDS:.0f} s (an excerpt)")
     if math.ceil(audio.shape[0] * SAMPLE_RATE / rate) < N_SAMPLES:
         raise UploadError(
             f"{name} is too short: {seconds:.3f} s; the models analyse {N_SAMPLES / SAMPLE_RATE:.3f} s "
@@ -397,7 +405,11 @@ class EstimatorExplorer:
         try:
             audio, rate, notes = read_upload(content, name)
             audio_16k = resample_to_model_rate(torch.from_numpy(audio), rate)[0]
-        except (UploadError, ValueError) as error:
+        except (UploadError, ValueError, MemoryError) as error:
+            # read_upload turns its own MemoryError into an UploadError; this one comes from resampling
+            # (a minute at a high rate, on a busy machine)
+            if isinstance(error, MemoryError):
+                error = f"{name}: this machine ran out of memory reading it; upload a shorter excerpt"
             self._upload, self.sound, self.analyses = None, None, {}
             self._clear_outputs()
             self._show_error(str(error))
@@ -452,7 +464,10 @@ class EstimatorExplorer:
                 layout=wide,
             ),
             "note": widgets.Dropdown(options=[("(none)", 0)], value=0, description="real note", style=style),
-            "upload": widgets.FileUpload(accept=".wav,.flac,.ogg,audio/*", multiple=False, description="upload"),
+            # the class carries the limit to the template's script, which refuses a bigger file in the browser
+            "upload": widgets.FileUpload(
+                accept=".wav,.flac,.ogg,audio/*", multiple=False, description="upload"
+            ).add_class(f"upload-max-bytes-{MAX_UPLOAD_BYTES}"),
             "excerpt_s": widgets.FloatSlider(
                 value=0.0,
                 min=0.0,

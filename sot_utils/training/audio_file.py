@@ -29,6 +29,9 @@ MAX_SECONDS = 600.0
 MAX_CHANNELS = 64
 """Most channels a file may declare (a header claiming more is refused before decoding)."""
 
+UNKNOWN_FRAMES = 2**63 - 1
+"""The frame count libsndfile reports when a header leaves the length open (a stream's FLAC)."""
+
 BLOCK_SAMPLES = 2**20
 """Samples (all channels together) decoded per block."""
 
@@ -51,7 +54,7 @@ def _open(source, name: str) -> soundfile.SoundFile:
             raise AudioFileError(f"{name} could not be read as audio ({_describe(error)})") from None
     path = Path(source)
     if str(source) == "-":
-        raise AudioFileError("`-`: reading audio from standard input is not supported; give a file path")
+        raise AudioFileError("reading audio from standard input (`-`) is not supported; give a file path")
     if not os.path.lexists(path):
         raise AudioFileError(f"{name}: no such file")
     if path.is_dir():
@@ -93,6 +96,11 @@ def read_audio(source, *, name: str | None = None, max_seconds: float = MAX_SECO
         if not 1 <= channels <= MAX_CHANNELS:
             raise AudioFileError(f"{name} declares {channels} channels; expected 1 to {MAX_CHANNELS}")
         limit = int(max_seconds * rate)
+        if frames >= UNKNOWN_FRAMES:  # soundfile then fails at its first read ("psf_fseek() failed")
+            raise AudioFileError(
+                f"{name}: its header leaves the length open (written from a stream), which cannot be decoded "
+                "here; re-encode it (e.g. `sox in.flac out.flac`)"
+            )
         if frames > limit:
             raise AudioFileError(
                 f"{name} is {frames / rate:.0f} s long; at most {max_seconds:.0f} s is analysed at once: "
