@@ -228,7 +228,8 @@ class PitchEncoder(nn.Module):
         check_positive_number("leaky_slope", leaky_slope)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"`dropout` must be in [0, 1), got {dropout!r}")
-        bin_hz = spectral.cqt_frequencies(n_bins)
+        with torch.device("cpu"):  # plain numbers, also when the weights are built on the meta device
+            bin_hz = spectral.cqt_frequencies(n_bins)
         self.fmin_hz = float(bin_hz[0]) if fmin_hz is None else check_positive_number("fmin_hz", fmin_hz)
         self.fmax_hz = float(bin_hz[-1]) if fmax_hz is None else check_positive_number("fmax_hz", fmax_hz)
         if self.fmax_hz <= self.fmin_hz:

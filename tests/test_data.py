@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile
 import torch
 
 from sot_utils.training.data import (
     DEFAULT_PATH,
     HarmonicDataset,
+    cached_features,
     dataset_bytes,
     default_split_sizes,
     draw_parameters,
     ensure_dataset,
     generate_harmonic_dataset,
     load_split,
+    read_dataset,
     save_dataset,
     split_examples,
 )
@@ -191,6 +196,132 @@ def test_bad_split_name_is_rejected(small_file):
 def test_missing_file_says_how_to_make_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="make data"):
         load_split(tmp_path / "absent.pt", "train")
+
+
+class _Payload:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _one_line_naming(error: pytest.ExceptionInfo, path) -> str:
+    message = str(error.value)
+    assert "\n" not in message and str(path) in message, message
+    return message
+
+
+def test_empty_split_names_the_split_and_the_file(tmp_path):
+    path = tmp_path / "no_test.pt"
+    save_dataset(generate_harmonic_dataset(seed=0, size=10, split_sizes=(8, 2, 0), progress=False), path)
+    assert len(load_split(path, "val")) == 2
+    with pytest.raises(ValueError, match="'test' split") as error:
+        load_split(path, "test")
+    message = _one_line_naming(error, path)
+    assert "train 8 / val 2 / test 0" in message and "`audio`" not in message
+
+
+def _tone_wav(path):
+    t = np.arange(4000) / 16000
+    soundfile.write(path, np.sin(2 * math.pi * 300 * t), 16000)
+    return path
+
+
+@pytest.mark.parametrize("what", ["wav", "folder", "device", "notes", "old_version", "not_a_mapping"])
+def test_fix_it_hints_never_suggest_overwriting_what_exists(what, tmp_path):
+    """A file (or device) that is not a dataset: say so, leave it alone, suggest a new path."""
+    path = {
+        "wav": lambda: _tone_wav(tmp_path / "tone.wav"),
+        "folder": lambda: tmp_path,
+        "device": lambda: Path("/dev/zero"),
+    }.get(what, lambda: tmp_path / f"{what}.pt")()
+    contents = {
+        "notes": {"meta": {"format_version": 1}, "examples": {}},
+        "old_version": {"meta": {"format_version": 0}, "examples": {}, "splits": {}},
+        "not_a_mapping": [1, 2, 3],
+    }
+    if what in contents:
+        torch.save(contents[what], path)
+    before = path.read_bytes() if path.is_file() else None
+    with pytest.raises(ValueError) as error:
+        load_split(path, "test")
+    message = _one_line_naming(error, path)
+    assert f"--out {path}" not in message and "--out NEW_DATASET.pt" in message
+    assert "not a regular file" in message if what == "device" else "dataset" in message
+    if before is not None:
+        assert path.read_bytes() == before
+
+
+def test_missing_file_suggests_writing_it_there(tmp_path):
+    with pytest.raises(FileNotFoundError) as error:
+        read_dataset(tmp_path / "absent.pt")
+    assert f"--out {tmp_path / 'absent.pt'}" in _one_line_naming(error, tmp_path / "absent.pt")
+
+
+def test_malicious_dataset_is_refused_without_running_code_or_relaying_torch_advice(tmp_path):
+    path, marker = tmp_path / "evil.pt", tmp_path / "pwned"
+    torch.save({"meta": {"format_version": 1}, "examples": {}, "splits": {"train": _Payload(str(marker))}}, path)
+    with pytest.raises(ValueError, match="could run code") as error:
+        read_dataset(path)
+    message = _one_line_naming(error, path)
+    assert "objects other than tensors and plain data" in message and "weights_only" not in message
+    assert not marker.exists()
+
+
+def test_compressed_archive_is_refused_before_it_is_expanded(small_file, tmp_path):
+    """torch.save never compresses; a deflated record could expand a small file to gigabytes."""
+    path = tmp_path / "deflated.pt"
+    with zipfile.ZipFile(small_file) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+        for record in source.infolist():
+            out.writestr(record.filename, source.read(record))
+    with pytest.raises(ValueError, match="compressed") as error:
+        read_dataset(path)
+    _one_line_naming(error, path)
+
+
+def _edited(dataset: dict, section: str, key: str, value) -> dict:
+    edited = {name: dict(part) for name, part in dataset.items()}
+    if value is None:
+        del edited[section][key]
+    else:
+        edited[section][key] = value
+    return edited
+
+
+@pytest.mark.parametrize(
+    "section, key, value, expected",
+    [
+        ("examples", "audio", None, "`examples.audio`"),
+        ("examples", "f0_hz", torch.zeros(3), "`examples.f0_hz` has 3 rows"),
+        ("examples", "audio", torch.full((SIZE, 16), float("nan")), "NaN"),
+        ("examples", "audio", torch.zeros(SIZE, 16, dtype=torch.int64), "floating-point"),
+        ("splits", "test", torch.tensor([0, SIZE]), "indexes outside"),
+        ("splits", "test", torch.tensor([-1]), "indexes outside"),
+        ("splits", "val", torch.tensor([0.0, 1.0]), "int64"),
+        ("splits", "train", [0, 1], "int64"),
+        ("meta", "sample_rate", None, "`meta.sample_rate`"),
+        ("meta", "sample_rate", "16000", "`meta.sample_rate`"),
+    ],
+)
+def test_dataset_with_a_broken_layout_is_refused(small_dataset, tmp_path, section, key, value, expected):
+    path = tmp_path / "broken.pt"
+    torch.save(_edited(small_dataset, section, key, value), path)
+    with pytest.raises(ValueError, match="not a valid dataset file") as error:
+        load_split(path, "test")
+    message = _one_line_naming(error, path)
+    assert expected in message and f"--out {path}" not in message
+
+
+def test_a_foreign_feature_cache_is_rebuilt(small_dataset, tmp_path):
+    path = tmp_path / "tiny.pt"
+    save_dataset(generate_harmonic_dataset(seed=0, size=10, progress=False), path)
+    audio, cqt, _ = cached_features(path, "test", progress=False)
+    cache_path = path.with_suffix(".cqt.pt")
+    cache = torch.load(cache_path, weights_only=True)
+    torch.save({**cache, "test": torch.zeros(5)}, cache_path)  # right digest, wrong features
+    again, rebuilt, _ = cached_features(path, "test", progress=False)
+    assert torch.equal(rebuilt, cqt) and torch.equal(again, audio)
 
 
 def test_default_path_is_the_makefile_path():

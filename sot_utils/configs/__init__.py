@@ -81,6 +81,8 @@ def load_yaml(text: str, where: str):
         raise ValueError(f"{where} is {len(text):,} bytes; a config file may hold at most {MAX_CONFIG_BYTES:,}")
     try:
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise ValueError(f"{where} is not a valid config: its lists or mappings are nested too deeply") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where_in = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""

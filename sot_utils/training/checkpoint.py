@@ -30,6 +30,7 @@ import torch
 
 from ..autoencoder import HarmonicAutoencoder
 from .config import TrainConfig, upgrade_config
+from .data import check_torch_zip
 
 __all__ = [
     "LOG_FIELDS",
@@ -178,6 +179,10 @@ def _read(path: Path):
         raise CheckpointError(f"{path} is a folder, not a checkpoint file (try {path / 'best.pt'})")
     if not path.is_file():  # /dev/zero, a pipe: torch would read forever
         raise CheckpointError(f"{path} is not a regular file (a device or a pipe), not a checkpoint")
+    try:  # compressed records could expand a small file to gigabytes: refused before loading
+        check_torch_zip(path, f"{path} is not a checkpoint of this package", "train one with sot_utils.training.train")
+    except ValueError as error:
+        raise CheckpointError(str(error)) from None
     try:
         contents = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
@@ -216,8 +221,10 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[HarmonicAutoencod
     """
     contents = load_checkpoint(path)
     config = contents["config"]
+    with torch.device("meta"):  # shapes only: a config asking for a huge model allocates nothing here
+        skeleton = config.model.build()
+    check_state_dict(path, contents["model"], skeleton.state_dict())
     model = config.model.build()
-    check_state_dict(path, contents["model"], model.state_dict())
     model.load_state_dict(contents["model"])
     return model.to(device).eval(), config
 

@@ -20,6 +20,7 @@ flat mapping with ``sot_root``, ``reference_logf``, ``sot_pad_end``, ``roll_off`
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from pathlib import Path
@@ -343,12 +344,46 @@ def resolve_config(group: str, seed: int, *, remedy: str | None = None, overlays
                 f"remedy {remedy!r} has no settings for group {group!r} "
                 f"(sot_utils/configs/remedies/{remedy}/{group}.yaml)"
             ) from None
-    for path in overlays:
-        values = _merge(values, _read_overlay(path))
+    read = [(path, _read_overlay(path)) for path in overlays]
+    for _, overlay in read:
+        values = _merge(values, overlay)
     values = _merge(values, {k: v for k, v in overrides.items() if v is not None})
     values.update(group=group, seed=seed, remedy=remedy)
     values.setdefault("out_dir", default_out_dir(group, seed, remedy) if isinstance(seed, int) else "checkpoints/run")
-    return TrainConfig.from_dict(values)
+    try:
+        return TrainConfig.from_dict(values)
+    except ValueError as error:
+        source = _overlay_setting(str(error), read)
+        if source is None:
+            raise
+        raise ValueError(f"{source}: {error}") from None
+
+
+def _overlay_setting(message: str, overlays: list[tuple]) -> str | None:
+    """The last overlay file that sets a key named in ``message`` (`` `model.dropout` `` or
+    ``unknown keys ['x']``), or None: so that an error names the file the bad value came from."""
+    names = re.findall(r"`([A-Za-z_][\w.]*)(?:\[\d+\])?`", message)
+    names += re.findall(r"'([^']+)'", message.partition("unknown keys")[2].partition("]")[0])
+    for path, overlay in reversed(overlays):
+        for name in names:
+            node = overlay
+            for part in name.split("."):
+                node = node.get(part, _MISSING) if isinstance(node, dict) else _MISSING
+            if node is not _MISSING:
+                return str(path)
+            if "unknown keys" in message and _has_key(overlay, name):
+                return str(path)
+    return None
+
+
+_MISSING = object()
+
+
+def _has_key(mapping, name: str) -> bool:
+    """Whether ``name`` is a key anywhere in the nested ``mapping``."""
+    if not isinstance(mapping, dict):
+        return False
+    return name in map(str, mapping) or any(_has_key(value, name) for value in mapping.values())
 
 
 # --------------------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ import io
 import math
 import os
 import pickle
+import zipfile
 from pathlib import Path
 
 import torch
@@ -51,7 +52,7 @@ from tqdm.auto import tqdm
 
 from ..constants import DATA_F0_RANGE_HZ, DATA_MAX_HARMONICS, N_SAMPLES, PEAK_LEVEL, SAMPLE_RATE
 from ..synth import harmonic_synth
-from ..validation import check_choice, check_int, check_positive_number, check_tensor
+from ..validation import check_choice, check_int, check_positive_number, check_tensor, quote
 
 FORMAT_VERSION = 1
 DEFAULT_PATH = "data/harmonic_sr16000_n4000_seed0.pt"
@@ -324,45 +325,162 @@ def write_archive(archive: dict, path: str | os.PathLike) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def read_archive(path: str | os.PathLike, kind: str, version: int, remedy: str) -> dict:
+def new_file_hint(remedy: str, path: str | os.PathLike, kind: str) -> str:
+    """``remedy`` with ``path`` replaced by a new file name (``NEW_DATASET.pt``): the command a
+    message may suggest about a file that exists, which must never write over it."""
+    return remedy.replace(str(path), f"NEW_{kind.upper().replace('-', '_')}.pt")
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).splitlines()[0][:200] if str(error).strip() else type(error).__name__
+
+
+def check_torch_zip(path: Path, not_ours: str, hint: str) -> None:
+    """Refuse, before ``torch.load`` reads it, a file that is not a ``torch.save`` zip archive as
+    this package writes it, with every record stored uncompressed: loading then takes no more
+    memory than the file's size (a compressed record can expand a small file to gigabytes)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            records = archive.infolist()
+    except OSError as error:
+        raise ValueError(f"cannot read {str(path)!r}: {error.strerror or error}") from None
+    except Exception:  # zipfile raises BadZipFile, EOFError, ValueError, struct.error... for a foreign file
+        raise ValueError(f"{not_ours}: not a torch archive; {hint}") from None
+    expanded, size = sum(r.file_size for r in records), path.stat().st_size
+    if any(r.compress_type != zipfile.ZIP_STORED for r in records) or expanded > size:
+        raise ValueError(
+            f"{not_ours}: its zip records are compressed ({expanded:,} bytes in a {size:,}-byte file; torch.save "
+            f"never compresses), and are not expanded; {hint}"
+        )
+
+
+def read_archive(
+    path: str | os.PathLike, kind: str, version: int, remedy: str, *, new_remedy: str | None = None
+) -> dict:
     """Load an archive written by :func:`write_archive`, checking that it exists and its format version.
+
+    A path that exists is only read if it is a regular file (a device such as ``/dev/zero``, a
+    pipe or a folder is refused before any read) and a ``torch.save`` zip archive with
+    uncompressed records (memory bounded by the file's size); ``torch.load(weights_only=True)``
+    then refuses pickled objects that could run code, without running them. Messages fit on one
+    line and name the file; a hint about a file that exists never writes over it.
 
     Args:
         path: the file.
         kind: what it holds, for the messages (``"dataset"``, ``"real-notes"``).
         version: the format version expected in ``meta["format_version"]``.
-        remedy: how to (re)create it, e.g. ``"make data"``.
+        remedy: how to create it where it is missing, e.g. ``"make data"``.
+        new_remedy: how to create one at another path, suggested about a file that exists but is
+            not such an archive (default: :func:`new_file_hint` of ``remedy``).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: anything else (a folder, a device, not a torch archive, objects other than
+            tensors and plain data, another format version).
     """
     path = Path(path)
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise FileNotFoundError(
             f"{kind} file {str(path)!r} not found (resolved to {str(path.resolve())!r}); create it with `{remedy}`"
         )
+    new_remedy = new_file_hint(remedy, path, kind) if new_remedy is None else new_remedy
+    hint = f"it is left as is: create a {kind} file at a new path with `{new_remedy}`"
+    if path.is_dir():
+        raise ValueError(
+            f"{str(path)!r} is a folder, not a {kind} file: give the file's path, or create one with `{new_remedy}`"
+        )
+    if not path.is_file():
+        raise ValueError(
+            f"{str(path)!r} is not a regular file (a device, a pipe or a broken link), so not a {kind} file, "
+            f"and was not read: give a {kind} file, or create one with `{new_remedy}`"
+        )
+    not_ours = f"{str(path)!r} is not a {kind} file of this package"
+    check_torch_zip(path, not_ours, hint)
     try:
         archive = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        # torch's message advises re-running with weights_only=False, which would run the file's code: not passed on
+        unsafe = any(word in str(error) for word in ("Unsupported global", "GLOBAL", "Unsupported operand"))
+        reason = (
+            "it holds objects other than tensors and plain data, which are not loaded: they could run code"
+            if unsafe
+            else "its pickle data is damaged"
+        )
+        raise ValueError(f"{not_ours}: {reason}; {hint}") from None
+    except OSError as error:
+        raise ValueError(f"cannot read {kind} file {str(path)!r}: {error.strerror or error}") from None
     except Exception as error:  # torch raises many kinds for a file that is not its archive
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ValueError(
-            f"{str(path)!r} is not a {kind} file (not a readable torch archive: {message}); create one with `{remedy}`"
-        ) from None
+        raise ValueError(f"{not_ours}: not a readable torch archive ({_first_line(error)}); {hint}") from None
     meta = archive.get("meta") if isinstance(archive, dict) else None
     found = meta.get("format_version") if isinstance(meta, dict) else None
+    if found is None:
+        raise ValueError(f"{not_ours}: it has no `meta.format_version`; {hint}")
     if found != version:
         raise ValueError(
-            f"{str(path)!r} has {kind} format version {found!r}, expected {version}; recreate it with `{remedy}`"
+            f"{str(path)!r} has {kind} format version {quote(found)}, expected {version} (written by another "
+            f"version of this package); {hint}"
         )
     return archive
 
 
+def _check_dataset_contents(archive: dict, path, hint: str) -> None:
+    """The structure :func:`split_examples` and :class:`HarmonicDataset` rely on: every example key a
+    tensor with one row per example, finite audio, integer split indices within range."""
+
+    def refuse(problem: str):
+        raise ValueError(f"{str(path)!r} is not a valid dataset file: {problem}; {hint}")
+
+    examples, splits, meta = archive.get("examples"), archive["splits"], archive["meta"]
+    if not isinstance(examples, dict):
+        refuse(f"`examples` must be a mapping of tensors, got {type(examples).__name__}")
+    ranks = {"audio": 2, "f0_hz": 1, "amplitudes": 2, "n_harmonics": 1, "n_audible_harmonics": 1}
+    for key, ndim in ranks.items():
+        value = examples.get(key)
+        if not isinstance(value, torch.Tensor) or value.ndim != ndim:
+            got = f"shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
+            refuse(f"`examples.{key}` must be a {ndim}-D tensor, got {got}")
+        if value.shape[0] != examples["audio"].shape[0]:
+            refuse(f"`examples.{key}` has {value.shape[0]} rows, `examples.audio` {examples['audio'].shape[0]}")
+    audio = examples["audio"]
+    if not audio.is_floating_point() or audio.shape[1] == 0:
+        refuse(f"`examples.audio` must hold floating-point samples, got {audio.dtype} of shape {tuple(audio.shape)}")
+    if audio.numel() and not torch.isfinite(audio).all():
+        refuse("`examples.audio` holds NaN or infinite samples")
+    for name in SPLITS:
+        index = splits[name]
+        if not isinstance(index, torch.Tensor) or index.ndim != 1 or index.dtype != torch.int64:
+            got = (
+                f"{index.dtype} of shape {tuple(index.shape)}"
+                if isinstance(index, torch.Tensor)
+                else type(index).__name__
+            )
+            refuse(f"`splits.{name}` must be a 1-D int64 tensor of example indices, got {got}")
+        if index.numel() and not (0 <= int(index.min()) and int(index.max()) < audio.shape[0]):
+            refuse(f"`splits.{name}` indexes outside the {audio.shape[0]} examples")
+    rate = meta.get("sample_rate")
+    if isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
+        refuse(f"`meta.sample_rate` must be a positive integer, got {quote(rate)}")
+
+
 def read_dataset(path: str | os.PathLike) -> dict:
-    """Load a file written by :func:`save_dataset` (checks that it exists, its format and version)."""
-    remedy = f"make data` or `python -m sot_utils.training.data --out {path}"
-    archive = read_archive(path, "dataset", FORMAT_VERSION, remedy)
+    """Load a file written by :func:`save_dataset` (checks that it exists, its format, version and structure).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a file that is not a dataset of this package (see :func:`read_archive`), or one
+            whose contents do not have the dataset's layout; the message names the file.
+    """
+    command = "python -m sot_utils.training.data --out"
+    new_remedy = f"{command} NEW_DATASET.pt"
+    if Path(path).resolve() != Path(DEFAULT_PATH).resolve():  # `make data` writes the default file
+        new_remedy = f"make data` or `{new_remedy}"
+    archive = read_archive(path, "dataset", FORMAT_VERSION, f"make data` or `{command} {path}", new_remedy=new_remedy)
+    hint = f"it is left as is: create a dataset at a new path with `{new_remedy}`"
     if not isinstance(archive.get("splits"), dict) or not set(SPLITS) <= set(archive["splits"]):
         raise ValueError(
-            f"{str(path)!r} is not a synthetic dataset with train/val/test splits (a real-notes archive?); "
-            f"create one with `{remedy}`"
+            f"{str(path)!r} is not a synthetic dataset with train/val/test splits (a real-notes archive?); {hint}"
         )
+    _check_dataset_contents(archive, path, hint)
     return archive
 
 
@@ -438,7 +556,15 @@ def load_split(path: str | os.PathLike, split: str) -> HarmonicDataset:
     """
     check_choice("split", split, SPLITS)
     dataset = read_dataset(path)
-    return HarmonicDataset(split_examples(dataset, split), dataset["meta"])
+    examples = split_examples(dataset, split)
+    if not len(examples["audio"]):
+        sizes = " / ".join(f"{name} {len(dataset['splits'][name])}" for name in SPLITS)
+        raise ValueError(
+            f"the {split!r} split of dataset {str(path)!r} is empty (its splits hold {sizes} examples); "
+            f"choose another split, or create a dataset of at least 10 examples at a new path with "
+            f"`python -m sot_utils.training.data --out NEW_DATASET.pt`"
+        )
+    return HarmonicDataset(examples, dataset["meta"])
 
 
 def ensure_dataset(path: str | os.PathLike = DEFAULT_PATH, seed: int = 0, size: int = 4000) -> Path:
@@ -474,6 +600,9 @@ def cached_features(
         except (RuntimeError, EOFError, OSError, pickle.UnpicklingError):
             cache = {}  # a damaged cache is rebuilt
         cache = cache if isinstance(cache, dict) else {}
+    cached = cache.get(split)
+    if not (isinstance(cached, torch.Tensor) and cached.ndim == 3 and cached.shape[0] == len(dataset)):
+        cache.pop(split, None)  # not the features of this split (a damaged or foreign cache): rebuilt
     if cache.get("sha256") != digest or split not in cache:
         if cache.get("sha256") != digest:
             cache = {"sha256": digest}

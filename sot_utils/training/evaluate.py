@@ -44,6 +44,7 @@ from ..synth import remove_above_nyquist
 from ..validation import check_int
 from .checkpoint import checkpoint_step, load_model
 from .data import cached_features
+from .train import check_device
 
 TABLE_METRICS = {"lsd": "LSD", "rpa": "RPA", "rca": "RCA", "octave_difference": "OD"}
 """The paper table's columns (metric key -> column name); MSS and MSE are computed but not shown."""
@@ -56,11 +57,29 @@ def _group_order(group: str) -> tuple[int, str]:
     return (PAPER_GROUPS.index(group) if group in PAPER_GROUPS else len(PAPER_GROUPS), group)
 
 
+def check_eval_device(device, name: str = "`device`") -> torch.device:
+    """:func:`~sot_utils.training.train.check_device` for evaluation: ``'cpu'``, ``'cuda'`` or
+    ``'cuda:<index>'``, a GPU this machine has; anything else a one-line ValueError naming ``name``
+    (``"--device"`` on the command line) and what is expected."""
+    text = str(device)
+    kind, colon, index = text.partition(":")
+    if kind not in ("cpu", "cuda") or (colon and not index.isdigit()):
+        raise ValueError(f"{name} must be 'cpu', 'cuda' or 'cuda:<index>', got {text!r}")
+    try:
+        return check_device(text)
+    except (ValueError, RuntimeError) as error:
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ValueError(
+            message.replace("`device`", name, 1) if "`device`" in message else f"{name}: {message}"
+        ) from None
+
+
 def _predict_split(path, data, split, device, progress, limit):
     """(target audio, labels, :class:`~sot_utils.autoencoder.Prediction`) of a checkpoint on the
     first ``limit`` examples of a split (None: all)."""
     if limit is not None:
         check_int("limit", limit, minimum=1)
+    check_eval_device(device)
     model, config = load_model(path, device)
     audio, cqt, labels = cached_features(data or config.data, split, progress)
     return (
@@ -564,12 +583,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("checkpoint")
     parser.add_argument("--data", help="dataset file (default: the run's)")
     parser.add_argument("--split", default="test", choices=("train", "val", "test"))
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", help="'cpu' (default), 'cuda' or 'cuda:<index>'")
     args = parser.parse_args(argv)
     try:
+        check_eval_device(args.device, "--device")
         metrics = evaluate_checkpoint(args.checkpoint, args.data, args.split, args.device, progress=True)
-    except (OSError, ValueError) as error:  # a missing or foreign checkpoint or data file
-        parser.error(str(error))
+    except (OSError, ValueError) as error:  # a missing or foreign checkpoint or data file, a device it lacks
+        parser.error(str(error).splitlines()[0] if str(error) else type(error).__name__)
     print(json.dumps({"checkpoint": args.checkpoint, "split": args.split, **metrics}, indent=2))
 
 
