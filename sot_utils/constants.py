@@ -47,15 +47,34 @@ VOICING_MIN_LEVEL_DB = -60.0
 """Voicing: a signal whose RMS (DC removed) is below this many dB re full scale (1.0) is silent
 (16-bit quantisation noise sits near -100 dB; the quietest synthetic test tone near -11 dB)."""
 
-VOICING_MAX_FLATNESS = 0.01
-"""Voicing: a signal whose median spectral flatness (geometric over arithmetic mean of the power
-spectrum, 32.7 Hz-7.75 kHz, 1024-sample frames) exceeds this is noise, not a pitched tone. Clean
-synthetic tones stay below 1e-6, white noise is near 0.56, pink 0.3, brown (1/f^2) 0.02."""
+VOICING_MIN_TONAL_SHARE = 0.5
+"""Voicing: a signal is noise, not a pitched tone, if less than half the power of its frames
+(median over frames, 30 Hz-7.75 kHz) lies in spectral peaks (:mod:`sot_utils.training.voicing`).
+The share is about ``SNR / (1 + SNR)`` for a tone in noise: 0.5 is a tone as strong as the noise
+around it. Measured (:mod:`sot_utils.study.voicing_snr`, notebook 06, 1,728 noise examples): noise
+alone reaches 0.02 at most (an example's median; 0.16 in any single frame), clean synthetic tones,
+sawtooths and real notes 0.91 at least; at 10 dB SNR in white or pink noise 99.9-100 % of them are
+voiced, at 5 dB 93-100 %, at 0 dB 0-96 %."""
+
+VOICING_PEAK_DB = 10.0
+"""Voicing: a spectral bin belongs to a peak if its power stands this many dB above its local
+floor (the larger of the geometric means of the bins 2 to 24 below and above it, 7.8 Hz bins). In
+one frame of white noise (exponentially distributed bin powers, geometric mean 0.56 of the mean),
+about 1 bin in 270 stands this high; averaged over 3 frames, far fewer."""
+
+VOICING_BAND_HZ = (30.0, 7750.0)
+"""Voicing: the band whose power the tonal share counts, Hz. Its low end leaves out the 4 lowest
+bins (0-23 Hz), where the rumble of brown noise and the frame's own DC make false peaks: a sine
+below 22 Hz is called noise rather than below the trained range."""
+
+VOICING_MAX_LEVEL_DROP_DB = 20.0
+"""Voicing: a signal whose RMS level fell by more than this many dB when it was resampled to 16 kHz
+had more than 99 % of its power above 8 kHz: it is above the trained range, not silent."""
 
 VOICING_RANGE_HZ = (37.75, 2066.0)
 """Voicing: the trained f0 range (40-1950 Hz) widened by a semitone each way. A signal with more
-than half its energy below the low end, or less than 1 % below the high end, has no f0 the models
-were trained to find."""
+than half the power of its spectral peaks below the low end, or less than 1 % below the high end,
+has no f0 the models were trained to find."""
 
 MIN_SAMPLE_RATE = 4000
 """Hz, the lowest sample rate of users' audio: below it, Nyquist falls under the trained f0 range's top."""

@@ -11,6 +11,7 @@ import torch
 import yaml
 
 from sot_utils.training.config import resolve_config
+from sot_utils.training.data import generate_harmonic_dataset, save_dataset
 from sot_utils.training.train import train
 
 
@@ -42,6 +43,11 @@ def files(tiny_data, tmp_path_factory):
     (root / "truncated.pt").write_bytes((run / "best.pt").read_bytes()[:3000])
     torch.save({"model": {}, "config": {}, "step": 1, "x": _Payload(str(root / "pwned"))}, root / "evil.pt")
     torch.save({"meta": {"format_version": 1}, "examples": {}}, root / "notes_like.pt")
+    torch.save(
+        {"meta": {"format_version": 1}, "examples": {}, "splits": {"train": _Payload(str(root / "pwned"))}},
+        root / "evil_data.pt",
+    )
+    save_dataset(generate_harmonic_dataset(seed=2, size=10, split_sizes=(8, 2, 0), progress=False), root / "no_test.pt")
     t = np.arange(8000) / 16000
     soundfile.write(root / "tone.wav", np.sin(2 * math.pi * 300 * t), 16000)
     soundfile.write(root / "one_hz.wav", np.sin(2 * math.pi * 0.1 * np.arange(100)), 1)
@@ -64,8 +70,11 @@ def files(tiny_data, tmp_path_factory):
 
 
 def cases(root, run):
+    """name -> (command, text the output must hold[, text it must not hold])."""
     train = ["sot_utils.training.train", "--group", "MSS-Lin", "--seed", "3"]
     tiny = ["--config", str(root / "tiny.yaml")]
+    evaluate = ["sot_utils.training.evaluate", str(run / "best.pt")]
+    absent_gpu = "cuda" if not torch.cuda.is_available() else f"cuda:{torch.cuda.device_count()}"
     return {
         "train: unknown group": (["sot_utils.training.train", "--group", "SOT-4096", "--seed", "1"], "invalid choice"),
         "train: missing overlay": (train + ["--config", str(root / "nope.yaml")], "cannot read config"),
@@ -106,22 +115,43 @@ def cases(root, run):
         "evaluate: missing checkpoint": (["sot_utils.training.evaluate", str(root / "nope.pt")], "does not exist"),
         "evaluate: truncated checkpoint": (["sot_utils.training.evaluate", str(root / "truncated.pt")], "truncated.pt"),
         "evaluate: a WAV as checkpoint": (["sot_utils.training.evaluate", str(root / "tone.wav")], "tone.wav"),
-        "evaluate: malicious checkpoint": (["sot_utils.training.evaluate", str(root / "evil.pt")], "could run code"),
+        "evaluate: malicious checkpoint": (
+            ["sot_utils.training.evaluate", str(root / "evil.pt")],
+            "could run code",
+            "weights_only",
+        ),
         "evaluate: notes archive as data": (
             ["sot_utils.training.evaluate", str(run / "best.pt"), "--data", str(root / "notes_like.pt")],
             "not a synthetic dataset",
         ),
         "evaluate: a WAV as data": (
-            ["sot_utils.training.evaluate", str(run / "best.pt"), "--data", str(root / "tone.wav")],
+            evaluate + ["--data", str(root / "tone.wav")],
             "not a dataset file",
+            f"--out {root / 'tone.wav'}",  # the fix-it hint must not overwrite the user's WAV
+        ),
+        "evaluate: a device as data": (evaluate + ["--data", "/dev/zero"], "not a regular file", "--out /dev/zero"),
+        "evaluate: malicious dataset": (
+            evaluate + ["--data", str(root / "evil_data.pt")],
+            "could run code",
+            "weights_only",
+        ),
+        "evaluate: empty test split": (
+            evaluate + ["--data", str(root / "no_test.pt")],
+            f"the 'test' split of dataset {str(root / 'no_test.pt')!r} is empty",
+        ),
+        "evaluate: a GPU the machine lacks": (evaluate + ["--device", absent_gpu], f"--device is {absent_gpu!r}"),
+        "evaluate: a bare number as device": (
+            evaluate + ["--device", "5"],
+            "--device must be 'cpu', 'cuda' or 'cuda:<index>', got '5'",
         ),
         "estimate: malicious checkpoint": (
             ["sot_utils.training.estimate", str(root / "evil.pt"), str(root / "tone.wav")],
             "could run code",
+            "weights_only",
         ),
         "estimate: 1 Hz header": (
             ["sot_utils.training.estimate", str(run / "best.pt"), str(root / "one_hz.wav")],
-            "sample_rate",
+            "sample rate is 1 Hz",
         ),
         "data: out is a folder": (["sot_utils.training.data", "--out", str(root), "--size", "20"], "is a folder"),
         "data: too few examples": (["sot_utils.training.data", "--out", str(root / "d.pt"), "--size", "3"], "--size"),
@@ -137,16 +167,27 @@ def cases(root, run):
 def test_every_cli_failure_is_one_line_without_a_traceback(files):
     root, run = files
     (root / "shared.yaml").write_text(yaml.safe_dump({"out_dir": str(root / "shared")}))
+    wav = (root / "tone.wav").read_bytes()
     failures = []
-    for name, (command, expected) in cases(root, run).items():
-        result = subprocess.run([sys.executable, "-m", *command], capture_output=True, text=True, cwd=root)
+    for name, (command, expected, *forbidden) in cases(root, run).items():
+        try:
+            result = subprocess.run(
+                [sys.executable, "-m", *command], capture_output=True, text=True, cwd=root, timeout=300
+            )
+        except subprocess.TimeoutExpired:
+            failures.append(f"{name}: still running after 300 s")
+            continue
+        output = result.stderr + result.stdout
         message = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else result.stdout
-        if result.returncode == 0 or "Traceback" in result.stderr or expected not in (result.stderr + result.stdout):
+        if result.returncode == 0 or "Traceback" in result.stderr or expected not in output:
             failures.append(f"{name}: exit {result.returncode}, stderr {result.stderr[-600:]!r}")
         elif "error" not in message.lower() and "error" not in result.stdout.lower():
             failures.append(f"{name}: no error message: {message!r}")
+        elif any(text in output for text in forbidden):
+            failures.append(f"{name}: the output holds {forbidden}: {message!r}")
     assert not failures, "\n".join(failures)
-    assert not (root / "pwned").exists(), "a checkpoint ran code"
+    assert not (root / "pwned").exists(), "a checkpoint or dataset ran code"
+    assert (root / "tone.wav").read_bytes() == wav
     assert not (root / "shared").exists() and not (root / "a_file.partial").exists()
 
 

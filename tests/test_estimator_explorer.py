@@ -182,13 +182,13 @@ def test_a_header_that_understates_the_length_is_stopped_at_the_limit(monkeypatc
 
 def test_a_flac_of_unknown_length_is_refused_with_the_limit(tmp_path):
     """A FLAC header may leave the length unknown (total samples 0: an encoder fed from a pipe);
-    libsndfile then reports the largest count it can: the file must still be refused, not decoded whole."""
+    libsndfile then reports the largest count it can and soundfile cannot decode it: refused, saying why."""
     content = bytearray(_wav(_tone(220.0, 70.0, 4000), 4000, format="FLAC"))
     assert content[:4] == b"fLaC" and content[4] & 0x7F == 0  # STREAMINFO comes first
     # STREAMINFO (from byte 8): the total samples are the low 36 bits of its bytes 10-17
     (fields,) = struct.unpack(">Q", content[18:26])
     content[18:26] = struct.pack(">Q", fields & ~(2**36 - 1))
-    with pytest.raises(UploadError, match=r"^unknown\.flac .* 60 s"):
+    with pytest.raises(UploadError, match=r"^unknown\.flac: its header leaves the length open"):
         read_upload(bytes(content), "unknown.flac")
 
 
@@ -233,7 +233,7 @@ def test_the_pages_estimate_is_estimate_f0s(model, cqt, name):
     audio = _sounds()[name]
     page = estimate_from_features(model[0], excerpt_features(cqt, audio[None]))
     reference = estimate_f0(model, audio, SAMPLE_RATE)
-    for field in ("f0_hz", "f0_frames_hz", "voiced", "confidence", "level_db", "flatness"):
+    for field in ("f0_hz", "f0_frames_hz", "voiced", "confidence", "level_db", "tonal_share"):
         torch.testing.assert_close(getattr(page, field), getattr(reference, field), rtol=0, atol=0, msg=field)
     assert page.reason == reference.reason
     expected = {"tone": "", "quiet tone": "silent", "noise": "noise", "low": "below the trained range"}

@@ -1,11 +1,14 @@
 """Smoke: every group trains 20 steps on a tiny dataset; evaluate and estimate_f0 load the result;
 the results table over runs."""
 
+import csv
+import io
 import json
 import math
 import statistics
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -146,7 +149,7 @@ def test_the_clis_report_bad_input_without_a_traceback(tiny_runs, tmp_path):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "error" not in rows[files[0]]  # the good file is still analysed
     assert rows[files[1]].endswith("(silent)") and "too short" in rows[files[2]] and "error" in rows[files[3]]
-    assert "2 of 4 files could not be analysed" in result.stderr
+    assert "4 file(s): 1 voiced, 1 unvoiced, 2 failed" in result.stderr
     commands = [
         ["sot_utils.training.estimate", "no/such.pt", files[0]],
         ["sot_utils.training.evaluate", "no/such.pt"],
@@ -511,3 +514,141 @@ def test_shipped_checkpoints_evaluate_to_the_committed_metrics(tmp_path_factory,
     metrics = evaluate_checkpoint(checkpoint, data, "test")
     for name in ("lsd", "rpa", "rca", "octave_difference", "mss"):
         assert metrics[name] == pytest.approx(committed[name], rel=1e-4, abs=1e-3), name
+
+
+# --------------------------------------------------------------------------------------------
+# estimate as a batch tool
+
+
+def _estimate_cli(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "sot_utils.training.estimate", *map(str, args)], capture_output=True, text=True, cwd=cwd
+    )
+
+
+@pytest.fixture(scope="module")
+def audio_folder(tmp_path_factory):
+    """tones at 220 / 330 / 440 Hz (one in a subfolder, one FLAC), a text file and an empty folder."""
+    root = tmp_path_factory.mktemp("audio")
+    (root / "sub").mkdir()
+    (root / "empty").mkdir()
+    t = np.arange(12000) / 16000
+    for path, f0 in ((root / "a220.wav", 220), (root / "b330.flac", 330), (root / "sub" / "c440.wav", 440)):
+        soundfile.write(path, 0.5 * np.sin(2 * math.pi * f0 * t), 16000)
+    (root / "notes.txt").write_text("not audio")
+    return root
+
+
+def test_estimate_on_a_folder_writes_one_csv_row_per_file(tiny_runs, audio_folder, tmp_path):
+    checkpoint = tiny_runs[1]["MSS-Lin"] / "best.pt"
+    result = _estimate_cli(checkpoint, audio_folder, "--output", "csv")
+    assert result.returncode == 0, result.stderr
+    rows = list(pd.read_csv(io.StringIO(result.stdout)).itertuples())
+    assert [Path(r.file).name for r in rows] == ["a220.wav", "b330.flac"]  # audio files only, sorted
+    assert all(r.voiced and r.n_frames == 1 + 12000 // 256 and r.f0_min_hz <= r.f0_hz <= r.f0_max_hz for r in rows)
+    assert "2 file(s): 2 voiced, 0 unvoiced, 0 failed" in result.stderr
+    recursive = _estimate_cli(checkpoint, audio_folder, "--recursive", "--output", "json", "--out", tmp_path / "r.json")
+    assert recursive.returncode == 0 and recursive.stdout == ""
+    records = json.loads((tmp_path / "r.json").read_text())
+    assert [Path(r["file"]).name for r in records] == ["a220.wav", "b330.flac", "c440.wav"]
+    assert set(records[0]) == {"file", "f0_hz", "voiced", "reason", "confidence", "level_db", "n_frames",
+                               "f0_min_hz", "f0_max_hz", "error"}  # fmt: skip
+    pattern = _estimate_cli(checkpoint, "**/*.wav", "-r", "--output", "csv", cwd=audio_folder)
+    assert [line.split(",")[0] for line in pattern.stdout.splitlines()[1:]] == ["a220.wav", "sub/c440.wav"]
+
+
+def test_estimate_frames_gives_time_f0_confidence_voiced_per_frame(tiny_runs, audio_folder):
+    model = load_model(tiny_runs[1]["MSS-Lin"] / "best.pt")
+    audio, rate = soundfile.read(audio_folder / "a220.wav", dtype="float32")
+    expected = estimate_f0(model, torch.from_numpy(audio), rate)
+    result = _estimate_cli(tiny_runs[1]["MSS-Lin"] / "best.pt", audio_folder / "a220.wav", "--frames")
+    frames = pd.read_csv(io.StringIO(result.stdout))
+    assert list(frames.columns) == ["file", "time_s", "f0_hz", "confidence", "voiced"]
+    assert len(frames) == expected.f0_frames_hz.shape[-1] and frames["time_s"].iloc[1] == 0.016
+    assert np.allclose(frames["f0_hz"], expected.f0_frames_hz[0].numpy(), atol=1e-3)
+    assert np.allclose(frames["confidence"], expected.confidence_frames[0].numpy(), atol=1e-4)
+    assert (
+        _estimate_cli(tiny_runs[1]["MSS-Lin"] / "best.pt", audio_folder, "--frames", "--output", "table").returncode
+        == 2
+    )
+
+
+def test_estimate_names_what_failed_and_exits_non_zero(tiny_runs, audio_folder, tmp_path):
+    checkpoint = tiny_runs[1]["MSS-Lin"] / "best.pt"
+    paths = [audio_folder / "a220.wav", audio_folder / "empty", audio_folder / "missing.wav", "-"]
+    paths += [audio_folder / "notes.txt", tmp_path / "*.nothing", "/dev/zero"]
+    result = _estimate_cli(checkpoint, *paths, "--output", "csv")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    errors = {row["file"]: row["error"] for row in csv.DictReader(io.StringIO(result.stdout))}
+    assert errors[str(audio_folder / "a220.wav")] == ""
+    assert "folder holds no audio files" in errors[str(audio_folder / "empty")]
+    assert errors[str(audio_folder / "missing.wav")] == "no such file"
+    assert "standard input (`-`) is not supported" in errors["-"]
+    assert "could not be read as audio" in errors[str(audio_folder / "notes.txt")]
+    assert "no audio file matches" in errors[str(tmp_path / "*.nothing")]
+    assert "not a regular file" in errors["/dev/zero"]
+    assert "7 file(s): 1 voiced, 0 unvoiced, 6 failed" in result.stderr.strip().splitlines()[-1]
+    refused = _estimate_cli(checkpoint, audio_folder / "a220.wav", "--out", audio_folder / "a220.wav")
+    assert refused.returncode == 2 and "would be overwritten" in refused.stderr
+
+
+def test_estimate_refuses_an_hour_long_flac_from_its_header(tiny_runs, tmp_path):
+    """0.55 MB of FLAC holding one hour of a constant: refused before decoding (it peaked at 1.9 GB)."""
+    path = tmp_path / "hour.flac"
+    with soundfile.SoundFile(path, "w", samplerate=48000, channels=1, format="FLAC") as file:
+        block = np.full(48000 * 60, 0.25, dtype=np.float32)
+        for _ in range(60):
+            file.write(block)
+    assert path.stat().st_size < 2_000_000
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a child would report pytest's peak
+    script = (
+        "import sys\n"
+        "from sot_utils.training.estimate import main\n"
+        "try:\n    main(sys.argv[1:])\n"
+        "except SystemExit:\n    pass\n"
+        "status = open('/proc/self/status').read()\n"
+        "print(int(status.split('VmHWM:')[1].split()[0]) // 1024)\n"
+    )
+    checkpoint = tiny_runs[1]["MSS-Lin"] / "best.pt"
+    result = subprocess.run([sys.executable, "-c", script, str(checkpoint), str(path)], capture_output=True, text=True)
+    assert "3600 s long; at most 600 s" in result.stdout, result.stdout + result.stderr
+    assert int(result.stdout.strip().splitlines()[-1]) < 1200  # MB: the process with torch loaded, no decode
+
+
+def test_a_checkpoint_with_nan_weights_is_blamed_not_the_audio(tiny_runs, audio_folder, tmp_path):
+    contents = torch.load(tiny_runs[1]["MSS-Lin"] / "best.pt", weights_only=True)
+    contents["model"] = {k: v * float("nan") if v.is_floating_point() else v for k, v in contents["model"].items()}
+    torch.save(contents, tmp_path / "nan.pt")
+    result = _estimate_cli(tmp_path / "nan.pt", audio_folder / "a220.wav")
+    assert result.returncode == 2 and "nan.pt: its weights hold NaN or infinite values" in result.stderr
+    assert "a220.wav" not in result.stderr
+
+
+def test_long_signals_are_encoded_in_chunks_equal_to_one_pass(tiny_runs):
+    from sot_utils.spectral import CQT
+    from sot_utils.training.estimate import encode_in_chunks, frame_confidence, normalise_peak
+
+    model, _ = load_model(tiny_runs[1]["MSS-Lin"] / "best.pt")
+    t = torch.arange(40000) / 16000
+    audio = normalise_peak(torch.stack([torch.sin(2 * math.pi * 97 * t), torch.randn(40000)]))
+    with torch.no_grad():
+        whole = model.encoder(CQT()(audio))
+    for chunk in (1, 7, 64, 10_000):
+        f0, confidence = encode_in_chunks(model, audio, chunk)
+        assert torch.allclose(f0, whole.f0_hz, rtol=1e-5, atol=1e-3), chunk
+        assert torch.allclose(confidence, frame_confidence(whole.logits, model.encoder.temperature), atol=1e-5)
+
+
+def test_estimate_gives_the_true_reason_for_a_15_khz_tone_and_voices_a_tone_at_17_db_snr(tiny_runs):
+    model = load_model(tiny_runs[1]["MSS-Lin"] / "best.pt")
+    t = torch.arange(48000) / 48000
+    high = 10 ** (-9 / 20) * math.sqrt(2) * torch.sin(2 * math.pi * 15000 * t)  # -9 dBFS RMS, 48 kHz
+    estimate = estimate_f0(model, high, 48000)
+    assert estimate.reason == ["above the trained range"]  # was "silent": resampling removed it
+    t = torch.arange(16000) / 16000
+    tone = math.sqrt(2) * 0.1 * torch.sin(2 * math.pi * 440 * t)
+    noise = torch.randn(16000, generator=torch.Generator().manual_seed(0))
+    noise *= 0.1 * 10 ** (-17 / 20) / noise.pow(2).mean().sqrt()  # 17 dB SNR, white
+    noisy = estimate_f0(model, tone + noise, 16000)
+    assert bool(noisy.voiced[0]) and noisy.reason == [""]  # was "noise"
+    assert noisy.voiced_frames.shape == noisy.f0_frames_hz.shape and bool(noisy.voiced_frames[0, 5:-5].all())

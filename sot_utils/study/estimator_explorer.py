@@ -12,7 +12,7 @@ note (``make real-notes``) or an uploaded WAV/FLAC file. The page shows, for one
   against the reconstructions';
 - what :func:`sot_utils.training.estimate.estimate_f0` reports for the excerpt: the f0 (median
   over frames), the voicing decision and its reason, the encoder's confidence, the level and the
-  spectral flatness.
+  tonal share (the share of the power in spectral peaks: the voicing's noise measure).
 
 ``estimate_f0`` builds a CQT (about 0.3 s of kernel set-up) at every call; the page builds one
 and reuses it for every model, through ``estimate_f0``'s own parts
@@ -203,7 +203,7 @@ class Features:
     """What the page computes once per excerpt, whatever the model.
 
     Attributes:
-        voicing: :func:`~sot_utils.training.estimate.voicing`'s ``(voiced, reasons, level_db, flatness)``.
+        voicing: :func:`~sot_utils.training.voicing.voicing`'s ``(voiced, reasons, level_db, tonal_share)``.
         estimator_cqt: ``[1, 17, n_bins]``, the CQT of the whole peak-normalised excerpt, as
             :func:`~sot_utils.training.estimate.estimate_f0` computes it.
         frames: ``[1, 16, n_bins]``, the CQT of its first 4095 samples, as in training (16 frames:
@@ -596,7 +596,7 @@ class EstimatorExplorer:
         )
         row("confidence (mass within a semitone of the peak)", [f"{float(e.confidence[0]):.2f}" for e in estimates])
         row("level", [f"{float(e.level_db[0]):.1f} dBFS" for e in estimates])
-        row("spectral flatness", [f"{float(e.flatness[0]):.2g}" for e in estimates])
+        row("tonal share (noise below 0.5)", [f"{float(e.tonal_share[0]):.2f}" for e in estimates])
         frame = self.controls["frame"].value
         row(f"f0 in CQT frame {frame}", [format_hz(a.f0_frames_hz[frame]) for a in self.analyses.values()])
         self.table.value = (

@@ -180,7 +180,7 @@ def _read(path: Path):
     if not path.is_file():  # /dev/zero, a pipe: torch would read forever
         raise CheckpointError(f"{path} is not a regular file (a device or a pipe), not a checkpoint")
     try:  # compressed records could expand a small file to gigabytes: refused before loading
-        check_torch_zip(path, f"{path} is not a checkpoint of this package", "train one with sot_utils.training.train")
+        check_torch_zip(path, f"{path} is not a readable checkpoint", "train one with sot_utils.training.train")
     except ValueError as error:
         raise CheckpointError(str(error)) from None
     try:
