@@ -32,6 +32,7 @@ def cqt_features(audio: torch.Tensor, batch_size: int = 64, progress: bool = Tru
     Returns:
         ``[N, n_frames, n_bins]`` (``[N, 16, 285]`` for 4096-sample examples), float32.
     """
+    check_bool("progress", progress)
     check_tensor("audio", audio, ndim=2, layout="[N, n_samples]")
     cqt = CQT()
     chunks = torch.split(audio[:, :-1], batch_size)

@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..validation import check_bool
+
 REPO = Path(__file__).resolve().parents[2]
 RESULT_PATTERNS = ("results/*.csv", "results/*.md", "figures/*.png")
 DEFAULT_SCRATCH = REPO / "build" / "check-reproduce"
@@ -164,6 +166,7 @@ def copy_results(root: Path, destination: Path, patterns: tuple[str, ...] = RESU
 
 def job_command(only: list[str] | None, reuse_venv: bool) -> list[str]:
     """The ``make`` command line of the main job in the clone."""
+    check_bool("reuse_venv", reuse_venv)
     command = ["make", "reproduce"]
     if reuse_venv:
         command += ["-o", ".venv/.installed"]  # the linked environment is used as it is, never reinstalled

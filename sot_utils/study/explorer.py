@@ -62,7 +62,7 @@ from ..losses import (
     transport_plan_1d,
 )
 from ..spectral import bin_positions, rfft_frequencies, stft_magnitude
-from ..validation import check_choice, check_int, check_positive_number, check_tensor
+from ..validation import check_bool, check_choice, check_int, check_positive_number, check_tensor
 from .landscape import cdf_quantile_curves, fit_f0, harmonic_tones, minmax_normalize, surface
 
 LOSS_KINDS = ("SOT", "MSS (lin)", "MSS (log)", "single-scale (lin)")
@@ -938,6 +938,7 @@ class LossExplorer:
         ``timings["curves"]`` is how long the curves took until their image was sent, seconds;
         ``timings["update"]`` the whole update.
         """
+        check_bool("candidate_view", candidate_view)
         start = time.perf_counter()
         cache = self._cache()
         candidates = candidate_grid(self.target_f0_hz, self.steps_per_octave)

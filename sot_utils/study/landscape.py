@@ -367,6 +367,7 @@ def fit_f0(
         DataFrame, one row per (target, detuning): ``target_f0_hz``, ``initial_detuning_octaves``,
         ``final_f0_hz``, ``error_cents`` (signed), ``success`` (``|error| < 50`` cents).
     """
+    check_bool("progress", progress)
     check_tensor("target_f0_hz", target_f0_hz, ndim=1, layout="[T]", positive=True)
     check_tensor("initial_detuning_octaves", initial_detuning_octaves, ndim=1, layout="[D]")
     check_int("steps", steps, minimum=1)

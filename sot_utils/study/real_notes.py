@@ -345,6 +345,7 @@ def render_excerpts(
         ``(excerpts [N, N_SAMPLES] float32 at 16 kHz, un-normalised;
         note_peaks [N] float32, max |x| over the whole rendered note from note-on, 16 kHz)``.
     """
+    check_bool("progress", progress)
     if programs.shape != midi_notes.shape or programs.ndim != 1:
         raise ValueError(
             f"`programs` {tuple(programs.shape)} and `midi_notes` {tuple(midi_notes.shape)} "
@@ -410,6 +411,8 @@ def generate_real_notes(
         ``{"meta": dict, "examples": dict}``; ``examples["audio"]`` is ``[N, 4096]`` float32 at
         16 kHz, un-normalised, N the planned notes minus those dropped as silent.
     """
+    check_bool("quick", quick)
+    check_bool("progress", progress)
     path = check_soundfont(soundfont)
     instruments = check_instruments(instruments)
     import_fluidsynth()  # fail before the plan, with the install hint

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from ..constants import DATA_F0_RANGE_HZ, SAMPLE_RATE
 from ..metrics import octave_difference, raw_chroma_accuracy, raw_pitch_accuracy
 from ..training.data import load_split, peak_normalize
-from ..validation import check_int
+from ..validation import check_bool, check_int
 from .perturb import add_noise, frame_f0, render_perturbed_tones
 
 # perturbation -> (level name, default levels); the first level of the tone perturbations is "none"
@@ -144,6 +144,7 @@ def robustness_sweep(
         DataFrame, one row per (estimator, perturbation, level): ``estimator``, ``perturbation``,
         ``level``, ``rpa``, ``rca`` (%), ``octave_difference``, ``n_tones``.
     """
+    check_bool("progress", progress)
     if not estimators:
         raise ValueError("`estimators` is empty: give at least one name -> callable")
     chosen = (
@@ -253,6 +254,7 @@ def noise_floor_remedy(
         DataFrame: ``loss``, ``color``, ``snr_db``, ``success_rate`` (%, fits ending within 50
         cents), ``n_fits``.
     """
+    check_bool("progress", progress)
     from .landscape import decaying_amplitudes, fit_f0
 
     targets = torch.tensor([110.0, 220.0, 440.0, 880.0]) if target_f0_hz is None else target_f0_hz

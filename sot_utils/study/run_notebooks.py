@@ -46,12 +46,14 @@ def notebook_paths(only: list[str] | None = None) -> list[Path]:
 
 def parameters(quick: bool) -> dict:
     """Papermill parameters, relative to ``notebooks/`` (the kernel's working directory)."""
+    check_bool("quick", quick)
     suffix = "/quick" if quick else ""
     return {"quick": quick, "output_dir": f"../figures{suffix}", "results_dir": f"../results{suffix}"}
 
 
 def executed_notebooks_dir(quick: bool) -> Path:
     """Where :func:`run` writes the executed notebooks."""
+    check_bool("quick", quick)
     return REPO / "results" / ("quick/notebooks" if quick else "notebooks")
 
 

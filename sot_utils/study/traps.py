@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 from ..constants import N_FRAMES, N_SAMPLES, SAMPLE_RATE
 from ..losses import harmonic_index_prior, wasserstein_1d
 from ..synth import exp_sigmoid, floor_fundamental, harmonic_synth
-from ..validation import check_int, check_positive_number, check_same_shape, check_tensor
+from ..validation import check_bool, check_int, check_positive_number, check_same_shape, check_tensor
 from .landscape import per_example_loss
 
 __all__ = [
@@ -95,6 +95,7 @@ def amplitude_optimal_landscape(
         one row per candidate: ``candidate_hz``, ``loss`` (the smallest value reached),
         ``strongest_partial`` (of the audible partials at the end).
     """
+    check_bool("progress", progress)
     target = target.reshape(1, -1)
     check_tensor("target", target, ndim=2, layout="[1, n_samples]")
     check_tensor("candidates_hz", candidates_hz, ndim=1, layout="[C]", positive=True)
@@ -150,6 +151,7 @@ def fit_f0_and_amplitudes(
         one row per target: ``start_hz``, ``final_hz``, ``loss``, ``strongest_partial`` (audible,
         at the end), ``prior`` (the energy-weighted harmonic index minus 1 at the end).
     """
+    check_bool("progress", progress)
     check_tensor("targets", targets, ndim=2, layout="[T, n_samples]")
     check_tensor("start_hz", start_hz, ndim=1, layout="[T]", positive=True)
     if len(start_hz) != len(targets):

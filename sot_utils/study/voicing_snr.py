@@ -36,7 +36,7 @@ import torch
 from ..constants import N_SAMPLES, SAMPLE_RATE, VOICING_MIN_LEVEL_DB, VOICING_MIN_TONAL_SHARE
 from ..training.data import generate_harmonic_dataset
 from ..training.voicing import frame_statistics, rms_level_db, voiced_from_frames, voicing_from_frames
-from ..validation import check_choice, check_int
+from ..validation import check_bool, check_choice, check_int
 from .real_notes import INSTALL_HINT, load_real_notes
 
 __all__ = [
@@ -114,6 +114,7 @@ def voicing_sources(
             (quick runs on a machine without the soundfont).
         seed: of the synthetic tones (the shipped dataset uses seed 0).
     """
+    check_bool("require_notes", require_notes)
     check_int("n_tones", n_tones, minimum=1)
     tones = generate_harmonic_dataset(seed=seed, size=n_tones, split_sizes=(n_tones, 0, 0), progress=False)
     sources = {"synthetic tones": tones["examples"]["audio"], "sawtooth": sawtooths()}

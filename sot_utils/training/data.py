@@ -52,7 +52,7 @@ from tqdm.auto import tqdm
 
 from ..constants import DATA_F0_RANGE_HZ, DATA_MAX_HARMONICS, N_SAMPLES, PEAK_LEVEL, SAMPLE_RATE
 from ..synth import harmonic_synth
-from ..validation import check_choice, check_int, check_positive_number, check_tensor, quote
+from ..validation import check_bool, check_choice, check_int, check_positive_number, check_tensor, quote
 
 FORMAT_VERSION = 1
 DEFAULT_PATH = "data/harmonic_sr16000_n4000_seed0.pt"
@@ -144,6 +144,7 @@ def render_stationary(
     Returns:
         audio ``[N, n_samples]`` (un-normalised).
     """
+    check_bool("progress", progress)
     check_tensor("f0_hz", f0_hz, ndim=1, layout="[N]", positive=True)
     check_tensor("amplitudes", amplitudes, ndim=2, layout="[N, n_harmonics]", nonnegative=True)
     check_int("n_frames", n_frames, minimum=1)
@@ -209,6 +210,7 @@ def generate_harmonic_dataset(
         ``{"meta": dict, "examples": dict of [N, ...] tensors, "splits": dict of index tensors}``
         (layout in the module docstring).
     """
+    check_bool("progress", progress)
     check_int("seed", seed, minimum=0)
     if seed >= 2**63:
         raise ValueError(f"`seed` must be < 2**63 (a torch.Generator seed), got {seed}")
@@ -587,6 +589,7 @@ def cached_features(
     The CQT of every split is cached in ``<data>.cqt.pt``, tagged with the data file's SHA-256 so
     that a regenerated dataset invalidates it.
     """
+    check_bool("progress", progress)
     from ..autoencoder import cqt_features  # the CQT stack (nnAudio), only when features are needed
 
     data_path = Path(data_path)

@@ -48,7 +48,7 @@ from ..encoder import FRAMES_PER_BLOCK, EncoderOutput, conv1d_channels_last, f0_
 from ..losses import WeightedLossSum
 from ..metrics import compute_metrics
 from ..synth import exp_sigmoid, harmonic_synth
-from ..validation import check_audio_pair, check_int, check_tensor
+from ..validation import check_audio_pair, check_bool, check_int, check_tensor
 from .checkpoint import RunLock, append_log_row, atomic_save, load_checkpoint, on_cpu, prepare_log, rng_state
 from .config import TrainConfig, resolve_config
 from .data import cached_features
@@ -490,6 +490,7 @@ def train_ensemble(
     from checkpoints of one step); members that differ in ``shuffle`` or seed with shuffling get
     their own batches.
     """
+    check_bool("progress", progress)
     call_start = time.perf_counter()  # the limit counts loading and set-up too
     _check_members(configs)
     _checked_trunk_dtype(trunk_dtype)  # before the data and checkpoints are loaded

@@ -49,7 +49,7 @@ from ..constants import (
     SAMPLE_RATE,
 )
 from ..spectral import CQT
-from ..validation import check_int, check_tensor
+from ..validation import check_bool, check_int, check_tensor
 from .audio_file import MAX_SECONDS, read_audio
 from .checkpoint import load_model
 from .voicing import frame_statistics, rms_level_db, voiced_from_frames, voicing, voicing_from_frames
@@ -323,6 +323,7 @@ def expand_paths(paths: list[str], recursive: bool = False) -> list[tuple[str, s
     audio extension, sorted; with ``recursive``, its subfolders' too) or a glob pattern (``*.wav``,
     ``**/*.flac`` with ``recursive``).
     """
+    check_bool("recursive", recursive)
     extensions = audio_extensions()
 
     def folder_files(folder: str) -> list[str]:

@@ -41,7 +41,7 @@ from ..metrics import (
     raw_pitch_accuracy,
 )
 from ..synth import remove_above_nyquist
-from ..validation import check_int
+from ..validation import check_bool, check_int
 from .checkpoint import checkpoint_step, load_model
 from .data import cached_features
 from .train import check_device
@@ -109,6 +109,8 @@ def evaluate_checkpoint(
             and :func:`~sot_utils.metrics.harmonic_usage`'s dominant harmonic (of the partials the
             synth renders, :func:`audible_amplitudes`).
     """
+    check_bool("progress", progress)
+    check_bool("tracking", tracking)
     audio, labels, prediction = _predict_split(path, data, split, device, progress, limit)
     f0_hz = labels["f0_hz"]
     metrics = compute_metrics(audio, prediction.audio, f0_hz, prediction.f0_hz)
@@ -310,6 +312,7 @@ def evaluate_runs(
         diagnostics ``offset_octaves``, ``offset_iqr_octaves``, ``log_f0_correlation`` and
         ``dominant_harmonic``, ``dominant_share``, ``effective_harmonics`` added.
     """
+    check_bool("progress", progress)
     if not len(runs):
         raise ValueError("`runs` is empty: no checkpoint found (train with `python -m sot_utils.training.train`)")
     rows = []
@@ -346,6 +349,7 @@ def evaluate_budgets(
         :func:`evaluate_runs`'s columns plus ``budget``, one row per (budget, run); empty if no run
         reached any budget.
     """
+    check_bool("progress", progress)
     budgets = [check_int("budgets", b, minimum=1) for b in budgets]
     frames = []
     for budget in budgets:

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from ..validation import check_choice, check_int
+from ..validation import check_bool, check_choice, check_int
 from .config import TrainConfig, resolve_config
 from .train import add_run_selection, check_device, train
 
@@ -48,6 +48,7 @@ def run_one(config: TrainConfig, threads: int | None = None, progress: bool = Fa
 
     ``progress``: show the run's step bar (on the worker's own row when run by :func:`run_processes`).
     """
+    check_bool("progress", progress)
     if threads:
         torch.set_num_threads(threads)
     return str(train(config, progress=progress, position=_worker_row))

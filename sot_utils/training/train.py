@@ -35,6 +35,7 @@ from ..autoencoder import HarmonicAutoencoder, predict
 from ..losses import PAPER_GROUPS, harmonic_index_prior
 from ..losses import build_loss as build_loss_from_terms
 from ..metrics import compute_metrics
+from ..validation import check_bool
 from .checkpoint import (
     RunLock,
     append_log_row,
@@ -86,6 +87,7 @@ def batch_indices(step: int, n_examples: int, batch_size: int, shuffle: bool, se
 
     Epochs hold ``ceil(n_examples / batch_size)`` batches, the last one smaller (no drop_last).
     """
+    check_bool("shuffle", shuffle)
     per_epoch = -(-n_examples // batch_size)
     epoch, position = divmod(step, per_epoch)
     if shuffle:
@@ -185,6 +187,7 @@ def resume_state(config: TrainConfig, last_path: Path, allow_config_change: bool
     Raises ValueError if it belongs to another run, or if its config differs from ``config`` in
     anything but the keys a resumed run may change, unless ``allow_config_change``.
     """
+    check_bool("allow_config_change", allow_config_change)
     if not last_path.exists():
         return None
     checkpoint = load_checkpoint(last_path, kind="last")
@@ -213,6 +216,8 @@ def train(
     a bar below row 0 is cleared when the run ends). ``allow_config_change`` resumes a run whose
     stored config differs from ``config`` (the new config is then recorded).
     """
+    check_bool("progress", progress)
+    check_bool("allow_config_change", allow_config_change)
     if not isinstance(config, TrainConfig):
         raise TypeError(f"`config` must be a TrainConfig (see resolve_config), got {type(config).__name__}")
     device = check_device(config.device)
