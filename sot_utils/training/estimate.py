@@ -255,9 +255,16 @@ def estimate_f0(checkpoint, audio, sample_rate: int) -> F0Estimate:
     input_level_db = rms_level_db(checked)  # before resampling: a 15 kHz tone is gone at 16 kHz, not silent
     raw = resample_to_model_rate(checked, sample_rate)
     frames = frame_statistics(raw)  # one analysis feeds the example's and the frames' decisions
-    voiced, reasons, level_db, tonal_share = voicing_from_frames(frames, rms_level_db(raw), input_level_db)
+    voicing_result = voicing_from_frames(frames, rms_level_db(raw), input_level_db)
     f0_frames, confidence_frames = encode_in_chunks(model, normalise_peak(raw))
-    frames_voiced = voiced_from_frames(frames)[..., : f0_frames.shape[-1]] & voiced[:, None]
+    return _assemble(voicing_result, f0_frames, confidence_frames, voiced_from_frames(frames))
+
+
+def _assemble(voicing_result: tuple, f0_frames, confidence_frames, frames_voiced=None) -> F0Estimate:
+    """An :class:`F0Estimate` from the voicing and the frames' f0 and confidence ``[batch, n_frames]``;
+    a frame is voiced only in a voiced example (``frames_voiced`` None: every frame takes its example's)."""
+    voiced, reasons, level_db, tonal_share = voicing_result
+    frames_voiced = voiced[:, None] if frames_voiced is None else frames_voiced[..., : f0_frames.shape[-1]]
     return F0Estimate(
         f0_hz=f0_frames.median(dim=-1).values,
         f0_frames_hz=f0_frames,
@@ -267,7 +274,7 @@ def estimate_f0(checkpoint, audio, sample_rate: int) -> F0Estimate:
         level_db=level_db,
         tonal_share=tonal_share,
         confidence_frames=confidence_frames,
-        voiced_frames=frames_voiced,
+        voiced_frames=(frames_voiced & voiced[:, None]).expand_as(f0_frames),
     )
 
 
@@ -286,22 +293,8 @@ def estimate_from_cqt(
     16 kHz audio and the CQT ``[batch, n_frames, n_bins]`` of the peak-normalised audio
     (:func:`normalise_peak`). For callers that reuse one CQT for several models (the estimator
     page). ``frames_voiced`` ``[batch, n_frames]`` (default: every frame takes the example's decision)."""
-    voiced, reasons, level_db, tonal_share = voicing_result
     out = model.encoder(cqt)
-    confidence_frames = frame_confidence(out.logits, model.encoder.temperature)
-    if frames_voiced is None:
-        frames_voiced = voiced[:, None].expand_as(out.f0_hz)
-    return F0Estimate(
-        f0_hz=out.f0_hz.median(dim=-1).values,
-        f0_frames_hz=out.f0_hz,
-        voiced=voiced,
-        reason=reasons,
-        confidence=confidence_frames.mean(dim=-1),
-        level_db=level_db,
-        tonal_share=tonal_share,
-        confidence_frames=confidence_frames,
-        voiced_frames=frames_voiced,
-    )
+    return _assemble(voicing_result, out.f0_hz, frame_confidence(out.logits, model.encoder.temperature), frames_voiced)
 
 
 # --------------------------------------------------------------------------------------------
