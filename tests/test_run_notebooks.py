@@ -87,6 +87,24 @@ def test_provenance_names_the_commit_and_marks_a_dirty_tree(tmp_path):
     assert run_notebooks.provenance(tmp_path)["commit"] == head + "+dirty"
 
 
+def test_outputs_do_not_make_a_tree_dirty_and_full_mode_refuses_a_dirty_one(tmp_path, monkeypatch):
+    _git(tmp_path, "init", "-q")
+    (tmp_path / "a.txt").write_text("1")
+    _git(tmp_path, "add", "a.txt")
+    _git(tmp_path, "commit", "-q", "-m", "one")
+    (tmp_path / "results" / "notebooks").mkdir(parents=True)
+    (tmp_path / "results" / "notebooks" / "01.ipynb").write_text("{}")  # a notebook's fresh output
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "x.png").write_text("")
+    assert not run_notebooks.provenance(tmp_path)["commit"].endswith("+dirty")
+    (tmp_path / "a.txt").write_text("2")
+    original = run_notebooks.provenance
+    monkeypatch.setattr(run_notebooks, "provenance", lambda: original(tmp_path))
+    monkeypatch.setattr(run_notebooks, "notebook_paths", lambda only=None: pytest.fail("ran notebooks"))
+    with pytest.raises(run_notebooks.DirtyTreeError, match=r"only from a committed tree.*\+dirty"):
+        run_notebooks.run(quick=False)
+
+
 def test_provenance_outside_a_git_work_tree(tmp_path):
     assert run_notebooks.provenance(tmp_path)["commit"] == "unknown (not a git work tree)"
 

@@ -31,6 +31,13 @@ from ..validation import check_bool
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
 PROVENANCE_TAG = "provenance"  # the tag of the markdown cell run() writes under a notebook's title
+OUTPUT_DIRS = ("results/", "figures/")
+"""What the notebooks write: changes there do not make a tree dirty (the notebooks read no earlier
+run's results), so one notebook's fresh outputs do not block the next one's run."""
+
+
+class DirtyTreeError(RuntimeError):
+    """Full-mode outputs asked for from a tree with uncommitted changes."""
 
 
 def notebook_paths(only: list[str] | None = None) -> list[Path]:
@@ -62,9 +69,15 @@ def run(quick: bool = False, only: list[str] | None = None) -> dict[str, float]:
     import papermill
 
     check_bool("quick", quick)
+    record = {**provenance(), "mode": "quick" if quick else "full"}
+    if not quick and not _is_commit(record["commit"]):
+        raise DirtyTreeError(
+            f"full-mode results are stored only from a committed tree, so that the commit they name holds "
+            f"the code and inputs that produced them; this tree is {record['commit']}: commit (or stash) the "
+            "changes `git status` lists, or run with --quick"
+        )
     executed_dir = executed_notebooks_dir(quick)
     executed_dir.mkdir(parents=True, exist_ok=True)
-    record = {**provenance(), "mode": "quick" if quick else "full"}
     times = {}
     for path in tqdm(notebook_paths(only), desc="notebooks", unit="nb"):
         params = parameters(quick)
@@ -89,15 +102,29 @@ def provenance(repo: Path = REPO) -> dict[str, str]:
     """What a run starts from: ``{"commit": ..., "date_utc": ...}``.
 
     ``commit`` is ``git rev-parse HEAD``, followed by ``+dirty`` when ``git status`` lists any
-    change (untracked files included: they may be imported), or ``"unknown (not a git work tree)"``.
+    change outside :data:`OUTPUT_DIRS` (untracked files included: they may be imported), or
+    ``"unknown (not a git work tree)"``.
     """
     date = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     try:
         commit = _git(repo, "rev-parse", "HEAD")
-        dirty = bool(_git(repo, "status", "--porcelain"))
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=all"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout  # not stripped: each line is "XY path"
+        changed = [line[3:] for line in status.splitlines()]
+        dirty = any(not path.strip('"').startswith(OUTPUT_DIRS) for path in changed)
     except (OSError, subprocess.CalledProcessError):
         return {"commit": "unknown (not a git work tree)", "date_utc": date}
     return {"commit": commit + ("+dirty" if dirty else ""), "date_utc": date}
+
+
+def _is_commit(commit: str) -> bool:
+    """Whether a provenance ``commit`` names a commit alone (not ``+dirty``, not unknown)."""
+    return all(c in "0123456789abcdef" for c in commit) and len(commit) >= 7
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -193,7 +220,10 @@ def main(argv: list[str] | None = None) -> None:
         notebook_paths(args.only)  # an unknown number fails before anything runs
     except ValueError as error:
         parser.error(str(error))
-    times = run(quick=args.quick, only=args.only)
+    try:
+        times = run(quick=args.quick, only=args.only)
+    except DirtyTreeError as error:
+        raise SystemExit(f"error: {error}") from None
     print(f"ran {len(times)} notebooks in {sum(times.values()):.0f} s")
     if args.store:
         for name in times:
