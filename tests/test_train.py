@@ -324,3 +324,19 @@ def test_an_out_dir_behind_a_broken_symbolic_link_is_named(tiny_data, tmp_path, 
         (tmp_path / "other").symlink_to(link)
     with pytest.raises(ValueError, match="is a symbolic link to .* does not resolve to a folder"):
         train(run_config(tiny_data, link / "run"), progress=False)
+
+
+def test_a_run_refused_by_another_owners_lock_leaves_that_owners_files(tiny_data, tmp_path):
+    import os
+    import socket
+
+    from sot_utils.training.checkpoint import RunLockedError
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / ".lock").write_text(f"{socket.gethostname()} {os.getppid()}\n")  # a live process owns it
+    (out / "config.yaml").write_text("theirs")
+    (out / "log.csv").write_text("theirs")
+    with pytest.raises(RunLockedError):
+        train(run_config(tiny_data, out), progress=False)
+    assert (out / "config.yaml").read_text() == "theirs" and (out / "log.csv").read_text() == "theirs"

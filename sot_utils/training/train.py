@@ -226,20 +226,23 @@ def train(
     out_dir, created = prepare_out_dir(config.out_dir)
     try:
         with RunLock(out_dir):
-            return _train_locked(
-                config,
-                device,
-                out_dir,
-                (train_audio, train_cqt),
-                (val_audio, val_cqt, val_labels),
-                progress,
-                position,
-                allow_config_change,
-            )
+            try:
+                return _train_locked(
+                    config,
+                    device,
+                    out_dir,
+                    (train_audio, train_cqt),
+                    (val_audio, val_cqt, val_labels),
+                    progress,
+                    position,
+                    allow_config_change,
+                )
+            except BaseException:  # under the lock: these files are this process's own
+                if not (out_dir / "last.pt").exists():  # nothing saved: leave no config or empty log behind
+                    for name in ("config.yaml", "log.csv"):
+                        (out_dir / name).unlink(missing_ok=True)
+                raise
     except BaseException:
-        if not (out_dir / "last.pt").exists():  # nothing saved: leave no config or empty log behind
-            for name in ("config.yaml", "log.csv"):
-                (out_dir / name).unlink(missing_ok=True)
         if created and not any(out_dir.iterdir()):
             out_dir.rmdir()  # leave no empty folder behind a run that never started
         raise
