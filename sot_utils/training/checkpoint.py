@@ -30,7 +30,7 @@ import torch
 
 from ..autoencoder import HarmonicAutoencoder
 from .config import TrainConfig, upgrade_config
-from .data import check_torch_zip
+from .data import check_torch_zip, unpickling_reason
 
 __all__ = [
     "LOG_FIELDS",
@@ -186,14 +186,7 @@ def _read(path: Path):
     try:
         contents = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        # torch's message advises weights_only=False, which would run the file's code: not passed on
-        unsafe = any(word in str(error) for word in ("Unsupported global", "GLOBAL", "Unsupported operand"))
-        reason = (
-            "it holds objects other than tensors and plain data, which are not loaded (they could run code)"
-            if unsafe
-            else "its pickle data is damaged"
-        )
-        raise CheckpointError(f"{path} is not a checkpoint of this package: {reason}") from None
+        raise CheckpointError(f"{path} is not a checkpoint of this package: {unpickling_reason(error)}") from None
     except Exception as error:  # torch raises many kinds (RuntimeError, EOFError, IndexError...) for a foreign file
         message = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
         raise CheckpointError(

@@ -337,6 +337,14 @@ def _first_line(error: BaseException) -> str:
     return str(error).splitlines()[0][:200] if str(error).strip() else type(error).__name__
 
 
+def unpickling_reason(error: pickle.UnpicklingError) -> str:
+    """Why ``torch.load(weights_only=True)`` refused a file, in our words: torch's own message
+    advises re-running with ``weights_only=False``, which would run the file's code."""
+    if any(word in str(error) for word in ("Unsupported global", "GLOBAL", "Unsupported operand")):
+        return "it holds objects other than tensors and plain data, which are not loaded (they could run code)"
+    return "its pickle data is damaged"
+
+
 def check_torch_zip(path: Path, not_ours: str, hint: str) -> None:
     """Refuse, before ``torch.load`` reads it, a file that is not a ``torch.save`` zip archive as
     this package writes it, with every record stored uncompressed: loading then takes no more
@@ -401,14 +409,7 @@ def read_archive(
     try:
         archive = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        # torch's message advises re-running with weights_only=False, which would run the file's code: not passed on
-        unsafe = any(word in str(error) for word in ("Unsupported global", "GLOBAL", "Unsupported operand"))
-        reason = (
-            "it holds objects other than tensors and plain data, which are not loaded: they could run code"
-            if unsafe
-            else "its pickle data is damaged"
-        )
-        raise ValueError(f"{not_ours}: {reason}; {hint}") from None
+        raise ValueError(f"{not_ours}: {unpickling_reason(error)}; {hint}") from None
     except OSError as error:
         raise ValueError(f"cannot read {kind} file {str(path)!r}: {error.strerror or error}") from None
     except Exception as error:  # torch raises many kinds for a file that is not its archive
