@@ -31,6 +31,25 @@ def tiny_data(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def tiny_run(tiny_data, tmp_path_factory):
+    """A 2-step MSS-Lin run (seed 3) on :func:`tiny_data`: its folder, with ``best.pt`` and ``last.pt``."""
+    from sot_utils.training.config import resolve_config
+    from sot_utils.training.train import train
+
+    config = resolve_config(
+        "MSS-Lin",
+        3,
+        steps=2,
+        batch_size=8,
+        validate_every=2,
+        keep_best_every=0,
+        data=str(tiny_data),
+        out_dir=str(tmp_path_factory.mktemp("tiny_run") / "run"),
+    )
+    return train(config, progress=False)
+
+
+@pytest.fixture(scope="module")
 def chromium() -> str:
     """The system Chromium that Playwright drives in the browser tests; fails (never skips) when it
     or Playwright is missing: CI must run those tests."""

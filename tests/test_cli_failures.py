@@ -11,9 +11,7 @@ import soundfile
 import torch
 import yaml
 
-from sot_utils.training.config import resolve_config
 from sot_utils.training.data import generate_harmonic_dataset, save_dataset
-from sot_utils.training.train import train
 
 
 class _Payload:
@@ -25,22 +23,10 @@ class _Payload:
 
 
 @pytest.fixture(scope="module")
-def files(tiny_data, tmp_path_factory):
+def files(tiny_data, tiny_run, tmp_path_factory):
     """A tiny trained run and a gallery of bad inputs."""
     root = tmp_path_factory.mktemp("cli")
-    run = train(
-        resolve_config(
-            "MSS-Lin",
-            3,
-            steps=2,
-            batch_size=8,
-            validate_every=2,
-            keep_best_every=0,
-            data=str(tiny_data),
-            out_dir=str(root / "run"),
-        ),
-        progress=False,
-    )
+    run = tiny_run
     (root / "truncated.pt").write_bytes((run / "best.pt").read_bytes()[:3000])
     torch.save({"model": {}, "config": {}, "step": 1, "x": _Payload(str(root / "pwned"))}, root / "evil.pt")
     torch.save({"meta": {"format_version": 1}, "examples": {}}, root / "notes_like.pt")

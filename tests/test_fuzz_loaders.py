@@ -45,7 +45,6 @@ from sot_utils.training.audio_file import AudioFileError, read_audio
 from sot_utils.training.checkpoint import CheckpointError, load_checkpoint, load_model
 from sot_utils.training.config import LossConfig, ModelConfig, TrainConfig, resolve_config
 from sot_utils.training.data import SPLITS, HarmonicDataset, load_split, read_dataset
-from sot_utils.training.train import train
 
 settings.register_profile(
     "sot-fuzz-loaders",
@@ -138,21 +137,9 @@ def workdir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def run(tiny_data, workdir, one_torch_thread):
+def run(tiny_run, one_torch_thread):
     """A tiny 2-step run: its ``best.pt`` and ``last.pt``."""
-    return train(
-        resolve_config(
-            "MSS-Lin",
-            3,
-            steps=2,
-            batch_size=8,
-            validate_every=2,
-            keep_best_every=0,
-            data=str(tiny_data),
-            out_dir=str(workdir / "run"),
-        ),
-        progress=False,
-    )
+    return tiny_run
 
 
 # --------------------------------------------------------------------------------------------
