@@ -81,3 +81,9 @@ MIN_SAMPLE_RATE = 4000
 
 MAX_SAMPLE_RATE = 768_000
 """Hz, the highest sample rate of users' audio accepted (a larger header value is taken for a wrong one)."""
+
+EVALUATION_CACHE_ENV = "SOT_EVALUATION_CACHE"
+"""Environment variable naming a folder where checkpoints' outputs on a split are kept and shared
+between processes (:mod:`sot_utils.training.evaluate`). The notebook runner sets it to a fresh
+folder for one run and removes the folder after: notebooks 05, 08 and 09 evaluate each checkpoint
+once per run, and no run reads another's outputs."""

@@ -46,7 +46,7 @@ from torch import nn
 
 from . import _wasserstein_kernel, configs
 from .constants import SAMPLE_RATE
-from .spectral import bin_positions, stft_magnitude, subtract_noise_floor
+from .spectral import StftSetting, bin_positions, stft_magnitude, subtract_noise_floor
 from .validation import (
     check_audio_pair,
     check_bool,
@@ -537,9 +537,22 @@ class _AudioLoss(nn.Module):
     sample_rate: int
     reduction: str
 
+    def stft_settings(self) -> tuple[StftSetting, ...]:
+        """The STFTs the loss takes of each signal, in the order :meth:`from_magnitudes` reads them."""
+        raise NotImplementedError
+
+    def from_magnitudes(self, target: list[torch.Tensor], estimate: list[torch.Tensor]) -> torch.Tensor:
+        """Loss per example from the STFT magnitudes of :meth:`stft_settings`, each ``[..., n_frames, n_bins]``
+        (any leading batch dimensions): ``[...]``."""
+        raise NotImplementedError
+
     def per_example(self, target: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
         """Loss per example ``[batch]`` from audio ``[batch, n_samples]`` (inputs already checked)."""
-        raise NotImplementedError
+        settings = self.stft_settings()
+        return self.from_magnitudes(
+            [stft_magnitude(target, *setting) for setting in settings],
+            [stft_magnitude(estimate, *setting) for setting in settings],
+        )
 
     def forward(self, target: torch.Tensor, estimate: torch.Tensor, sample_rate: int | None = None) -> torch.Tensor:
         """``target``, ``estimate``: audio ``[batch, n_samples]`` → scalar, or ``[batch]``."""
@@ -613,19 +626,29 @@ class SpectralOTLoss(_AudioLoss):
             positions = bin_positions(n, sample_rate, scale=frequency_scale).float()
             self.register_buffer(f"positions_{i}", positions, persistent=False)
 
-    def spectra(self, audio: torch.Tensor, resolution: int = 0) -> torch.Tensor:
-        """The spectra compared at one resolution: ``[batch, n_frames, n_fft // 2 + 1]``."""
-        mag = stft_magnitude(audio, self.n_ffts[resolution], self.hop_lengths[resolution], self.window, self.pad_end)
-        spectra = mag**2 if self.power else mag
+    def stft_settings(self) -> tuple[StftSetting, ...]:
+        return tuple(StftSetting(n, hop, self.window, self.pad_end) for n, hop in zip(self.n_ffts, self.hop_lengths))
+
+    def _compared(self, magnitudes: torch.Tensor) -> torch.Tensor:
+        spectra = magnitudes**2 if self.power else magnitudes
         return spectra if self.noise_floor is None else subtract_noise_floor(spectra, self.noise_floor)
 
-    def per_example(self, target: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
-        """Mean over frames, summed over resolutions: ``[batch]``."""
+    def spectra(self, audio: torch.Tensor, resolution: int = 0) -> torch.Tensor:
+        """The spectra compared at one resolution: ``[batch, n_frames, n_fft // 2 + 1]``."""
+        return self._compared(stft_magnitude(audio, *self.stft_settings()[resolution]))
+
+    def from_magnitudes(self, target: list[torch.Tensor], estimate: list[torch.Tensor]) -> torch.Tensor:
+        """Mean over frames, summed over resolutions: ``[...]``."""
         total = 0.0
-        for i in range(len(self.n_ffts)):
-            positions = getattr(self, f"positions_{i}").to(target.dtype)
+        for i, (target_magnitudes, estimate_magnitudes) in enumerate(zip(target, estimate, strict=True)):
+            positions = getattr(self, f"positions_{i}").to(target_magnitudes.dtype)
             per_frame = spectral_ot(
-                self.spectra(target, i), self.spectra(estimate, i), positions, self.p, self.root, self.mode
+                self._compared(target_magnitudes),
+                self._compared(estimate_magnitudes),
+                positions,
+                self.p,
+                self.root,
+                self.mode,
             )
             total = total + per_frame.mean(dim=-1)
         return total
@@ -686,12 +709,13 @@ class MultiScaleSpectralLoss(_AudioLoss):
         d = torch.abs(a - b) if self.norm == "l1" else (a - b) ** 2
         return d.mean(dim=(-2, -1))  # [batch]
 
-    def per_example(self, target: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
-        """Sum over FFT sizes of the weighted spectral distances: ``[batch]``."""
+    def stft_settings(self) -> tuple[StftSetting, ...]:
+        return tuple(StftSetting(n, hop, "hann", True) for n, hop in zip(self.fft_sizes, self.hop_lengths))
+
+    def from_magnitudes(self, target: list[torch.Tensor], estimate: list[torch.Tensor]) -> torch.Tensor:
+        """Sum over FFT sizes of the weighted spectral distances: ``[...]``."""
         total = 0.0
-        for n_fft, hop in zip(self.fft_sizes, self.hop_lengths):
-            s_target = stft_magnitude(target, n_fft, hop, "hann")
-            s_estimate = stft_magnitude(estimate, n_fft, hop, "hann")
+        for s_target, s_estimate in zip(target, estimate, strict=True):
             if self.lin_weight:
                 total = total + self.lin_weight * self._distance(s_target, s_estimate)
             if self.log_weight:
@@ -726,6 +750,19 @@ class WeightedLossSum(nn.Module):
 
     def forward(self, target: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
         return sum(self.components(target, estimate).values())
+
+    def stft_settings(self) -> tuple[StftSetting, ...]:
+        """Every term's STFTs, term after term (:meth:`from_magnitudes` reads them in this order)."""
+        return tuple(setting for loss in self.terms.values() for setting in loss.stft_settings())
+
+    def from_magnitudes(self, target: list[torch.Tensor], estimate: list[torch.Tensor]) -> torch.Tensor:
+        """``Σ_i w_i L_i`` per example from the magnitudes of :meth:`stft_settings`: ``[...]``."""
+        total, start = 0.0, 0
+        for name, loss in self.terms.items():
+            end = start + len(loss.stft_settings())
+            total = total + self.weights[name] * loss.from_magnitudes(target[start:end], estimate[start:end])
+            start = end
+        return total
 
 
 # --------------------------------------------------------------------------------------------

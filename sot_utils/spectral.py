@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -58,17 +59,28 @@ def n_stft_frames(n_samples: int, hop_length: int) -> int:
     return -(-n_samples // hop_length)
 
 
-def stft_magnitude(
+class StftSetting(NamedTuple):
+    """One STFT as the losses take it (:func:`complex_stft`): FFT size, hop, window, end padding."""
+
+    n_fft: int
+    hop_length: int
+    window: str = "hann"
+    pad_end: bool = True
+
+
+def complex_stft(
     audio: torch.Tensor, n_fft: int, hop_length: int, window: str = "hann", pad_end: bool = True
 ) -> torch.Tensor:
-    """Normalised STFT magnitude as the reference computes it.
+    """Normalised complex STFT as the reference computes it; :func:`stft_magnitude` is its modulus.
 
     With ``pad_end`` (the reference), the signal is zero-padded at the end by
     ``n_fft + hop_length * (n_frames - 1) - n_samples`` samples with
     ``n_frames = ceil(n_samples / hop_length)``: the last frames straddle the end of the signal,
     whose hard cut leaks energy across the whole spectrum. Without it, only complete frames are
     kept: ``n_frames = 1 + (n_samples - n_fft) // hop_length``. Frames are not centred; the DFT
-    is scaled by ``n_fft ** -0.5`` (``normalized=True``).
+    is scaled by ``n_fft ** -0.5`` (``normalized=True``). The transform is linear in ``audio``:
+    the amplitude-optimal landscapes of notebook 07 (:mod:`sot_utils.study.traps`) mix the
+    transforms of single harmonics instead of transforming each mixture.
 
     Args:
         audio: waveforms ``[batch, n_samples]``.
@@ -78,7 +90,7 @@ def stft_magnitude(
         pad_end: zero-pad the end (reference) or keep complete frames only.
 
     Returns:
-        magnitudes ``[batch, n_frames, n_fft // 2 + 1]``.
+        complex ``[batch, n_frames, n_fft // 2 + 1]``.
     """
     check_tensor("audio", audio, ndim=2, layout="[batch, n_samples]")
     check_int("n_fft", n_fft, minimum=2)
@@ -102,7 +114,18 @@ def stft_magnitude(
         normalized=True,
         return_complex=True,
     )
-    return spec.abs().transpose(-1, -2)
+    return spec.transpose(-1, -2)
+
+
+def stft_magnitude(
+    audio: torch.Tensor, n_fft: int, hop_length: int, window: str = "hann", pad_end: bool = True
+) -> torch.Tensor:
+    """Normalised STFT magnitude as the reference computes it: ``|complex_stft(...)|`` (same arguments).
+
+    Returns:
+        magnitudes ``[batch, n_frames, n_fft // 2 + 1]``.
+    """
+    return complex_stft(audio, n_fft, hop_length, window, pad_end).abs()
 
 
 def subtract_noise_floor(spectra: torch.Tensor, factor: float) -> torch.Tensor:

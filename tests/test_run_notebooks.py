@@ -133,3 +133,27 @@ def test_store_outputs_copies_the_provenance_metadata(tmp_path):
     stored = nbformat.read(source, as_version=4)
     assert stored.metadata["sot_study"] == record
     assert not any("provenance" in c.get("metadata", {}).get("tags", []) for c in stored.cells)
+
+
+def test_a_run_shares_one_fresh_evaluation_folder_and_removes_it(tmp_path, monkeypatch):
+    """The notebooks' kernels inherit the folder (the environment); nothing of it outlives the run."""
+    import os
+
+    from sot_utils.constants import EVALUATION_CACHE_ENV
+
+    monkeypatch.delenv(EVALUATION_CACHE_ENV, raising=False)
+    seen = []
+
+    def execute(paths, quick, executed_dir, record):
+        folder = os.environ[EVALUATION_CACHE_ENV]
+        assert os.path.isdir(folder) and not os.listdir(folder)
+        seen.append(folder)
+        return {}
+
+    monkeypatch.setattr(run_notebooks, "_execute", execute)
+    monkeypatch.setattr(run_notebooks, "executed_notebooks_dir", lambda quick: tmp_path / "executed")
+    run_notebooks.run(quick=True)
+    run_notebooks.run(quick=True)
+    assert len(set(seen)) == 2  # a fresh folder per run
+    assert not any(os.path.exists(folder) for folder in seen)
+    assert EVALUATION_CACHE_ENV not in os.environ

@@ -152,3 +152,77 @@ def test_centroid_slope_is_one_in_the_centroid_stage_and_zero_once_pitch_is_lear
         centroid_slope(f0, f0[:5], centroid)
     with pytest.raises(ValueError, match="target_centroid"):
         centroid_slope(f0, f0, centroid - 1)
+
+
+def _landscape_by_rendering(loss, target, candidates, steps, floor):
+    """Oracle: each candidate rendered by the synth at every step and its loss taken from the audio."""
+    import math
+
+    from sot_utils.constants import N_FRAMES, N_SAMPLES, SAMPLE_RATE
+    from sot_utils.synth import exp_sigmoid, floor_fundamental, harmonic_synth
+
+    logits = torch.zeros(len(candidates), 20, requires_grad=True)
+    optimizer = torch.optim.Adam([logits], lr=0.1)
+    best = torch.full((len(candidates),), math.inf)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        amplitudes = floor_fundamental(exp_sigmoid(logits), floor)
+        audio = harmonic_synth(
+            candidates[:, None].expand(-1, N_FRAMES),
+            amplitudes[:, None].expand(-1, N_FRAMES, -1),
+            N_SAMPLES,
+            SAMPLE_RATE,
+        )
+        values = loss(target.expand(len(candidates), -1), audio)
+        best = torch.minimum(best, values.detach())
+        values.sum().backward()
+        optimizer.step()
+    return best.numpy()
+
+
+@pytest.mark.parametrize("floor", [0.0, 0.3])
+def test_batched_landscapes_equal_the_synth_rendered_candidate_by_candidate(floor):
+    """Mixing single-harmonic spectra (one batch for every loss and target) gives what rendering each
+    candidate and taking its STFT gives, within float32 rounding."""
+    from sot_utils.losses import paper_loss
+    from sot_utils.study.traps import amplitude_optimal_landscapes
+
+    candidates = torch.tensor([100.0, 133.3, 200.0, 395.0, 400.0, 810.0])
+    amplitudes = torch.zeros(2, 8)
+    amplitudes[0, :1], amplitudes[1, :3] = 0.7, 0.5
+    targets = harmonic_tones(torch.tensor([400.0, 400.0]), amplitudes)
+    losses = {group: paper_loss(group, reduction="none") for group in ("MSS-Lin", "SOT-2048", "SOT-512-LogF")}
+    batched = amplitude_optimal_landscapes(losses, targets, candidates, steps=4, fundamental_floor=floor)
+    assert len(batched) == 3 * 2 * 6
+    for name, loss in losses.items():
+        for row in range(2):
+            expected = _landscape_by_rendering(loss, targets[row : row + 1], candidates, 4, floor)
+            got = batched[(batched["loss_name"] == name) & (batched["target"] == row)]
+            np.testing.assert_allclose(got["candidate_hz"], candidates.numpy())
+            np.testing.assert_allclose(got["loss"], expected, rtol=1e-4, atol=1e-6 * expected.max())
+
+
+def test_batched_landscapes_refuse_a_loss_without_spectra():
+    from sot_utils.study.traps import amplitude_optimal_landscapes
+
+    with pytest.raises(TypeError, match=r"`losses\['mse'\]` must be a spectral loss"):
+        amplitude_optimal_landscapes({"mse": torch.nn.MSELoss()}, torch.zeros(1, 4096), torch.tensor([100.0]))
+    with pytest.raises(ValueError, match="`targets` must have the synth's 4096 samples"):
+        amplitude_optimal_landscapes(
+            {"mss": MultiScaleSpectralLoss(reduction="none")}, torch.zeros(1, 4000), torch.tensor([100.0])
+        )
+
+
+def test_the_real_modulus_has_the_gradient_of_the_complex_abs():
+    from sot_utils.study.traps import _Modulus
+
+    z = torch.tensor([3 + 4j, -1 + 0.5j, 0j], dtype=torch.complex64, requires_grad=True)
+    z.abs().sum().backward()
+    real = z.detach().real.clone().requires_grad_()
+    imaginary = z.detach().imag.clone().requires_grad_()
+    modulus = _Modulus.apply(real, imaginary)
+    modulus.sum().backward()
+    np.testing.assert_allclose(modulus.detach(), z.detach().abs(), rtol=1e-6)
+    np.testing.assert_allclose(real.grad, z.grad.real, rtol=1e-6)
+    np.testing.assert_allclose(imaginary.grad, z.grad.imag, rtol=1e-6)
+    assert real.grad[-1] == 0 and imaginary.grad[-1] == 0

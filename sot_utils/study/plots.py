@@ -590,7 +590,7 @@ def plot_trap_landscapes(landscapes: pd.DataFrame, f0_hz: float, n_harmonics: in
     """Amplitude-optimal loss against candidate f0 (notebook 07), one panel per partial count.
 
     Args:
-        landscapes: rows of :func:`sot_utils.study.traps.amplitude_optimal_landscape` with columns
+        landscapes: rows of :func:`sot_utils.study.traps.trap_landscapes` with columns
             ``group``, ``n_partials``, ``candidate_hz``, ``loss``.
         f0_hz: the targets' f0; vertical lines mark its exact sub-harmonics ``f0 / k``
             (``k <= n_harmonics / K``: dotted), the truth (solid) and, when the candidates reach

@@ -19,13 +19,17 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import subprocess
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from ..constants import EVALUATION_CACHE_ENV
 from ..validation import check_bool
 
 REPO = Path(__file__).resolve().parents[2]
@@ -65,9 +69,11 @@ def executed_notebooks_dir(quick: bool) -> Path:
 
 
 def run(quick: bool = False, only: list[str] | None = None) -> dict[str, float]:
-    """Execute the notebooks; return the wall time of each, seconds."""
-    import papermill
+    """Execute the notebooks; return the wall time of each, seconds.
 
+    The notebooks share one fresh folder of checkpoint outputs for the run
+    (:data:`sot_utils.constants.EVALUATION_CACHE_ENV`), removed when the run ends.
+    """
     check_bool("quick", quick)
     record = {**provenance(), "mode": "quick" if quick else "full"}
     if not quick and not _is_commit(record["commit"]):
@@ -78,8 +84,29 @@ def run(quick: bool = False, only: list[str] | None = None) -> dict[str, float]:
         )
     executed_dir = executed_notebooks_dir(quick)
     executed_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="sot-evaluations-") as cache, _environment(EVALUATION_CACHE_ENV, cache):
+        return _execute(notebook_paths(only), quick, executed_dir, record)
+
+
+@contextlib.contextmanager
+def _environment(name: str, value: str):
+    """``os.environ[name] = value`` inside the block (the notebooks' kernels inherit it), restored after."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
+def _execute(paths: list[Path], quick: bool, executed_dir: Path, record: dict) -> dict[str, float]:
+    import papermill
+
     times = {}
-    for path in tqdm(notebook_paths(only), desc="notebooks", unit="nb"):
+    for path in tqdm(paths, desc="notebooks", unit="nb"):
         params = parameters(quick)
         declared = _declared_parameters(path)
         start = time.perf_counter()

@@ -6,9 +6,11 @@ partials ``k, 2k, ..., Kk`` switched on, whenever ``K k <= 20``: every spectral 
 too. Which of these minima training reaches depends on where it starts.
 
 - :func:`subharmonic_ratios`: the ``k`` for which ``f0 / k`` reproduces a K-partial tone exactly;
-- :func:`amplitude_optimal_landscape`: for candidate f0 values, the loss after the candidate's
+- :func:`amplitude_optimal_landscapes`: for candidate f0 values, the loss after the candidate's
   amplitudes are optimised (the landscape the encoder's f0 head sees once the amplitude head has
-  adapted);
+  adapted), for several losses and targets in one batch (:func:`amplitude_optimal_landscape`:
+  one of each);
+- :func:`trap_landscapes`: those landscapes for the paper's losses around K-partial targets;
 - :func:`fit_f0_and_amplitudes`: f0 and amplitudes fitted together by gradient descent, per tone
   (the autoencoder's problem without the encoder): a cheap proxy of training;
 - :func:`untrained_f0`: what a freshly initialised model predicts, per seed (its starting point);
@@ -34,18 +36,21 @@ import torch
 from tqdm.auto import tqdm
 
 from ..constants import N_FRAMES, N_SAMPLES, SAMPLE_RATE
-from ..losses import harmonic_index_prior, wasserstein_1d
+from ..losses import harmonic_index_prior, paper_loss, wasserstein_1d
+from ..spectral import complex_stft, stft_magnitude
 from ..synth import exp_sigmoid, floor_fundamental, harmonic_synth
 from ..validation import check_bool, check_int, check_positive_number, check_same_shape, check_tensor
-from .landscape import per_example_loss
+from .landscape import harmonic_tones, per_example_loss
 
 __all__ = [
     "amplitude_optimal_landscape",
+    "amplitude_optimal_landscapes",
     "centroid_f0",
     "centroid_slope",
     "fit_f0_and_amplitudes",
     "fundamental_ratio",
     "subharmonic_ratios",
+    "trap_landscapes",
     "untrained_f0",
     "wasserstein2_mean_split",
 ]
@@ -66,6 +71,148 @@ def _render(f0_hz: torch.Tensor, amplitudes: torch.Tensor) -> torch.Tensor:
     return harmonic_synth(frames_f0, frames_amplitudes, N_SAMPLES, SAMPLE_RATE)
 
 
+def _harmonic_spectra(candidates_hz: torch.Tensor, n_harmonics: int, settings) -> dict:
+    """Complex STFT of each candidate's harmonics played alone at amplitude 1, per setting:
+    ``{setting: (real, imaginary)}``, each ``[C, n_harmonics, n_frames n_bins]``.
+
+    The synth and the STFT are linear in the amplitudes, so a candidate's spectrum for any
+    amplitudes is these spectra mixed by the amplitudes: two small matrix products per step
+    instead of a render and an STFT (equal up to float32 rounding; tested)."""
+    n_candidates = len(candidates_hz)
+    each_alone = torch.eye(n_harmonics).repeat(n_candidates, 1)  # [C H, H]
+    audio = _render(candidates_hz.repeat_interleave(n_harmonics), each_alone)  # [C H, N_SAMPLES]
+    spectra = {}
+    for setting in settings:
+        spectrum = complex_stft(audio, *setting).reshape(n_candidates, n_harmonics, -1)
+        spectra[setting] = (spectrum.real.contiguous(), spectrum.imag.contiguous())
+    return spectra
+
+
+class _Modulus(torch.autograd.Function):
+    """``sqrt(re^2 + im^2)`` with the gradient of a complex ``abs`` (0 where the modulus is 0),
+    in real arithmetic: several times faster than ``abs`` of a complex tensor and its backward."""
+
+    @staticmethod
+    def forward(ctx, real: torch.Tensor, imaginary: torch.Tensor) -> torch.Tensor:
+        modulus = torch.hypot(real, imaginary)
+        ctx.save_for_backward(real, imaginary, modulus)
+        return modulus
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        real, imaginary, modulus = ctx.saved_tensors
+        scale = grad / modulus.clamp_min(torch.finfo(modulus.dtype).tiny)  # where 0, so are real and imaginary
+        return scale * real, scale * imaginary
+
+
+def _spectral_loss(name: str, loss) -> None:
+    if not (hasattr(loss, "stft_settings") and hasattr(loss, "from_magnitudes")):
+        raise TypeError(
+            f"`losses[{name!r}]` must be a spectral loss of sot_utils.losses (with stft_settings() and "
+            f"from_magnitudes()), got {type(loss).__name__}"
+        )
+
+
+def amplitude_optimal_landscapes(
+    losses: dict[str, Callable],
+    targets: torch.Tensor,
+    candidates_hz: torch.Tensor,
+    n_harmonics: int = 20,
+    steps: int = 200,
+    learning_rate: float = 0.1,
+    fundamental_floor: float = 0.0,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """The loss at each candidate f0 after the candidate's harmonic amplitudes are optimised, for
+    several losses and targets at once (notebook 07).
+
+    For each (loss, target, candidate), the candidate's ``n_harmonics`` amplitudes are
+    parametrised as the decoder's (``exp_sigmoid`` of logits, starting from logits 0: amplitude
+    0.41, as an untrained head gives about) and optimised with Adam for ``steps`` steps. Adam acts
+    on each logit alone, so optimising every (loss, target, candidate) in one batch is the same as
+    optimising each by itself. A candidate ``f0 / k`` of a K-partial target reaches about 0 when
+    ``K k <= n_harmonics``, unless ``fundamental_floor`` (the decoder's,
+    :func:`sot_utils.synth.floor_fundamental`) keeps its fundamental audible.
+
+    The candidates' spectra are mixed from those of their single harmonics
+    (:func:`_harmonic_spectra`), computed once and shared by the losses that take the same STFT.
+
+    Args:
+        losses: ``{name: loss}``, each a spectral loss of :mod:`sot_utils.losses` (e.g.
+            :func:`~sot_utils.losses.paper_loss`): a :class:`~sot_utils.losses.SpectralOTLoss`,
+            :class:`~sot_utils.losses.MultiScaleSpectralLoss` or a weighted sum of them.
+        targets: tones ``[T, n_samples]`` (or one tone ``[n_samples]``).
+        candidates_hz: ``[C]`` candidate f0 values, Hz.
+        n_harmonics: the candidates' harmonics (the decoder's 20).
+        steps, learning_rate: Adam's.
+        fundamental_floor: the decoder's floor on the fundamental, in ``[0, 1]`` (0: the paper's).
+
+    Returns:
+        one row per (loss, target, candidate): ``loss_name``, ``target`` (row of ``targets``),
+        ``candidate_hz``, ``loss`` (the smallest value reached), ``strongest_partial`` (of the
+        audible partials at the end).
+    """
+    check_bool("progress", progress)
+    if not isinstance(losses, dict) or not losses:
+        raise ValueError("`losses` must be a non-empty dict {name: loss}")
+    for name, loss in losses.items():
+        _spectral_loss(name, loss)
+    targets = targets.reshape(1, -1) if targets.ndim == 1 else targets
+    check_tensor("targets", targets, ndim=2, layout="[T, n_samples]")
+    if targets.shape[-1] != N_SAMPLES:
+        raise ValueError(f"`targets` must have the synth's {N_SAMPLES} samples, got {targets.shape[-1]}")
+    check_tensor("candidates_hz", candidates_hz, ndim=1, layout="[C]", positive=True)
+    check_int("n_harmonics", n_harmonics, minimum=1)
+    check_int("steps", steps, minimum=1)
+    check_positive_number("learning_rate", learning_rate)
+    names = list(losses)
+    settings_of = {name: losses[name].stft_settings() for name in names}
+    settings = list(dict.fromkeys(s for name in names for s in settings_of[name]))
+    users = {s: [i for i, name in enumerate(names) if s in settings_of[name]] for s in settings}
+    spectra = _harmonic_spectra(candidates_hz, n_harmonics, settings)
+    target_magnitudes = {s: stft_magnitude(targets, *s) for s in settings}  # [T, frames, bins]
+    n_losses, n_targets, n_candidates = len(names), len(targets), len(candidates_hz)
+    logits = torch.zeros(n_losses, n_targets, n_candidates, n_harmonics, requires_grad=True)
+    optimizer = torch.optim.Adam([logits], lr=learning_rate)
+    best = torch.full((n_losses, n_targets, n_candidates), math.inf)
+    for _ in tqdm(range(steps), desc="amplitudes", disable=not progress, leave=False):
+        optimizer.zero_grad()
+        amplitudes = floor_fundamental(exp_sigmoid(logits), fundamental_floor)  # [L, T, C, H]
+        magnitudes = {}
+        for s in settings:
+            # [C, L_s T, H] x [C, H, frames bins]: the losses reduce over the last two dimensions
+            # only, so the magnitudes stay in this order ([C, L_s, T, frames, bins]), uncopied
+            mixed = amplitudes[users[s]].permute(2, 0, 1, 3).reshape(n_candidates, -1, n_harmonics)
+            real, imaginary = (torch.bmm(mixed, part) for part in spectra[s])
+            shape = (n_candidates, len(users[s]), n_targets, *target_magnitudes[s].shape[-2:])
+            magnitudes[s] = _Modulus.apply(real, imaginary).reshape(shape)
+        values = torch.stack(
+            [
+                losses[name].from_magnitudes(
+                    [target_magnitudes[s].expand(n_candidates, -1, -1, -1) for s in settings_of[name]],
+                    [magnitudes[s][:, users[s].index(i)] for s in settings_of[name]],
+                )
+                for i, name in enumerate(names)
+            ]
+        ).transpose(1, 2)  # [L, C, T] -> [L, T, C]
+        best = torch.minimum(best, values.detach())
+        values.sum().backward()
+        optimizer.step()
+    amplitudes = floor_fundamental(exp_sigmoid(logits.detach()), fundamental_floor)
+    audible = candidates_hz[:, None] * torch.arange(1, n_harmonics + 1) < SAMPLE_RATE / 2  # [C, H]
+    strongest = (amplitudes.pow(2) * audible).argmax(dim=-1) + 1
+    index = pd.MultiIndex.from_product([names, range(n_targets), range(n_candidates)])
+    return pd.DataFrame(
+        {
+            "loss_name": index.get_level_values(0),
+            "target": index.get_level_values(1),
+            "candidate_hz": np.tile(candidates_hz.numpy(), n_losses * n_targets),
+            "loss": best.reshape(-1).numpy(),
+            "strongest_partial": strongest.reshape(-1).numpy(),
+        }
+    )
+
+
 def amplitude_optimal_landscape(
     loss: Callable,
     target: torch.Tensor,
@@ -76,50 +223,70 @@ def amplitude_optimal_landscape(
     fundamental_floor: float = 0.0,
     progress: bool = False,
 ) -> pd.DataFrame:
-    """The loss at each candidate f0 after the candidate's harmonic amplitudes are optimised.
-
-    Each candidate's ``n_harmonics`` amplitudes are parametrised as the decoder's
-    (``exp_sigmoid`` of logits, starting from logits 0: amplitude 0.41, as an untrained head
-    gives about) and optimised with Adam for ``steps`` steps, all candidates as one batch. A
-    candidate ``f0 / k`` of a K-partial target reaches about 0 when ``K k <= n_harmonics``, unless
-    ``fundamental_floor`` (the decoder's, :func:`sot_utils.synth.floor_fundamental`) keeps its
-    fundamental audible.
+    """:func:`amplitude_optimal_landscapes` for one loss and one target (same arguments).
 
     Args:
-        loss: per-example loss ``(target, estimate) -> [batch]`` (``reduction="none"``).
+        loss: a spectral loss of :mod:`sot_utils.losses`.
         target: one tone ``[n_samples]`` or ``[1, n_samples]``.
-        candidates_hz: ``[C]`` candidate f0 values, Hz.
-        fundamental_floor: the decoder's floor on the fundamental, in ``[0, 1]`` (0: the paper's).
 
     Returns:
         one row per candidate: ``candidate_hz``, ``loss`` (the smallest value reached),
         ``strongest_partial`` (of the audible partials at the end).
     """
-    check_bool("progress", progress)
     target = target.reshape(1, -1)
     check_tensor("target", target, ndim=2, layout="[1, n_samples]")
-    check_tensor("candidates_hz", candidates_hz, ndim=1, layout="[C]", positive=True)
-    check_int("n_harmonics", n_harmonics, minimum=1)
-    check_int("steps", steps, minimum=1)
-    check_positive_number("learning_rate", learning_rate)
-    targets = target.expand(len(candidates_hz), -1)
-    logits = torch.zeros(len(candidates_hz), n_harmonics, requires_grad=True)
-    optimizer = torch.optim.Adam([logits], lr=learning_rate)
-    best = torch.full((len(candidates_hz),), math.inf)
-    for _ in tqdm(range(steps), desc="amplitudes", disable=not progress, leave=False):
-        optimizer.zero_grad()
-        amplitudes = floor_fundamental(exp_sigmoid(logits), fundamental_floor)
-        values = per_example_loss(loss, targets, _render(candidates_hz, amplitudes))
-        best = torch.minimum(best, values.detach())
-        values.sum().backward()
-        optimizer.step()
-    amplitudes = floor_fundamental(exp_sigmoid(logits.detach()), fundamental_floor)
-    ratios = torch.arange(1, n_harmonics + 1)
-    audible = candidates_hz[:, None] * ratios < SAMPLE_RATE / 2
-    strongest = (amplitudes.pow(2) * audible).argmax(dim=-1) + 1
-    return pd.DataFrame(
-        {"candidate_hz": candidates_hz.numpy(), "loss": best.numpy(), "strongest_partial": strongest.numpy()}
+    frame = amplitude_optimal_landscapes(
+        {"loss": loss}, target, candidates_hz, n_harmonics, steps, learning_rate, fundamental_floor, progress
     )
+    return frame[["candidate_hz", "loss", "strongest_partial"]]
+
+
+def trap_landscapes(
+    groups,
+    partial_counts,
+    target_f0_hz: float,
+    candidates_hz: torch.Tensor,
+    steps: int = 300,
+    fundamental_floor: float = 0.0,
+    amplitude: float = 0.7,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Amplitude-optimal landscapes of the paper's losses around K-partial targets (notebook 07).
+
+    Each target has f0 ``target_f0_hz`` and its first K partials at ``amplitude``, one target per
+    K in ``partial_counts``; every group's loss (:func:`sot_utils.losses.paper_loss`) is optimised
+    over the candidates' amplitudes by :func:`amplitude_optimal_landscapes`, all in one batch.
+
+    Args:
+        groups: paper groups, e.g. :data:`sot_utils.losses.PAPER_GROUPS`.
+        partial_counts: the K of the targets (1 to 8).
+        target_f0_hz: Hz.
+        candidates_hz: ``[C]`` candidate f0 values, Hz.
+        steps, fundamental_floor, progress: as :func:`amplitude_optimal_landscapes`.
+        amplitude: the targets' partial amplitude.
+
+    Returns:
+        one row per (K, group, candidate), in that order: ``candidate_hz``, ``loss``,
+        ``strongest_partial``, ``group``, ``n_partials``.
+    """
+    groups, partial_counts = list(groups), [check_int("partial_counts", k, minimum=1) for k in partial_counts]
+    check_positive_number("target_f0_hz", target_f0_hz)
+    check_positive_number("amplitude", amplitude)
+    amplitudes = torch.zeros(len(partial_counts), max(partial_counts))
+    for row, count in enumerate(partial_counts):
+        amplitudes[row, :count] = amplitude
+    targets = harmonic_tones(torch.full((len(partial_counts),), float(target_f0_hz)), amplitudes)
+    losses = {group: paper_loss(group, reduction="none") for group in groups}
+    frame = amplitude_optimal_landscapes(
+        losses, targets, candidates_hz, steps=steps, fundamental_floor=fundamental_floor, progress=progress
+    )
+    frame = frame.assign(
+        group=frame["loss_name"],
+        n_partials=np.asarray(partial_counts)[frame["target"]],
+        group_order=frame["loss_name"].map({group: i for i, group in enumerate(groups)}),
+    )
+    frame = frame.sort_values(["target", "group_order"], kind="stable", ignore_index=True)
+    return frame[["candidate_hz", "loss", "strongest_partial", "group", "n_partials"]]
 
 
 def fit_f0_and_amplitudes(

@@ -20,7 +20,10 @@ CLI: ``python -m sot_utils.training.evaluate CHECKPOINT [--data FILE] [--split t
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +32,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..autoencoder import predict
-from ..constants import SAMPLE_RATE
+from ..constants import EVALUATION_CACHE_ENV, SAMPLE_RATE
 from ..losses import PAPER_GROUPS
 from ..metrics import (
     compute_metrics,
@@ -43,13 +46,14 @@ from ..metrics import (
 from ..synth import remove_above_nyquist
 from ..validation import check_bool, check_int
 from .checkpoint import checkpoint_step, load_model
-from .data import cached_features
+from .data import _file_identity, cached_features
 from .train import check_device
 
 TABLE_METRICS = {"lsd": "LSD", "rpa": "RPA", "rca": "RCA", "octave_difference": "OD"}
 """The paper table's columns (metric key -> column name); MSS and MSE are computed but not shown."""
 # OD is not highlighted (docs/method.md#method-results-table)
 _HIGHER_IS_BETTER = {"lsd": False, "rpa": True, "rca": True}
+_PAPER_METRICS = ("lsd", "rpa", "rca", "octave_difference", "mss", "mse")  # compute_metrics's keys
 
 
 def _group_order(group: str) -> tuple[int, str]:
@@ -74,6 +78,42 @@ def check_eval_device(device, name: str = "`device`") -> torch.device:
         ) from None
 
 
+_MEMORY: dict[str, dict] = {}
+_MEMORY_SIZE = 512  # entries of about 0.6 MB (f0 and amplitudes of a 400-tone split)
+
+
+def _outputs_key(path, data, split, device, limit) -> str:
+    """What a checkpoint's outputs on a split depend on: its bytes, the dataset file, the split, the
+    examples and the device."""
+    checkpoint = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    data_file = "run's data" if data is None else _file_identity(Path(data))
+    return hashlib.sha256(repr((checkpoint, data_file, split, str(device), limit)).encode()).hexdigest()[:32]
+
+
+def _stored_outputs(key: str) -> dict:
+    if key in _MEMORY:
+        return _MEMORY[key]
+    folder = os.environ.get(EVALUATION_CACHE_ENV)
+    if folder and (Path(folder) / f"{key}.pt").is_file():
+        try:
+            return torch.load(Path(folder) / f"{key}.pt", weights_only=True)
+        except (RuntimeError, EOFError, OSError, pickle.UnpicklingError):
+            return {}  # a damaged entry is computed again
+    return {}
+
+
+def _store_outputs(key: str, entry: dict) -> None:
+    while len(_MEMORY) >= _MEMORY_SIZE:
+        _MEMORY.pop(next(iter(_MEMORY)))
+    _MEMORY[key] = entry
+    folder = os.environ.get(EVALUATION_CACHE_ENV)
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        partial = Path(folder) / f".{key}.{os.getpid()}.tmp"  # two notebooks may write one entry at once
+        torch.save(entry, partial)
+        os.replace(partial, Path(folder) / f"{key}.pt")
+
+
 def _predict_split(path, data, split, device, progress, limit):
     """(target audio, labels, :class:`~sot_utils.autoencoder.Prediction`) of a checkpoint on the
     first ``limit`` examples of a split (None: all)."""
@@ -87,6 +127,25 @@ def _predict_split(path, data, split, device, progress, limit):
         {key: value[:limit] for key, value in labels.items()},
         predict(model, cqt[:limit], device=device),
     )
+
+
+def _labels_and_controls(path, data, split, device, limit) -> tuple[dict, torch.Tensor, torch.Tensor]:
+    """(labels, f0 ``[N, n_frames]`` Hz, amplitudes ``[N, n_frames, n_harmonics]``) of a checkpoint on a
+    split: predicted once per checkpoint file, then shared (:data:`EVALUATION_CACHE_ENV`)."""
+    if limit is not None:
+        check_int("limit", limit, minimum=1)
+    check_eval_device(device)
+    key = _outputs_key(path, data, split, device, limit)
+    entry = _stored_outputs(key)
+    if "f0_hz" not in entry:
+        _, labels, prediction = _predict_split(path, data, split, device, False, limit)
+        entry = {**entry, "f0_hz": prediction.f0_hz, "amplitudes": prediction.amplitudes}
+        _store_outputs(key, entry)
+        return labels, prediction.f0_hz, prediction.amplitudes
+    if data is None:
+        data = load_model(path, "cpu")[1].data
+    _, _, labels = cached_features(data, split, False)
+    return {name: value[:limit] for name, value in labels.items()}, entry["f0_hz"], entry["amplitudes"]
 
 
 def evaluate_checkpoint(
@@ -111,16 +170,23 @@ def evaluate_checkpoint(
     """
     check_bool("progress", progress)
     check_bool("tracking", tracking)
-    audio, labels, prediction = _predict_split(path, data, split, device, progress, limit)
-    f0_hz = labels["f0_hz"]
-    metrics = compute_metrics(audio, prediction.audio, f0_hz, prediction.f0_hz)
-    if not tracking:
-        return metrics
-    return {
-        **metrics,
-        **pitch_tracking(f0_hz, prediction.f0_hz),
-        **harmonic_usage(audible_amplitudes(prediction.f0_hz, prediction.amplitudes)),
-    }
+    if limit is not None:
+        check_int("limit", limit, minimum=1)
+    check_eval_device(device)
+    key = _outputs_key(path, data, split, device, limit)
+    entry = _stored_outputs(key)
+    if "metrics" not in entry:
+        audio, labels, prediction = _predict_split(path, data, split, device, progress, limit)
+        f0_hz = labels["f0_hz"]
+        metrics = {
+            **compute_metrics(audio, prediction.audio, f0_hz, prediction.f0_hz),
+            **pitch_tracking(f0_hz, prediction.f0_hz),
+            **harmonic_usage(audible_amplitudes(prediction.f0_hz, prediction.amplitudes)),
+        }
+        entry = {"f0_hz": prediction.f0_hz, "amplitudes": prediction.amplitudes, "metrics": metrics}
+        _store_outputs(key, entry)
+    metrics = dict(entry["metrics"])
+    return metrics if tracking else {name: metrics[name] for name in _PAPER_METRICS}
 
 
 def audible_amplitudes(f0_hz: torch.Tensor, amplitudes: torch.Tensor, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
@@ -149,10 +215,8 @@ def f0_predictions(
         columns ``f0_true_hz`` and ``f0_estimate_hz`` (median over the example's frames, the lower
         middle value for an even count, as :func:`sot_utils.training.estimate.estimate_f0`), Hz.
     """
-    _, labels, prediction = _predict_split(path, data, split, device, False, limit)
-    return pd.DataFrame(
-        {"f0_true_hz": labels["f0_hz"].numpy(), "f0_estimate_hz": prediction.f0_hz.median(dim=1).values.numpy()}
-    )
+    labels, f0_hz, _ = _labels_and_controls(path, data, split, device, limit)
+    return pd.DataFrame({"f0_true_hz": labels["f0_hz"].numpy(), "f0_estimate_hz": f0_hz.median(dim=1).values.numpy()})
 
 
 def centroid_predictions(
@@ -168,13 +232,13 @@ def centroid_predictions(
         ``decoder_centroid``: :func:`~sot_utils.metrics.harmonic_centroid` of the target's audible
         amplitudes and of the decoder's (:func:`audible_amplitudes`, median over frames).
     """
-    _, labels, prediction = _predict_split(path, data, split, device, False, limit)
+    labels, f0_hz, amplitudes = _labels_and_controls(path, data, split, device, limit)
     target = harmonic_centroid(audible_amplitudes(labels["f0_hz"], labels["amplitudes"]))
-    decoder = harmonic_centroid(audible_amplitudes(prediction.f0_hz, prediction.amplitudes))
+    decoder = harmonic_centroid(audible_amplitudes(f0_hz, amplitudes))
     return pd.DataFrame(
         {
             "f0_true_hz": labels["f0_hz"].numpy(),
-            "f0_estimate_hz": prediction.f0_hz.median(dim=1).values.numpy(),
+            "f0_estimate_hz": f0_hz.median(dim=1).values.numpy(),
             "n_audible_partials": labels["n_audible_harmonics"].numpy(),
             "target_centroid": target.numpy(),
             "decoder_centroid": decoder.median(dim=1).values.numpy(),
@@ -194,8 +258,8 @@ def harmonic_shares(
         (:func:`audible_amplitudes`: an amplitude above Nyquist makes no sound),
         ``[n_examples, n_harmonics]``, rows summing to 1.
     """
-    _, _, prediction = _predict_split(path, data, split, device, False, limit)
-    return harmonic_energy_share(audible_amplitudes(prediction.f0_hz, prediction.amplitudes))
+    _, f0_hz, amplitudes = _labels_and_controls(path, data, split, device, limit)
+    return harmonic_energy_share(audible_amplitudes(f0_hz, amplitudes))
 
 
 def pitch_accuracy_by_partials(f0_true_hz, f0_est_hz, n_partials) -> pd.DataFrame:
@@ -251,8 +315,8 @@ def accuracy_by_partials(
 
     Args: as :func:`evaluate_checkpoint`.
     """
-    _, labels, prediction = _predict_split(path, data, split, device, False, limit)
-    return pitch_accuracy_by_partials(labels["f0_hz"], prediction.f0_hz, labels["n_audible_harmonics"])
+    labels, f0_hz, _ = _labels_and_controls(path, data, split, device, limit)
+    return pitch_accuracy_by_partials(labels["f0_hz"], f0_hz, labels["n_audible_harmonics"])
 
 
 def budget_checkpoint(run_dir: str | Path, budget: int | None = None) -> Path | None:
