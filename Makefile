@@ -66,10 +66,12 @@ real-notes: $(REAL_NOTES)
 $(REAL_NOTES): $(STAMP) | soundfont
 	$(PY) -m sot_utils.study.real_notes --soundfont $(SOUNDFONT) --out $(REAL_NOTES)
 
-# NOTEBOOK_ARGS, e.g. "--only 01 02", passes options to the runner
+# NOTEBOOK_ARGS, e.g. "--only 01 02", passes options to the runner; NOTEBOOK_JOBS notebooks run at a
+# time, one thread each (two on two cores: two kernels of two threads each slow each other down)
 NOTEBOOK_ARGS ?=
+NOTEBOOK_JOBS ?= 2
 notebooks: $(STAMP)
-	$(PY) -m sot_utils.study.run_notebooks $(NOTEBOOK_ARGS)
+	$(PY) -m sot_utils.study.run_notebooks --jobs $(NOTEBOOK_JOBS) $(NOTEBOOK_ARGS)
 
 reproduce: $(STAMP) soundfont data real-notes notebooks
 

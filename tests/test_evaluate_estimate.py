@@ -371,6 +371,11 @@ def test_evaluate_budgets_compares_the_runs_that_reached_each_budget(tiny_runs):
     assert evaluate_budgets(root, [40], data, progress=False).empty
     with pytest.raises(ValueError, match="budgets"):
         evaluate_budgets(root, [0], data)
+    seeds = per_budget[["group", "seed"]].iloc[[0, 2]]
+    chosen = evaluate_budgets(root, [20], data, progress=False, limit=3, pairs=seeds)
+    assert list(chosen["group"]) == list(seeds["group"]) and list(chosen["seed"]) == list(seeds["seed"])
+    with pytest.raises(ValueError, match="`pairs` must have the columns 'group' and 'seed'"):
+        evaluate_budgets(root, [20], data, pairs=seeds[["group"]])
 
 
 def test_f0_predictions_are_the_median_over_frames_of_the_model_output(tiny_runs):

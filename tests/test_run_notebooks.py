@@ -157,3 +157,26 @@ def test_a_run_shares_one_fresh_evaluation_folder_and_removes_it(tmp_path, monke
     assert len(set(seen)) == 2  # a fresh folder per run
     assert not any(os.path.exists(folder) for folder in seen)
     assert EVALUATION_CACHE_ENV not in os.environ
+
+
+def test_side_by_side_runs_the_longest_first_and_a_reader_after_what_it_reads(tmp_path):
+    from pathlib import Path
+
+    paths = [Path(f"{n}_x.ipynb") for n in ("01", "06", "07", "09")]
+    order = run_notebooks.schedule_order(paths, {"07_x.ipynb": 500.0, "09_x.ipynb": 90.0, "06_x.ipynb": 80.0})
+    assert [p.name[:2] for p in order] == ["07", "09", "06", "01"]
+    selected = {"01", "06", "07", "09"}
+    assert not run_notebooks._ready(Path("09_x.ipynb"), set(), selected)  # 06 writes what 09 reads
+    assert run_notebooks._ready(Path("09_x.ipynb"), {"06"}, selected)
+    assert run_notebooks._ready(Path("09_x.ipynb"), set(), {"09"})  # 06 not in this run: its committed file
+    executed = tmp_path / "executed"
+    executed.mkdir()
+    nbformat.write(nbformat.v4.new_notebook(metadata={"papermill": {"duration": 12.5}}), executed / "03_a.ipynb")
+    (executed / "04_b.ipynb").write_text("not json")
+    assert run_notebooks._last_durations(executed) == {"03_a.ipynb": 12.5}
+
+
+def test_jobs_must_be_positive(capsys):
+    with pytest.raises(SystemExit):
+        run_notebooks.main(["--quick", "--jobs", "0"])
+    assert "--jobs must be at least 1" in capsys.readouterr().err

@@ -13,7 +13,7 @@ shows on each notebook page. ``--store`` copies that metadata into ``notebooks/`
 
 Usage::
 
-    python -m sot_utils.study.run_notebooks [--quick [--store]] [--only 01 03]
+    python -m sot_utils.study.run_notebooks [--quick [--store]] [--only 01 03] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..constants import EVALUATION_CACHE_ENV
-from ..validation import check_bool
+from ..validation import check_bool, check_int
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
@@ -68,13 +68,25 @@ def executed_notebooks_dir(quick: bool) -> Path:
     return REPO / "results" / ("quick/notebooks" if quick else "notebooks")
 
 
-def run(quick: bool = False, only: list[str] | None = None) -> dict[str, float]:
+DEPENDENCIES = {"09": ("06",)}
+"""Notebooks that read what another writes in the same run: 09 compares the remedied runs with the
+peers' scores on the real notes that 06 writes (``peers_real_notes.csv``)."""
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+"""Set to 1 for each notebook's kernel when notebooks run side by side: two kernels of two threads
+each on two cores slow each other several times over."""
+
+
+def run(quick: bool = False, only: list[str] | None = None, jobs: int = 1) -> dict[str, float]:
     """Execute the notebooks; return the wall time of each, seconds.
 
     The notebooks share one fresh folder of checkpoint outputs for the run
-    (:data:`sot_utils.constants.EVALUATION_CACHE_ENV`), removed when the run ends.
+    (:data:`sot_utils.constants.EVALUATION_CACHE_ENV`), removed when the run ends. With
+    ``jobs > 1``, that many notebooks run at a time, one thread each, the longest first (by the
+    durations the last executed notebooks recorded), a notebook of :data:`DEPENDENCIES` after
+    those it reads.
     """
     check_bool("quick", quick)
+    check_int("jobs", jobs, minimum=1)
     record = {**provenance(), "mode": "quick" if quick else "full"}
     if not quick and not _is_commit(record["commit"]):
         raise DirtyTreeError(
@@ -85,7 +97,9 @@ def run(quick: bool = False, only: list[str] | None = None) -> dict[str, float]:
     executed_dir = executed_notebooks_dir(quick)
     executed_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="sot-evaluations-") as cache, _environment(EVALUATION_CACHE_ENV, cache):
-        return _execute(notebook_paths(only), quick, executed_dir, record)
+        if jobs == 1:
+            return _execute(notebook_paths(only), quick, executed_dir, record)
+        return _execute_side_by_side(notebook_paths(only), quick, executed_dir, record, jobs)
 
 
 @contextlib.contextmanager
@@ -103,26 +117,91 @@ def _environment(name: str, value: str):
 
 
 def _execute(paths: list[Path], quick: bool, executed_dir: Path, record: dict) -> dict[str, float]:
-    import papermill
-
     times = {}
     for path in tqdm(paths, desc="notebooks", unit="nb"):
-        params = parameters(quick)
-        declared = _declared_parameters(path)
-        start = time.perf_counter()
-        papermill.execute_notebook(
-            str(path),
-            str(executed_dir / path.name),
-            parameters={k: v for k, v in params.items() if k in declared},
-            cwd=str(NOTEBOOKS),
-            kernel_name="python3",
-            progress_bar=False,
-        )
-        times[path.name] = time.perf_counter() - start
-        _relative_paths(executed_dir / path.name)
-        record_provenance(executed_dir / path.name, record)
+        times[path.name] = _execute_one(path, quick, executed_dir, record)
         tqdm.write(f"{path.name}: {times[path.name]:.0f} s")
     return times
+
+
+def _execute_one(path: Path, quick: bool, executed_dir: Path, record: dict) -> float:
+    """Execute one notebook with papermill, store it with its provenance; return its wall time, seconds."""
+    import papermill
+
+    params = parameters(quick)
+    declared = _declared_parameters(path)
+    start = time.perf_counter()
+    papermill.execute_notebook(
+        str(path),
+        str(executed_dir / path.name),
+        parameters={k: v for k, v in params.items() if k in declared},
+        cwd=str(NOTEBOOKS),
+        kernel_name="python3",
+        progress_bar=False,
+    )
+    seconds = time.perf_counter() - start
+    _relative_paths(executed_dir / path.name)
+    record_provenance(executed_dir / path.name, record)
+    return seconds
+
+
+def _one_thread() -> None:
+    os.environ.update({name: "1" for name in THREAD_VARIABLES})  # inherited by the kernels this process starts
+
+
+def _execute_side_by_side(
+    paths: list[Path], quick: bool, executed_dir: Path, record: dict, jobs: int
+) -> dict[str, float]:
+    """:func:`_execute_one` for ``jobs`` notebooks at a time, each in its own process (papermill's
+    kernels are driven by an event loop per process), in :func:`schedule_order`."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    pending = schedule_order(paths, _last_durations(executed_dir))
+    selected = {path.name[:2] for path in paths}
+    done, times, running = set(), {}, {}
+    context = multiprocessing.get_context("spawn")
+    with (
+        ProcessPoolExecutor(jobs, mp_context=context, initializer=_one_thread) as pool,
+        tqdm(total=len(paths), desc="notebooks", unit="nb") as bar,
+    ):
+        while pending or running:
+            for path in [p for p in pending if _ready(p, done, selected)][: jobs - len(running)]:
+                pending.remove(path)
+                running[pool.submit(_execute_one, path, quick, executed_dir, record)] = path
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                path = running.pop(future)
+                times[path.name] = future.result()  # a failed notebook stops the run, as it does alone
+                done.add(path.name[:2])
+                bar.update()
+                tqdm.write(f"{path.name}: {times[path.name]:.0f} s")
+    return {path.name: times[path.name] for path in paths}
+
+
+def _ready(path: Path, done: set[str], selected: set[str]) -> bool:
+    return all(number in done or number not in selected for number in DEPENDENCIES.get(path.name[:2], ()))
+
+
+def schedule_order(paths: list[Path], durations: dict[str, float]) -> list[Path]:
+    """Longest first by ``durations`` (name -> seconds; unknown: 0), ties in number order: with two
+    at a time, the long notebooks overlap instead of one finishing alone at the end."""
+    return sorted(paths, key=lambda path: (-durations.get(path.name, 0.0), path.name))
+
+
+def _last_durations(executed_dir: Path) -> dict[str, float]:
+    """Papermill's recorded duration of each executed notebook in ``executed_dir`` (seconds)."""
+    import json
+
+    durations = {}
+    for path in executed_dir.glob("[0-9][0-9]_*.ipynb"):
+        try:
+            seconds = json.loads(path.read_text())["metadata"]["papermill"]["duration"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if isinstance(seconds, (int, float)):
+            durations[path.name] = float(seconds)
+    return durations
 
 
 def provenance(repo: Path = REPO) -> dict[str, str]:
@@ -240,6 +319,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="coarse grids, few targets (CI)")
     parser.add_argument("--only", nargs="*", help="notebook numbers to run, e.g. 01 03")
     parser.add_argument("--store", action="store_true", help="with --quick: copy the outputs into notebooks/")
+    parser.add_argument("--jobs", type=int, default=1, help="notebooks run at a time, one thread each (default 1)")
     args = parser.parse_args(argv)
     if args.store and not args.quick:
         parser.error("--store needs --quick: the committed notebooks carry the quick outputs nbval checks")
@@ -248,7 +328,9 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as error:
         parser.error(str(error))
     try:
-        times = run(quick=args.quick, only=args.only)
+        if args.jobs < 1:
+            parser.error(f"--jobs must be at least 1, got {args.jobs}")
+        times = run(quick=args.quick, only=args.only, jobs=args.jobs)
     except DirtyTreeError as error:
         raise SystemExit(f"error: {error}") from None
     print(f"ran {len(times)} notebooks in {sum(times.values()):.0f} s")

@@ -400,6 +400,7 @@ def evaluate_budgets(
     device: str = "cpu",
     progress: bool = True,
     limit: int | None = None,
+    pairs: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """:func:`evaluate_runs` at several training budgets: every group compared at the same budget.
 
@@ -408,6 +409,7 @@ def evaluate_budgets(
         budgets: training steps; each picks, per run, the best checkpoint up to it
             (:func:`budget_checkpoint`). Runs that have not reached a budget are left out of it.
         data, split, device, progress, limit: as :func:`evaluate_runs`.
+        pairs: only the runs whose ``group`` and ``seed`` are a row of this frame (None: every run).
 
     Returns:
         :func:`evaluate_runs`'s columns plus ``budget``, one row per (budget, run); empty if no run
@@ -415,9 +417,13 @@ def evaluate_budgets(
     """
     check_bool("progress", progress)
     budgets = [check_int("budgets", b, minimum=1) for b in budgets]
+    if pairs is not None and not {"group", "seed"} <= set(pairs.columns):
+        raise ValueError(f"`pairs` must have the columns 'group' and 'seed', got {list(pairs.columns)}")
     frames = []
     for budget in budgets:
         runs = find_runs(root, budget)
+        if pairs is not None:
+            runs = runs.merge(pairs[["group", "seed"]].drop_duplicates(), on=["group", "seed"])
         if len(runs):
             frames.append(evaluate_runs(runs, data, split, device, progress, limit).assign(budget=budget))
     return (
