@@ -9,9 +9,12 @@
   at once, as the reference's PyTorch modules run;
 - ours (``sot_utils.training.train.train_step``): CQT cached once per dataset, micro-batches of 16
   examples on CPU (the whole batch on a GPU, as ``sot_utils.training.train``) with the encoder's
-  activations channels-last, the Toeplitz head as a matrix product, our synth (window upsampling
-  as one matrix product, harmonic phases from the fundamental's), our sort-free shared-support
-  SOT (the compiled linear merge on CPU, tensor operations on a GPU).
+  activations channels-last, on CPU in float32 the prefilter convolution and its LeakyReLU as one
+  oneDNN call with a hand-split backward (input gradient as a forward convolution, weight
+  gradient alone, bias gradient as a sum) and dropout masks applied as products, the Toeplitz
+  head as a matrix product, our synth (window upsampling as one matrix product, harmonic phases
+  from the fundamental's), our sort-free shared-support SOT (the compiled linear merge on CPU,
+  tensor operations on a GPU).
 
 Both use the same model, optimiser, batch and MSS term. The two steps run in turn and each time is
 the median over the repeats, so that the ratio holds on a busy machine; a profile of our step is

@@ -107,12 +107,94 @@ def conv1d_channels_last(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tens
     return y.squeeze(2).transpose(1, 2)
 
 
+class _ConvLeakyReLU(torch.autograd.Function):
+    """``leaky_relu(conv1d(x) + bias)`` of channels-last ``x [N, length, in]`` -> ``[N, length, out]``
+    (float32 on CPU: oneDNN; ``weight [out, in, k]``, 'same' ``padding``).
+
+    The same map as :func:`conv1d_channels_last` then ``LeakyReLU``, computed faster on one CPU
+    thread (measured for the prefilter, 40 -> 40 channels, k = 15, 256 frames):
+
+    - forward: the activation is fused into the convolution (a oneDNN post-op), one pass over
+      the output fewer;
+    - backward: oneDNN's joint backward (input, weight and bias gradients in one call) takes
+      70 ms; split, the input gradient as a forward convolution with the flipped, transposed
+      kernel (23 ms), the weight gradient alone (36 ms) and the bias gradient as a sum (1 ms)
+      take 60 ms. The activation's gradient comes from its output (``slope > 0``: same sign).
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, padding, slope):
+        kernel = weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)  # [out, in, 1, k]
+        x4 = x.transpose(1, 2).unsqueeze(2)  # [N, in, 1, length], channels-last
+        z = torch.ops.mkldnn._convolution_pointwise(
+            x4, kernel, bias, [0, padding], [1, 1], [1, 1], 1, "leaky_relu", [slope], ""
+        )
+        ctx.save_for_backward(x4, kernel, z)
+        ctx.padding, ctx.slope = padding, slope
+        return z.squeeze(2).transpose(1, 2)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_z):
+        x4, kernel, z = ctx.saved_tensors
+        pad = ctx.padding
+        grad = torch.ops.aten.leaky_relu_backward(grad_z.transpose(1, 2).unsqueeze(2), z, ctx.slope, True)
+        grad_x = grad_weight = grad_bias = None
+        if ctx.needs_input_grad[0]:
+            flipped = kernel.transpose(0, 1).flip(-1).contiguous(memory_format=torch.channels_last)
+            grad_x = nn.functional.conv2d(grad, flipped, padding=(0, pad)).squeeze(2).transpose(1, 2)
+        if ctx.needs_input_grad[1]:
+            mask = [False, True, False]
+            grads = torch.ops.aten.convolution_backward(
+                grad, x4, kernel, None, [1, 1], [0, pad], [1, 1], False, [0, 0], 1, mask
+            )
+            grad_weight = grads[1].squeeze(2)
+        if ctx.needs_input_grad[2]:
+            grad_bias = grad.sum((0, 2, 3))
+        return grad_x, grad_weight, grad_bias, None, None
+
+
+def _fused_conv_applies(conv: nn.Conv1d, following: nn.Module | None, x: torch.Tensor) -> bool:
+    """Whether :class:`_ConvLeakyReLU` can run ``conv`` then ``following`` on ``x`` (oneDNN: float32
+    on CPU; a LeakyReLU with a positive slope; stride 1, no dilation or groups, a bias)."""
+    return (
+        isinstance(following, nn.LeakyReLU)
+        and following.negative_slope > 0
+        and x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and torch.backends.mkldnn.is_available()
+        and conv.bias is not None
+        and conv.stride == (1,)
+        and conv.dilation == (1,)
+        and conv.groups == 1
+        and conv.padding_mode == "zeros"
+        and isinstance(conv.padding, tuple)
+    )
+
+
+def _dropout(layer: nn.Dropout, x: torch.Tensor) -> torch.Tensor:
+    """``nn.Dropout``'s distribution (keep with probability 1 - p, scale the kept by 1 / (1 - p)),
+    from uniform draws: 1.4x faster than its Bernoulli sampler on CPU. The mask is applied as a
+    product (``x * mask``), not a ``where``: a multiplication forward and backward, several
+    times faster than ``where`` and its backward on CPU."""
+    if not layer.training or layer.p == 0:
+        return x
+    mask = (torch.rand_like(x) >= layer.p).to(x.dtype).mul_(1.0 / (1.0 - layer.p))
+    return x * mask
+
+
 def _apply_channels_last(layers: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
     """Apply a stack of Conv1d / element-wise layers to ``x [N, length, channels]``, channels-last.
 
-    Same result as ``layers(x.transpose(1, 2)).transpose(1, 2)``; Conv1d weights are used as stored.
+    Same result as ``layers(x.transpose(1, 2)).transpose(1, 2)`` (up to rounding); Conv1d weights
+    are used as stored.
     """
-    for layer in layers:
+    layers = list(layers)
+    skip = False
+    for layer, following in zip(layers, layers[1:] + [None]):
+        if skip:  # the LeakyReLU already applied with the conv before it
+            skip = False
+            continue
         if isinstance(layer, nn.Conv1d) and layer.kernel_size[0] == 1:
             x = nn.functional.linear(x, layer.weight[:, :, 0], layer.bias)
         elif isinstance(layer, nn.Conv1d) and layer.in_channels == 1:
@@ -121,14 +203,13 @@ def _apply_channels_last(layers: nn.Sequential, x: torch.Tensor) -> torch.Tensor
             pad = layer.padding[0]
             windows = nn.functional.pad(x[..., 0], (pad, pad)).unfold(1, layer.kernel_size[0], 1)  # [N, length, k]
             x = nn.functional.linear(windows, layer.weight[:, 0, :], layer.bias)
+        elif isinstance(layer, nn.Conv1d) and _fused_conv_applies(layer, following, x):
+            x = _ConvLeakyReLU.apply(x, layer.weight, layer.bias, layer.padding[0], following.negative_slope)
+            skip = True
         elif isinstance(layer, nn.Conv1d):
             x = conv1d_channels_last(x, layer.weight, layer.bias, layer.padding[0])
         elif isinstance(layer, nn.Dropout):
-            if layer.training and layer.p > 0:
-                # the same distribution as nn.Dropout (keep with probability 1 - p, scale the kept
-                # by 1 / (1 - p)), from uniform draws: 1.4x faster than its Bernoulli sampler on CPU
-                keep = torch.rand_like(x) >= layer.p
-                x = torch.where(keep, x * (1.0 / (1.0 - layer.p)), 0.0)
+            x = _dropout(layer, x)
         else:  # element-wise: LeakyReLU
             x = layer(x)
     return x

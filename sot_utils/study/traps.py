@@ -185,12 +185,14 @@ def amplitude_optimal_landscapes(
             mixed = amplitudes[users[s]].permute(2, 0, 1, 3).reshape(n_candidates, -1, n_harmonics)
             real, imaginary = (torch.bmm(mixed, part) for part in spectra[s])
             shape = (n_candidates, len(users[s]), n_targets, *target_magnitudes[s].shape[-2:])
-            magnitudes[s] = _Modulus.apply(real, imaginary).reshape(shape)
+            # one view per loss; unbind's backward stacks their gradients once (indexing would fill a
+            # zero tensor of the whole batch for each loss)
+            magnitudes[s] = _Modulus.apply(real, imaginary).reshape(shape).unbind(1)
         values = torch.stack(
             [
                 losses[name].from_magnitudes(
                     [target_magnitudes[s].expand(n_candidates, -1, -1, -1) for s in settings_of[name]],
-                    [magnitudes[s][:, users[s].index(i)] for s in settings_of[name]],
+                    [magnitudes[s][users[s].index(i)] for s in settings_of[name]],
                 )
                 for i, name in enumerate(names)
             ]
