@@ -44,7 +44,9 @@ def test_compare_results_reads_text_numbers_and_pixels(tmp_path):
         "figures/same.png",
     }
     assert found["results/table.csv"].status == "differs"
-    assert found["results/table.csv"].detail == "1 of 3 lines differ; largest numeric difference 0.25"
+    assert found["results/table.csv"].detail == (
+        "1 of 3 lines changed, the first beyond tolerance at line 2; largest difference 0.25 absolute, 0.167 relative"
+    )
     assert found["figures/plot.png"] == cr.Comparison("figures/plot.png", "differs", "25.00% of the pixels differ")
     assert (committed / "figures" / "same.png").read_bytes() != (regenerated / "figures" / "same.png").read_bytes()
     assert found["figures/same.png"].status == "same"  # only the file's metadata changed
@@ -71,16 +73,144 @@ def test_image_size_and_table_shape_changes_are_named(tmp_path):
     _write(regenerated / "results" / "table.csv", "name,value\na,1.5\n")
     found = {c.path: c.detail for c in cr.compare_results(committed, regenerated)}
     assert found["figures/plot.png"] == "image size 2x2 -> 3x2"
-    assert found["results/table.csv"] == "1 of 3 lines differ; table shape (2, 2) -> (1, 2)"
+    assert (
+        found["results/table.csv"]
+        == "1 of 3 lines changed, the first beyond tolerance at line 3; table shape (2, 2) -> (1, 2)"
+    )
 
 
 def test_report_counts_every_status_and_lists_what_is_not_the_same():
     report = cr.format_report(
         [cr.Comparison("a.csv", "differs", "1 of 2 lines differ"), cr.Comparison("b.png", "same")], "abc123"
     )
-    assert "1 differs, 0 new, 0 not regenerated, 1 same (of 2 result files)" in report
+    assert "1 differs, 0 new, 0 not regenerated, 0 within tolerance, 1 same (of 2 result files)" in report
     assert "- differs: `a.csv` (1 of 2 lines differ)" in report
     assert "b.png" not in report
+
+
+DEFAULT = cr.tolerance_for("results/table.csv")  # relative 1e-4, absolute 1e-9, one unit of a decimal's last digit
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("a,12.35\n", "a,12.34\n"),  # the last printed digit flips
+        ("12.3\n", "12.35\n"),  # one unit of the coarser of the two printed precisions
+        ("-0.01\n", "0.00\n"),
+        ("1.5e-3\n", "1.6e-3\n"),
+        ("1234.5678\n", "1234.580146\n"),  # relative 1e-5
+        ("1.5\n", "1.50\n"),
+    ],
+)
+def test_numbers_that_moved_within_the_tolerance(old, new):
+    assert cr.compare_text(old, new, DEFAULT)[0] == "within tolerance"
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("1234.5678\n", "1235.8024\n"),  # relative 1e-3
+        ("12.35\n", "12.33\n"),  # two units of the last digit
+        ("| 7 | x |\n", "| 8 | x |\n"),  # integers are counts, not rounded values
+        ("a,1.5\n", "b,1.5\n"),  # the text outside the numbers changed
+        ("1.5,2.5\n", "1.5\n"),  # the count of numbers changed
+        ("1.5\n", "1.5\n2.5\n"),  # the count of lines changed
+        ("0.5\n", "nan\n"),  # nan and inf are text
+        ("SOT-2048,1.0\n", "SOT-2049,1.0\n"),  # identifiers and dates are text, not numbers one digit apart
+        ("SOT-512-LogF\n", "SOT-513-LogF\n"),
+        ("run of 2026-12-07\n", "run of 2026-12-08\n"),
+        ("at 12:30\n", "at 12:31\n"),
+        ("v1.2.3\n", "v1.2.4\n"),
+        ("f0 error\n", "f1 error\n"),
+    ],
+)
+def test_changes_beyond_the_tolerance(old, new):
+    assert cr.compare_text(old, new, DEFAULT)[0] == "differs"
+
+
+def test_numbers_are_told_from_labels():
+    line = "SOT-2048 at 2026-12-07 12:30, v1.2.3, f0 of 1/k: -3.5 (1e-3), *56.9*, +4, .5, nan, 1.5."
+    assert cr.split_numbers(line)[1::2] == ["-3.5", "1e-3", "56.9", "+4", ".5", "1.5"]
+
+
+def test_the_detail_names_the_largest_difference_and_the_first_line_beyond():
+    old, new = "x,y\n1.0,0.10\n3.0,4.0\n50.0,6.0\n", "x,y\n1.0,0.11\n3.0,4.0\n50.1,6.0\n"  # last digits flip
+    assert cr.compare_text(old, new, DEFAULT) == (
+        "within tolerance",
+        "2 of 4 lines changed; largest difference 0.1 absolute, 0.1 relative",
+    )
+    assert cr.compare_text(old, new.replace("50.1", "50.3"), DEFAULT) == (
+        "differs",
+        "2 of 4 lines changed, the first beyond tolerance at line 4; largest difference 0.3 absolute, 0.1 relative",
+    )
+    exact = cr.Tolerance(last_digit=False, reason="exact")
+    assert cr.compare_text("1.0\n", "1.1\n", exact)[0] == "differs"
+    assert cr.compare_text("1.0\n", "1.0\n", exact) == ("same", "")
+
+
+def test_figures_may_change_a_small_share_of_their_pixels(tmp_path):
+    committed, regenerated = tmp_path / "committed", tmp_path / "clone"
+    _results(committed)
+    _results(regenerated, pixels=((0, 0), (0, 254)))  # 1 of 4 pixels
+    _png(committed / "figures" / "large.png", np.zeros((100, 100)))
+    moved = np.zeros((100, 100))
+    moved[50, 50] = 255  # 1 of 10,000 pixels
+    _png(regenerated / "figures" / "large.png", moved)
+    found = {c.path: c for c in cr.compare_results(committed, regenerated)}
+    assert found["figures/plot.png"] == cr.Comparison("figures/plot.png", "differs", "25.00% of the pixels differ")
+    assert found["figures/large.png"] == cr.Comparison(
+        "figures/large.png", "within tolerance", "0.01% of the pixels differ"
+    )
+
+
+def test_the_first_matching_pattern_wins(tmp_path, monkeypatch):
+    loose = cr.Tolerance(relative=0.5, reason="a noisy table")
+    strict = cr.Tolerance(last_digit=False, reason="exact tables")
+    monkeypatch.setattr(cr, "TOLERANCES", (("results/noisy.csv", loose), ("results/*", strict), ("*", loose)))
+    assert cr.tolerance_for("results/noisy.csv") is loose
+    assert cr.tolerance_for("results/table.csv") is strict
+    assert cr.tolerance_for("figures/plot.png") is loose
+    monkeypatch.setattr(cr, "TOLERANCES", ())
+    assert cr.tolerance_for("results/table.csv") == cr.EXACT
+    monkeypatch.setattr(cr, "TOLERANCES", (("results/noisy.csv", loose), ("results/*", strict)))
+    committed, regenerated = tmp_path / "committed", tmp_path / "clone"
+    for root, value in ((committed, "1.0"), (regenerated, "1.2")):
+        _write(root / "results" / "noisy.csv", f"x\n{value}\n")
+        _write(root / "results" / "table.csv", f"x\n{value}\n")
+    found = {c.path: c.status for c in cr.compare_results(committed, regenerated)}
+    assert found == {"results/noisy.csv": "within tolerance", "results/table.csv": "differs"}
+
+
+def test_the_default_tolerances():
+    assert cr.tolerance_for("figures/spectra.png").pixels == 0.03
+    assert cr.tolerance_for("results/results_table.md") == DEFAULT
+    assert (DEFAULT.relative, DEFAULT.absolute, DEFAULT.last_digit) == (1e-4, 1e-9, True)
+    assert all(tolerance.reason for _, tolerance in cr.TOLERANCES)
+    with pytest.raises(ValueError, match="relative"):
+        cr.Tolerance(relative=-1e-4, reason="negative")
+    with pytest.raises(ValueError, match="pixels"):
+        cr.Tolerance(pixels=3, reason="a percentage, not a share")
+    with pytest.raises(TypeError):
+        cr.Tolerance(relative=1e-4)  # no reason given
+
+
+def test_files_within_tolerance_are_reported_with_their_reason_and_do_not_fail(tmp_path, monkeypatch):
+    comparisons = [
+        cr.Comparison("results/a.csv", "within tolerance", "1 of 2 lines changed; largest difference 1e-06 ..."),
+        cr.Comparison("figures/b.png", "within tolerance", "0.01% of the pixels differ"),
+        cr.Comparison("results/c.csv", "same"),
+    ]
+    report = cr.format_report(comparisons, "abc123")
+    assert "0 differs, 0 new, 0 not regenerated, 2 within tolerance, 1 same (of 3 result files)" in report
+    assert (
+        "- within tolerance: `results/a.csv` (1 of 2 lines changed; largest difference 1e-06 ...); tolerance "
+        "relative 0.0001, absolute 1e-09, one unit of the last printed digit: float32 sums in another order"
+    ) in report
+    assert "- within tolerance: `figures/b.png` (0.01% of the pixels differ); tolerance 3.00% of the pixels: " in report
+    monkeypatch.setattr(cr, "check", lambda *args: (comparisons, "abc123"))
+    assert cr.main(["--scratch", str(tmp_path)]) == 0
+    monkeypatch.setattr(cr, "check", lambda *args: (comparisons + [cr.Comparison("x.csv", "differs")], "abc123"))
+    assert cr.main(["--scratch", str(tmp_path)]) == 1
 
 
 def test_job_command():
@@ -133,3 +263,11 @@ def test_a_failing_job_is_an_error(tmp_path):
     _git(repo, "commit", "-q", "-m", "results")
     with pytest.raises(RuntimeError, match="failed with status 2"):
         cr.check(repo, tmp_path / "scratch")
+
+
+def test_the_docs_list_every_stated_tolerance():
+    from pathlib import Path
+
+    docs = (Path(__file__).parents[1] / "docs" / "reproducing.md").read_text()
+    for pattern, _ in cr.TOLERANCES:
+        assert f"`{pattern}`" in docs, f"docs/reproducing.md does not list the tolerance of {pattern}"

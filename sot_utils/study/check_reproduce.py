@@ -8,11 +8,14 @@
    ``results/*.md``, ``figures/*.png``);
 3. runs the main job there (``make reproduce``; ``--only`` passes notebook numbers on, ``--venv``
    reuses a virtual environment instead of building a fresh one);
-4. compares (:func:`compare_results`): text files by their text (and a CSV of the same shape by its
-   largest numeric difference), PNG figures by their pixels, so a figure whose file bytes changed
-   but whose pixels did not counts as the same;
-5. prints the report, writes it to ``report.md`` beside the clone, and exits with 1 when any
-   committed result differs.
+4. compares (:func:`compare_results`) each file within the tolerance the project states for it
+   (:data:`TOLERANCES`): text files number by number (a regenerated number may move by a relative
+   amount or by one unit of its last printed digit; the text around the numbers must not change),
+   PNG figures by the share of their pixels that changed, so a figure whose file bytes changed but
+   whose pixels did not counts as the same;
+5. prints the report (files within tolerance listed apart, with their largest difference), writes
+   it to ``report.md`` beside the clone, and exits with 1 when any committed result differs beyond
+   its tolerance.
 
 Usage::
 
@@ -23,22 +26,95 @@ from __future__ import annotations
 
 import argparse
 import io
+import math
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from decimal import Decimal
+from fnmatch import fnmatchcase
+from itertools import zip_longest
 from pathlib import Path
 
 import numpy as np
 
-from ..validation import check_bool
+from ..validation import check_bool, check_unit_interval, quote
 
 REPO = Path(__file__).resolve().parents[2]
 RESULT_PATTERNS = ("results/*.csv", "results/*.md", "figures/*.png")
 DEFAULT_SCRATCH = REPO / "build" / "check-reproduce"
-STATUSES = ("differs", "new", "not regenerated", "same")  # the report's order
+STATUSES = ("differs", "new", "not regenerated", "within tolerance", "same")  # the report's order
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tolerance:
+    """How far a regenerated result file may move from the committed one and still count as the same.
+
+    A regenerated number ``x'`` matches the committed ``x`` when ``|x' - x| <= absolute + relative * |x|``,
+    or, with ``last_digit``, when the two are printed with decimals and differ by at most one unit of
+    the last printed digit of the coarser of the two (``12.35`` vs ``12.34``, ``12.3`` vs ``12.35``):
+    a value that sits at a rounding boundary prints either way. Integers (``7`` vs ``8``: counts of
+    tones, seeds, runs) get no such slack. ``pixels`` is the share of a PNG's pixels that may
+    differ. ``reason`` says, in one sentence, why the file gets this tolerance.
+    """
+
+    relative: float = 0.0
+    absolute: float = 0.0
+    last_digit: bool = True
+    pixels: float = 0.0
+    reason: str
+
+    def __post_init__(self):
+        for name in ("relative", "absolute"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+                raise ValueError(f"`{name}` must be a finite number >= 0, got {quote(value)}")
+        check_bool("last_digit", self.last_digit)
+        check_unit_interval("pixels", self.pixels)
+        if not isinstance(self.reason, str) or not self.reason.strip():
+            raise ValueError(f"`reason` must say why this tolerance, got {quote(self.reason)}")
+
+    def describe(self, image: bool = False) -> str:
+        """The tolerance in a few words, for the report: of an image (its pixels) or of a text (its numbers)."""
+        if image:
+            return f"{self.pixels:.2%} of the pixels"
+        parts = [f"relative {self.relative:g}", f"absolute {self.absolute:g}"]
+        parts = [part for part, value in zip(parts, (self.relative, self.absolute)) if value]
+        parts += ["one unit of the last printed digit"] if self.last_digit else []
+        return ", ".join(parts) or "exact"
+
+
+# The tolerance each result file is compared within: (glob pattern relative to the repository root,
+# Tolerance) pairs, matched with fnmatch (where `*` also crosses `/`); the first matching pattern wins.
+TOLERANCES: tuple[tuple[str, Tolerance], ...] = (
+    # ---- file-specific entries: put them here, before the defaults below, so that they win ----
+    # ---- defaults ----
+    (
+        "figures/*.png",
+        Tolerance(
+            pixels=0.03,
+            reason="a figure draws its tables; numbers within their tolerance move a line or marker by a pixel",
+        ),
+    ),
+    (
+        "results/*",
+        Tolerance(
+            relative=1e-4,
+            absolute=1e-9,
+            reason="float32 sums in another order (thread count, batch layout) round differently",
+        ),
+    ),
+)
+EXACT = Tolerance(last_digit=False, reason="no tolerance is stated for this file, so it must match exactly")
+
+
+def tolerance_for(path: str) -> Tolerance:
+    """The tolerance of the result file ``path`` (relative to the repository root): the first of
+    :data:`TOLERANCES` whose pattern matches it, else :data:`EXACT`."""
+    return next((tolerance for pattern, tolerance in TOLERANCES if fnmatchcase(path, pattern)), EXACT)
 
 
 @dataclass(frozen=True)
@@ -58,7 +134,7 @@ def result_files(root: Path, patterns: tuple[str, ...] = RESULT_PATTERNS) -> dic
 def compare_results(
     committed: Path, regenerated: Path, since: float | None = None, patterns: tuple[str, ...] = RESULT_PATTERNS
 ) -> list[Comparison]:
-    """Compare the committed result files with the regenerated ones.
+    """Compare the committed result files with the regenerated ones, each within :func:`tolerance_for` it.
 
     Args:
         committed: a folder holding the committed results (``results/``, ``figures/``).
@@ -80,58 +156,118 @@ def compare_results(
         elif since is not None and after[path].stat().st_mtime < since:
             comparisons.append(Comparison(path, "not regenerated"))
         else:
-            detail = compare_file(before[path], after[path])
-            comparisons.append(Comparison(path, "same") if detail is None else Comparison(path, "differs", detail))
+            comparisons.append(Comparison(path, *compare_file(before[path], after[path], tolerance_for(path))))
     return sorted(comparisons, key=lambda c: (STATUSES.index(c.status), c.path))
 
 
-def compare_file(committed: Path, regenerated: Path) -> str | None:
-    """None when the two files hold the same result, else how they differ (PNG by pixels, others by text)."""
+def compare_file(committed: Path, regenerated: Path, tolerance: Tolerance = EXACT) -> tuple[str, str]:
+    """``(status, detail)`` of a regenerated file against the committed one: ``"same"``, ``"within
+    tolerance"`` or ``"differs"``, and how (PNG by pixels, other files by text)."""
     if committed.suffix == ".png":
-        return _compare_png(committed, regenerated)
-    return _compare_text(committed, regenerated)
+        return _compare_png(committed, regenerated, tolerance)
+    status, detail = compare_text(committed.read_text(), regenerated.read_text(), tolerance)
+    if status == "differs" and committed.suffix == ".csv":
+        shape = _table_shape_change(committed, regenerated)
+        detail += f"; {shape}" if shape else ""
+    return status, detail
 
 
-def _compare_png(committed: Path, regenerated: Path) -> str | None:
+def _compare_png(committed: Path, regenerated: Path, tolerance: Tolerance) -> tuple[str, str]:
     from PIL import Image
 
     a, b = (np.asarray(Image.open(path).convert("RGBA")) for path in (committed, regenerated))
     if a.shape != b.shape:
-        return f"image size {a.shape[1]}x{a.shape[0]} -> {b.shape[1]}x{b.shape[0]}"
-    changed = np.any(a != b, axis=-1)
-    return None if not changed.any() else f"{changed.mean():.2%} of the pixels differ"
+        return "differs", f"image size {a.shape[1]}x{a.shape[0]} -> {b.shape[1]}x{b.shape[0]}"
+    changed = np.any(a != b, axis=-1).mean()
+    if changed == 0:
+        return "same", ""
+    return ("within tolerance" if changed <= tolerance.pixels else "differs"), f"{changed:.2%} of the pixels differ"
 
 
-def _compare_text(committed: Path, regenerated: Path) -> str | None:
-    old, new = committed.read_text().splitlines(), regenerated.read_text().splitlines()
-    if old == new:
+# A number: sign, digits, fraction, exponent. So that labels are not read as numbers that could pass
+# as close, digits count as a number only where they stand apart: not inside a word or after a dot
+# (f0, v1.2.3, plot2.png) and not glued to a letter or digit by a hyphen, colon or slash, on either
+# side (SOT-2048, 512-LogF, 2026-12-07, 12:30, 1/k). Those stay text, which must match exactly.
+_NUMBER = re.compile(
+    r"(?<![\w.])(?<!\w[-:/])"
+    r"([-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)"
+    r"(?!\.?\w)(?![-:/]\w)"
+)
+
+
+def split_numbers(line: str) -> list[str]:
+    """``line`` as alternating text and numbers: ``[text, number, text, ..., number, text]``.
+
+    ``"nan"`` and ``"inf"`` are text; see :data:`_NUMBER` for which digits are not numbers.
+    """
+    return _NUMBER.split(line)
+
+
+def _number_moves(old: str, new: str, tolerance: Tolerance) -> list[tuple[float, float, bool]] | None:
+    """For each number of line ``old`` that changed in line ``new``: its absolute and relative
+    difference and whether it is within ``tolerance``. None when the text between the numbers, or
+    their count, differs."""
+    a, b = split_numbers(old), split_numbers(new)
+    if len(a) != len(b) or a[::2] != b[::2]:
         return None
-    differing = sum(a != b for a, b in zip(old, new)) + abs(len(old) - len(new))
-    detail = f"{differing} of {max(len(old), len(new))} lines differ"
-    if committed.suffix == ".csv":
-        numeric = _largest_numeric_difference(committed, regenerated)
-        detail += f"; {numeric}" if numeric else ""
-    return detail
+    moves = []
+    for x, y in zip(a[1::2], b[1::2]):
+        if x == y:
+            continue
+        difference = abs(float(y) - float(x))
+        relative = difference / abs(float(x)) if float(x) else (0.0 if difference == 0 else math.inf)
+        within = difference <= tolerance.absolute + tolerance.relative * abs(float(x))
+        printed_rounded = "." in x or "." in y  # a count (an integer) is no rounded value: it must match
+        if tolerance.last_digit and printed_rounded and not within:  # in decimal: 1.3 vs 1.2 is one unit
+            unit = Decimal(1).scaleb(max(Decimal(x).as_tuple().exponent, Decimal(y).as_tuple().exponent))
+            within = abs(Decimal(y) - Decimal(x)) <= unit
+        moves.append((difference, relative, within))
+    return moves
 
 
-def _largest_numeric_difference(committed: Path, regenerated: Path) -> str | None:
-    """The largest absolute difference between the numeric cells of two CSVs of the same shape."""
+def compare_text(old: str, new: str, tolerance: Tolerance = EXACT) -> tuple[str, str]:
+    """``(status, detail)`` of the regenerated text ``new`` against the committed ``old``, line by line.
+
+    A changed line is within tolerance when only its numbers moved (:func:`split_numbers`), each within
+    ``tolerance``; any other change (text, the count of numbers or of lines) differs. The detail names
+    how many lines changed, the first beyond tolerance, and the largest absolute and relative difference
+    of the numbers that moved.
+    """
+    old_lines, new_lines = old.splitlines(), new.splitlines()
+    if old_lines == new_lines:
+        return "same", ""
+    changed, beyond, moves = 0, [], []
+    for number, (a, b) in enumerate(zip_longest(old_lines, new_lines), start=1):
+        if a == b:
+            continue
+        changed += 1
+        line_moves = None if a is None or b is None else _number_moves(a, b, tolerance)
+        moves += line_moves or []
+        if line_moves is None or not all(within for _, _, within in line_moves):
+            beyond.append(number)
+    detail = f"{changed} of {max(len(old_lines), len(new_lines))} lines changed"
+    if beyond:
+        detail += f", the first beyond tolerance at line {beyond[0]}"
+    if moves:
+        largest, largest_relative = max(m[0] for m in moves), max(m[1] for m in moves)
+        detail += f"; largest difference {largest:.3g} absolute, {largest_relative:.3g} relative"
+    return ("differs" if beyond else "within tolerance"), detail
+
+
+def _table_shape_change(committed: Path, regenerated: Path) -> str | None:
+    """``"table shape (2, 2) -> (1, 2)"`` when two CSVs have tables of different shapes, else None."""
     import pandas as pd
 
     try:
         old, new = pd.read_csv(committed), pd.read_csv(regenerated)
     except (ValueError, pd.errors.ParserError):
         return None
-    if old.shape != new.shape or list(old.columns) != list(new.columns):
-        return f"table shape {old.shape} -> {new.shape}"
-    old_numbers, new_numbers = old.select_dtypes("number"), new.select_dtypes("number")
-    if old_numbers.empty or list(old_numbers.columns) != list(new_numbers.columns):
-        return None
-    return f"largest numeric difference {np.nanmax(np.abs(old_numbers.to_numpy() - new_numbers.to_numpy())):.4g}"
+    return None if old.shape == new.shape else f"table shape {old.shape} -> {new.shape}"
 
 
 def format_report(comparisons: list[Comparison], commit: str) -> str:
-    """The report as markdown: counts per status, then every file that is not the same."""
+    """The report as markdown: counts per status, then every file that is not the same (a file within
+    tolerance with the tolerance it was compared within and why)."""
     counts = {status: sum(c.status == status for c in comparisons) for status in STATUSES}
     lines = [
         f"# Reproduction check of commit {commit}",
@@ -141,7 +277,11 @@ def format_report(comparisons: list[Comparison], commit: str) -> str:
     ]
     for c in comparisons:
         if c.status != "same":
-            lines.append(f"- {c.status}: `{c.path}`" + (f" ({c.detail})" if c.detail else ""))
+            line = f"- {c.status}: `{c.path}`" + (f" ({c.detail})" if c.detail else "")
+            if c.status == "within tolerance":
+                tolerance = tolerance_for(c.path)
+                line += f"; tolerance {tolerance.describe(c.path.endswith('.png'))}: {tolerance.reason}"
+            lines.append(line)
     return "\n".join(lines) + "\n"
 
 
@@ -242,7 +382,7 @@ def check(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Rerun the main job on a clean clone of the current commit and list the committed results "
-        "(results/*.csv, results/*.md, figures/*.png) that differ."
+        "(results/*.csv, results/*.md, figures/*.png) that differ beyond their tolerance."
     )
     parser.add_argument("--only", nargs="+", metavar="NN", help="run only these notebooks, e.g. 01 02")
     parser.add_argument("--venv", type=Path, help="reuse this virtual environment instead of building a fresh one")
