@@ -8,8 +8,9 @@ The package has three floors, each importing only the ones below it:
 - :mod:`sot_utils.training`: the dataset, run configs, checkpoints, training, evaluation, estimation;
 - :mod:`sot_utils.study`: landscapes, plots, the explorer, robustness, peers, real notes, traps.
 
-The names below are the public API, importable from ``sot_utils`` directly; they load their
-module on first use (``import sot_utils`` itself imports no torch).
+The names below are the public API, re-exported from the modules that define them (each lists
+them in its own ``__all__``) so that they are importable from ``sot_utils`` directly; they load
+their module on first use (``import sot_utils`` itself imports no torch).
 """
 
 from importlib import import_module

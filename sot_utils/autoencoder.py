@@ -20,6 +20,16 @@ from .spectral import CQT
 from .synth import harmonic_synth
 from .validation import check_bool, check_int, check_tensor
 
+__all__ = [
+    "HarmonicAutoencoder",
+    "Prediction",
+    "RollOffFilter",
+    "cqt_features",
+    "n_parameters",
+    "predict",
+    "roll_off_response",
+]
+
 
 def cqt_features(audio: torch.Tensor, batch_size: int = 64, progress: bool = True) -> torch.Tensor:
     """Encoder inputs for a set of examples: the CQT of ``audio[:, :-1]``.

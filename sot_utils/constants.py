@@ -4,6 +4,30 @@ Every module imports these from here; a number that a reader may want to change 
 settings, architecture, steps) lives in the configs instead (:mod:`sot_utils.configs`).
 """
 
+__all__ = [
+    "CPU_BUDGET_STEPS",
+    "CQT_BINS_PER_SEMITONE",
+    "CQT_FMIN_HZ",
+    "CQT_HOP_LENGTH",
+    "DATA_F0_RANGE_HZ",
+    "DATA_MAX_HARMONICS",
+    "EVALUATION_CACHE_ENV",
+    "MAX_SAMPLE_RATE",
+    "MIN_SAMPLE_RATE",
+    "N_FRAMES",
+    "N_SAMPLES",
+    "PAPER_STEPS",
+    "PEAK_LEVEL",
+    "SAMPLE_RATE",
+    "SUCCESS_CENTS",
+    "VOICING_BAND_HZ",
+    "VOICING_MAX_LEVEL_DROP_DB",
+    "VOICING_MIN_LEVEL_DB",
+    "VOICING_MIN_TONAL_SHARE",
+    "VOICING_PEAK_DB",
+    "VOICING_RANGE_HZ",
+]
+
 SAMPLE_RATE = 16000
 """Hz, of the synthetic tones, the real notes and the models' input and output."""
 

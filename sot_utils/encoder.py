@@ -30,6 +30,19 @@ from . import spectral
 from .synth import exp_sigmoid, floor_fundamental
 from .validation import check_choice, check_int, check_positive_number, check_tensor, check_unit_interval
 
+__all__ = [
+    "ENCODER_PARTS",
+    "F0_HEAD_INITS",
+    "FRAMES_PER_BLOCK",
+    "EncoderOutput",
+    "PitchEncoder",
+    "ToeplitzLinear",
+    "conv1d_channels_last",
+    "f0_from_logits",
+    "soft_argmax_unit",
+    "trunk_layers",
+]
+
 PAPER_CHANNELS = (40, 30, 30, 10, 3)
 F0_HEAD_INITS = ("random", "zero")
 # frames per block of the trunk: 256 frames x 285 bins x 40 channels of float32 is 11.7 MB, a

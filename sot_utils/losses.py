@@ -59,6 +59,25 @@ from .validation import (
     quote,
 )
 
+__all__ = [
+    "LOG_EPS",
+    "LOSS_TYPES",
+    "MAX_P",
+    "PAPER_GROUPS",
+    "MultiScaleSpectralLoss",
+    "SpectralOTLoss",
+    "WeightedLossSum",
+    "build_loss",
+    "group_loss_terms",
+    "harmonic_index_prior",
+    "paper_loss",
+    "resolve_loss_terms",
+    "spectral_ot",
+    "transport_plan_1d",
+    "wasserstein_1d",
+    "wasserstein_1d_shared_support",
+]
+
 SAFE_DIVIDE_EPS = 1e-7  # reference `safe_divide`: denominators <= eps are replaced by eps
 LOG_EPS = 1e-5  # reference `safe_log`: log(max(x, eps))
 OT_MODES = ("cut", "balanced")

@@ -29,6 +29,23 @@ from .losses import MultiScaleSpectralLoss
 from .spectral import stft_magnitude
 from .validation import check_audio_pair, check_choice, check_positive_number, check_tensor
 
+__all__ = [
+    "compute_metrics",
+    "harmonic_centroid",
+    "harmonic_energy_share",
+    "harmonic_usage",
+    "log_power_spectrogram_db",
+    "log_spectral_distance",
+    "log_spectral_distance_rms_db",
+    "mss_distance",
+    "octave_difference",
+    "pitch_error_direction",
+    "pitch_tracking",
+    "raw_chroma_accuracy",
+    "raw_pitch_accuracy",
+    "waveform_mse",
+]
+
 LSD_N_FFT = 1024
 LSD_HOP_LENGTH = 256
 POWER_FLOOR = 1e-5  # power floor of the LSD spectra: -50 dB

@@ -26,6 +26,24 @@ from torch import nn
 from .constants import CQT_BINS_PER_SEMITONE, CQT_FMIN_HZ, CQT_HOP_LENGTH, SAMPLE_RATE
 from .validation import check_bool, check_choice, check_int, check_positive_number, check_sample_rate, check_tensor
 
+__all__ = [
+    "CQT",
+    "StftSetting",
+    "bin_positions",
+    "complex_stft",
+    "cqt_frequencies",
+    "cqt_n_bins",
+    "get_window",
+    "hz_to_midi",
+    "hz_to_unit",
+    "midi_to_hz",
+    "n_stft_frames",
+    "rfft_frequencies",
+    "stft_magnitude",
+    "subtract_noise_floor",
+    "unit_to_hz",
+]
+
 # Coefficients of the 5-term flat-top window (D'Antona & Ferrero), as in scipy.signal.windows.flattop.
 _FLATTOP_COEFFICIENTS = (0.21557895, 0.41663158, 0.277263158, 0.083578947, 0.006947368)
 WINDOWS = ("hann", "flattop")

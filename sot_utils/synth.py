@@ -27,6 +27,17 @@ from torch import nn
 from .constants import N_SAMPLES, SAMPLE_RATE
 from .validation import check_int, check_positive_number, check_tensor, check_unit_interval
 
+__all__ = [
+    "HarmonicSynth",
+    "exp_sigmoid",
+    "floor_fundamental",
+    "harmonic_synth",
+    "oscillator_bank",
+    "remove_above_nyquist",
+    "resample_linear",
+    "upsample_with_windows",
+]
+
 
 def exp_sigmoid(
     x: torch.Tensor, exponent: float = 10.0, max_value: float = 2.0, threshold: float = 1e-7

@@ -14,6 +14,19 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 
+__all__ = [
+    "check_audio_pair",
+    "check_bool",
+    "check_choice",
+    "check_int",
+    "check_positive_number",
+    "check_same_shape",
+    "check_sample_rate",
+    "check_tensor",
+    "check_unit_interval",
+    "quote",
+]
+
 _QUOTE = reprlib.Repr()
 _QUOTE.maxlevel, _QUOTE.maxstring, _QUOTE.maxother = 3, 60, 60
 _QUOTE.maxdict = _QUOTE.maxlist = _QUOTE.maxtuple = _QUOTE.maxset = 6

@@ -66,6 +66,16 @@ from ..training.data import load_split
 from ..training.estimate import prepare_audio
 from ..validation import check_choice, check_int, check_positive_number
 
+__all__ = [
+    "BASELINES",
+    "BaselineEstimate",
+    "baseline_f0",
+    "crepe_input",
+    "decode_activations",
+    "evaluate_baseline",
+    "median_over_voiced",
+]
+
 BASELINES = ("pesto", "crepe-tiny", "crepe-full", "yin", "pyin")
 HOP_LENGTH = 160  # samples at 16 kHz (10 ms): 20-26 frames in a 4096-sample example
 FRAME_LENGTH = 1024  # samples at 16 kHz: CREPE's fixed input; YIN and pYIN use the same frames

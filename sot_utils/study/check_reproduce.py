@@ -43,6 +43,23 @@ import numpy as np
 
 from ..validation import check_bool, check_unit_interval, quote
 
+__all__ = [
+    "EXACT",
+    "RESULT_PATTERNS",
+    "STATUSES",
+    "TOLERANCES",
+    "Comparison",
+    "Tolerance",
+    "check",
+    "compare_results",
+    "compare_text",
+    "format_report",
+    "job_command",
+    "main",
+    "split_numbers",
+    "tolerance_for",
+]
+
 REPO = Path(__file__).resolve().parents[2]
 RESULT_PATTERNS = ("results/*.csv", "results/*.md", "figures/*.png")
 DEFAULT_SCRATCH = REPO / "build" / "check-reproduce"

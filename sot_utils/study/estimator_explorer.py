@@ -79,6 +79,26 @@ from .explorer import (
 from .real_notes import DEFAULT_PATH as REAL_NOTES_PATH
 from .real_notes import load_real_notes
 
+__all__ = [
+    "MAX_UPLOAD_BYTES",
+    "MAX_UPLOAD_SECONDS",
+    "NO_CHECKPOINT",
+    "REPO",
+    "STAND_IN_DATA_PATH",
+    "STAND_IN_SIZE",
+    "Analysis",
+    "EstimatorExplorer",
+    "Features",
+    "Sound",
+    "UploadError",
+    "analyse",
+    "estimate_from_features",
+    "excerpt_features",
+    "loudest_excerpt_start",
+    "midi_note_name",
+    "read_upload",
+]
+
 REPO = Path(__file__).resolve().parents[2]
 """The repository (the default root of the checkpoints and data files)."""
 

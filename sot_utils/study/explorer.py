@@ -65,6 +65,50 @@ from ..spectral import bin_positions, rfft_frequencies, stft_magnitude
 from ..validation import check_bool, check_choice, check_int, check_positive_number, check_tensor
 from .landscape import cdf_quantile_curves, fit_f0, harmonic_tones, minmax_normalize, surface
 
+__all__ = [
+    "AWAY",
+    "DB_PER_OCTAVE_PER_DECAY",
+    "DESCENT_LEARNING_RATE",
+    "DESCENT_STEPS",
+    "FLAT",
+    "GRID_RANGE_HZ",
+    "GRID_STEPS_PER_OCTAVE",
+    "GROUP_LOSSES",
+    "HEAT_N_F0",
+    "HEAT_TILTS_DB",
+    "LISTEN_SECONDS",
+    "LOSS_KINDS",
+    "LOSS_NAMES",
+    "SPAN_OCTAVES",
+    "TOWARD",
+    "CandidateSpectra",
+    "Curve",
+    "DescentPath",
+    "LossExplorer",
+    "LossOptions",
+    "SpectralStage",
+    "TransportView",
+    "build_explorer_loss",
+    "candidate_grid",
+    "canvas_png",
+    "cents_between",
+    "descent_direction",
+    "descent_path",
+    "evaluate_from_spectra",
+    "format_cents",
+    "format_hz",
+    "heat_map",
+    "hz_axis",
+    "listening_tone",
+    "loss_curve",
+    "new_figure",
+    "single_threaded",
+    "spectral_stages",
+    "tilt_amplitudes",
+    "transport_view",
+    "wav_bytes",
+]
+
 LOSS_KINDS = ("SOT", "MSS (lin)", "MSS (log)", "single-scale (lin)")
 """The losses whose options the page sets (SOT's options; the norm of the others; ``n_fft`` for
 SOT and the single-scale loss)."""

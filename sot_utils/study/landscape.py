@@ -29,6 +29,23 @@ from ..losses import MultiScaleSpectralLoss, SpectralOTLoss
 from ..synth import harmonic_synth
 from ..validation import check_bool, check_choice, check_int, check_positive_number, check_tensor
 
+__all__ = [
+    "cdf_quantile_curves",
+    "decaying_amplitudes",
+    "fit_f0",
+    "harmonic_tones",
+    "landscape_losses",
+    "local_minima",
+    "minmax_normalize",
+    "per_example_loss",
+    "rank_accuracy",
+    "sot_variants",
+    "success_rate",
+    "surface",
+    "sweep",
+    "tone_family",
+]
+
 # --------------------------------------------------------------------------------------------
 # Tones and loss catalogue
 

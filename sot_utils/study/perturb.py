@@ -26,6 +26,15 @@ import torch
 from ..synth import oscillator_bank, remove_above_nyquist
 from ..validation import check_bool, check_choice, check_int, check_positive_number, check_tensor
 
+__all__ = [
+    "add_noise",
+    "colored_noise",
+    "frame_f0",
+    "render_perturbed_tones",
+    "stretched_partials",
+    "vibrato_f0",
+]
+
 NOISE_COLORS = ("white", "pink")
 
 

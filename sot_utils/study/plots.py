@@ -11,6 +11,39 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+__all__ = [
+    "plot_accuracy_by_partials",
+    "plot_cdfs_and_quantiles",
+    "plot_centroid_errors",
+    "plot_centroid_pull",
+    "plot_centroid_stage",
+    "plot_f0_scatter",
+    "plot_f0_scatters",
+    "plot_harmonic_share",
+    "plot_harmonic_share_map",
+    "plot_learning_curves",
+    "plot_loss_curves",
+    "plot_metric_against_budget",
+    "plot_metric_per_group",
+    "plot_noise_remedy",
+    "plot_paired_differences",
+    "plot_rank_accuracy",
+    "plot_reconstructions",
+    "plot_remedy_curves",
+    "plot_remedy_outcomes",
+    "plot_robustness",
+    "plot_score_grid",
+    "plot_spectra",
+    "plot_success_rate",
+    "plot_surfaces",
+    "plot_training_curves",
+    "plot_transport_lines",
+    "plot_trap_landscapes",
+    "plot_vertical_comparison",
+    "plot_voicing",
+    "save_figure",
+]
+
 U_STYLE = dict(color="tab:blue", linestyle="--", marker="o", markersize=3, label=r"$\alpha$ (target)")
 V_STYLE = dict(color="tab:orange", linestyle="-", marker="o", markersize=3, label=r"$\beta$ (estimate)")
 LINK_COLOR = "tab:green"

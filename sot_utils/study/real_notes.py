@@ -75,6 +75,35 @@ from ..constants import N_SAMPLES, SAMPLE_RATE
 from ..training.data import PEAK_LEVEL, check_out_file, peak_normalize, read_archive, write_archive
 from ..validation import check_bool, check_int
 
+__all__ = [
+    "DEFAULT_INSTRUMENTS",
+    "DEFAULT_PATH",
+    "DEFAULT_SOUNDFONT",
+    "EXCERPT_OFFSET_S",
+    "FORMAT_VERSION",
+    "GM_FAMILY_NAMES",
+    "INSTALL_HINT",
+    "QUICK_PATH",
+    "RENDER_SAMPLE_RATE",
+    "SILENCE_DB",
+    "VELOCITY",
+    "Instrument",
+    "audible",
+    "check_instruments",
+    "check_soundfont",
+    "family_indices",
+    "generate_real_notes",
+    "import_fluidsynth",
+    "load_real_notes",
+    "main",
+    "midi_to_hz",
+    "note_plan",
+    "read_real_notes",
+    "render_excerpts",
+    "render_note",
+    "save_real_notes",
+]
+
 FORMAT_VERSION = 1
 DEFAULT_SOUNDFONT = "/usr/share/sounds/sf2/TimGM6mb.sf2"
 DEFAULT_PATH = "data/real_notes_sr16000.pt"

@@ -31,6 +31,18 @@ from ..training.data import load_split, peak_normalize
 from ..validation import check_bool, check_int
 from .perturb import add_noise, frame_f0, render_perturbed_tones
 
+__all__ = [
+    "PERTURBATIONS",
+    "Estimator",
+    "baseline_estimators",
+    "best_validation_runs",
+    "checkpoint_estimators",
+    "evaluate_estimators",
+    "noise_floor_remedy",
+    "perturbed_split",
+    "robustness_sweep",
+]
+
 # perturbation -> (level name, default levels); the first level of the tone perturbations is "none"
 PERTURBATIONS: dict[str, tuple[str, tuple[float, ...]]] = {
     "white noise": ("SNR (dB)", (40.0, 30.0, 20.0, 10.0, 5.0, 0.0)),

@@ -32,6 +32,21 @@ from tqdm.auto import tqdm
 from ..constants import EVALUATION_CACHE_ENV
 from ..validation import check_bool, check_int
 
+__all__ = [
+    "DEPENDENCIES",
+    "OUTPUT_DIRS",
+    "THREAD_VARIABLES",
+    "DirtyTreeError",
+    "executed_notebooks_dir",
+    "main",
+    "notebook_paths",
+    "provenance",
+    "record_provenance",
+    "run",
+    "schedule_order",
+    "store_outputs",
+]
+
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
 PROVENANCE_TAG = "provenance"  # the tag of the markdown cell run() writes under a notebook's title

@@ -54,6 +54,31 @@ from ..constants import DATA_F0_RANGE_HZ, DATA_MAX_HARMONICS, N_SAMPLES, PEAK_LE
 from ..synth import harmonic_synth
 from ..validation import check_bool, check_choice, check_int, check_positive_number, check_tensor, quote
 
+__all__ = [
+    "DEFAULT_PATH",
+    "SPLITS",
+    "HarmonicDataset",
+    "cached_features",
+    "check_out_file",
+    "check_torch_zip",
+    "dataset_bytes",
+    "default_split_sizes",
+    "draw_parameters",
+    "ensure_dataset",
+    "generate_harmonic_dataset",
+    "load_split",
+    "main",
+    "new_file_hint",
+    "peak_normalize",
+    "read_archive",
+    "read_dataset",
+    "render_stationary",
+    "save_dataset",
+    "split_examples",
+    "unpickling_reason",
+    "write_archive",
+]
+
 FORMAT_VERSION = 1
 DEFAULT_PATH = "data/harmonic_sr16000_n4000_seed0.pt"
 SPLITS = ("train", "val", "test")

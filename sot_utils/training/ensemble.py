@@ -62,6 +62,18 @@ from .train import (
     resume_state,
 )
 
+__all__ = [
+    "SHARED_KEYS",
+    "TRUNK_DTYPES",
+    "EnsembleAutoencoder",
+    "ensemble_train_step",
+    "evaluate_ensemble",
+    "loss_groups",
+    "main",
+    "member_losses",
+    "train_ensemble",
+]
+
 SHARED_KEYS = (
     "steps",
     "batch_size",

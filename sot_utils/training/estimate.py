@@ -10,7 +10,8 @@ signal alone: silence, noise and tones outside the trained range (40-1950 Hz, a 
 margin) are reported as unvoiced with the reason, instead of an f0 the model would give for
 anything. The encoder's own **confidence** (its probability mass within a semitone of its peak)
 is reported beside it. Notebook 06 measures both on the synthetic test tones, the real instrument
-notes and noise.
+notes and noise. This module re-exports :func:`~sot_utils.training.voicing.voicing`, one of
+:func:`estimate_f0`'s parts (the estimator page imports it from here).
 
 API: ``estimate_f0(checkpoint, audio, sample_rate)``. CLI (files, folders, glob patterns)::
 
@@ -63,6 +64,7 @@ __all__ = [
     "estimate_from_cqt",
     "expand_paths",
     "frame_confidence",
+    "main",
     "normalise_peak",
     "peak_confidence",
     "prepare_audio",

@@ -49,6 +49,30 @@ from .checkpoint import checkpoint_step, load_model
 from .data import _file_identity, cached_features
 from .train import check_device
 
+__all__ = [
+    "TABLE_METRICS",
+    "accuracy_by_partials",
+    "audible_amplitudes",
+    "budget_checkpoint",
+    "centroid_predictions",
+    "choose_budget",
+    "evaluate_budgets",
+    "evaluate_checkpoint",
+    "evaluate_runs",
+    "f0_predictions",
+    "find_runs",
+    "harmonic_shares",
+    "load_logs",
+    "main",
+    "metric_at_steps",
+    "pitch_accuracy_by_partials",
+    "plateau_step",
+    "results_markdown",
+    "results_table",
+    "training_compute",
+    "training_progress",
+]
+
 TABLE_METRICS = {"lsd": "LSD", "rpa": "RPA", "rca": "RCA", "octave_difference": "OD"}
 """The paper table's columns (metric key -> column name); MSS and MSE are computed but not shown."""
 # OD is not highlighted (docs/method.md#method-results-table)

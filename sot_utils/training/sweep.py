@@ -32,6 +32,12 @@ from ..validation import check_bool, check_choice, check_int
 from .config import TrainConfig, resolve_config
 from .train import add_run_selection, check_device, train
 
+__all__ = [
+    "main",
+    "run_processes",
+    "run_submitit",
+]
+
 BACKENDS = ("processes", "submitit-local", "slurm")
 
 _worker_row: int | None = None  # this worker process's terminal row for its runs' progress bars

@@ -53,10 +53,15 @@ from .data import cached_features
 __all__ = [
     "CPU_MICRO_BATCH",
     "TrainingDiverged",
+    "add_run_selection",
     "batch_indices",
     "build_loss",
+    "check_device",
     "evaluate_model",
+    "main",
+    "prepare_out_dir",
     "prior_weight",
+    "resume_state",
     "train",
     "train_step",
 ]
