@@ -164,7 +164,9 @@ def test_side_by_side_runs_the_longest_first_and_a_reader_after_what_it_reads(tm
 
     paths = [Path(f"{n}_x.ipynb") for n in ("01", "06", "07", "09")]
     order = run_notebooks.schedule_order(paths, {"07_x.ipynb": 500.0, "09_x.ipynb": 90.0, "06_x.ipynb": 80.0})
-    assert [p.name[:2] for p in order] == ["07", "09", "06", "01"]
+    assert [p.name[:2] for p in order] == ["07", "06", "09", "01"]  # 06 holds 09 back: 80 + 90 s
+    order = run_notebooks.schedule_order(paths, {"07_x.ipynb": 150.0, "09_x.ipynb": 90.0, "06_x.ipynb": 80.0})
+    assert [p.name[:2] for p in order] == ["06", "07", "09", "01"]
     selected = {"01", "06", "07", "09"}
     assert not run_notebooks._ready(Path("09_x.ipynb"), set(), selected)  # 06 writes what 09 reads
     assert run_notebooks._ready(Path("09_x.ipynb"), {"06"}, selected)

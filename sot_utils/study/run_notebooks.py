@@ -96,7 +96,7 @@ def run(quick: bool = False, only: list[str] | None = None, jobs: int = 1) -> di
 
     The notebooks share one fresh folder of checkpoint outputs for the run
     (:data:`sot_utils.constants.EVALUATION_CACHE_ENV`), removed when the run ends. With
-    ``jobs > 1``, that many notebooks run at a time, one thread each, the longest first (by the
+    ``jobs > 1``, that many notebooks run at a time, one thread each, the longest chain first (by the
     durations the last executed notebooks recorded), a notebook of :data:`DEPENDENCIES` after
     those it reads.
     """
@@ -199,9 +199,17 @@ def _ready(path: Path, done: set[str], selected: set[str]) -> bool:
 
 
 def schedule_order(paths: list[Path], durations: dict[str, float]) -> list[Path]:
-    """Longest first by ``durations`` (name -> seconds; unknown: 0), ties in number order: with two
-    at a time, the long notebooks overlap instead of one finishing alone at the end."""
-    return sorted(paths, key=lambda path: (-durations.get(path.name, 0.0), path.name))
+    """Longest chain first: each notebook ranked by its duration plus those of the notebooks that
+    wait for it (:data:`DEPENDENCIES`), by ``durations`` (name -> seconds; unknown: 0), ties in
+    number order. With two at a time, the long notebooks and chains overlap instead of one
+    finishing alone at the end."""
+    seconds = {path.name[:2]: durations.get(path.name, 0.0) for path in paths}
+
+    def chain(number: str) -> float:
+        waiting = [other for other, needs in DEPENDENCIES.items() if number in needs and other in seconds]
+        return seconds[number] + max((chain(other) for other in waiting), default=0.0)
+
+    return sorted(paths, key=lambda path: (-chain(path.name[:2]), path.name))
 
 
 def _last_durations(executed_dir: Path) -> dict[str, float]:
