@@ -45,7 +45,8 @@ def test_compare_results_reads_text_numbers_and_pixels(tmp_path):
     }
     assert found["results/table.csv"].status == "differs"
     assert found["results/table.csv"].detail == (
-        "1 of 3 lines changed, the first beyond tolerance at line 2; largest difference 0.25 absolute, 0.167 relative"
+        "1 of 3 lines changed, the first beyond tolerance at line 2; 1 of 2 numbers beyond (50.0%); largest difference "
+            "0.25 absolute, 0.167 relative"
     )
     assert found["figures/plot.png"] == cr.Comparison("figures/plot.png", "differs", "25.00% of the pixels differ")
     assert (committed / "figures" / "same.png").read_bytes() != (regenerated / "figures" / "same.png").read_bytes()
@@ -141,7 +142,8 @@ def test_the_detail_names_the_largest_difference_and_the_first_line_beyond():
     )
     assert cr.compare_text(old, new.replace("50.1", "50.3"), DEFAULT) == (
         "differs",
-        "2 of 4 lines changed, the first beyond tolerance at line 4; largest difference 0.3 absolute, 0.1 relative",
+        "2 of 4 lines changed, the first beyond tolerance at line 4; 1 of 6 numbers beyond (16.7%); largest difference "
+            "0.3 absolute, 0.1 relative",
     )
     exact = cr.Tolerance(last_digit=False, reason="exact")
     assert cr.compare_text("1.0\n", "1.1\n", exact)[0] == "differs"
@@ -184,7 +186,7 @@ def test_the_first_matching_pattern_wins(tmp_path, monkeypatch):
 def test_the_default_tolerances():
     assert cr.tolerance_for("figures/spectra.png").pixels == 0.03
     assert cr.tolerance_for("results/results_table.md") == DEFAULT
-    assert (DEFAULT.relative, DEFAULT.absolute, DEFAULT.last_digit) == (1e-4, 1e-9, True)
+    assert (DEFAULT.relative, DEFAULT.absolute, DEFAULT.last_digit) == (1e-4, 1e-6, True)
     assert all(tolerance.reason for _, tolerance in cr.TOLERANCES)
     with pytest.raises(ValueError, match="relative"):
         cr.Tolerance(relative=-1e-4, reason="negative")
@@ -204,7 +206,7 @@ def test_files_within_tolerance_are_reported_with_their_reason_and_do_not_fail(t
     assert "0 differs, 0 new, 0 not regenerated, 2 within tolerance, 1 same (of 3 result files)" in report
     assert (
         "- within tolerance: `results/a.csv` (1 of 2 lines changed; largest difference 1e-06 ...); tolerance "
-        "relative 0.0001, absolute 1e-09, one unit of the last printed digit: float32 sums in another order"
+        "relative 0.0001, absolute 1e-06, one unit of the last printed digit: float32 sums in another order"
     ) in report
     assert "- within tolerance: `figures/b.png` (0.01% of the pixels differ); tolerance 3.00% of the pixels: " in report
     monkeypatch.setattr(cr, "check", lambda *args: (comparisons, "abc123"))
@@ -271,3 +273,22 @@ def test_the_docs_list_every_stated_tolerance():
     docs = (Path(__file__).parents[1] / "docs" / "reproducing.md").read_text()
     for pattern, _ in cr.TOLERANCES:
         assert f"`{pattern}`" in docs, f"docs/reproducing.md does not list the tolerance of {pattern}"
+
+
+def test_outliers_allow_a_share_of_numbers_beyond_and_ignored_columns_are_not_compared(tmp_path):
+    loose = cr.Tolerance(relative=0.05, outliers=0.25, reason="chaotic fits")
+    old = "a,1.0\nb,2.0\nc,3.0\nd,4.0\n"
+    assert cr.compare_text(old, "a,1.0\nb,2.0\nc,3.0\nd,9.0\n", loose)[0] == "within tolerance"  # 1 of 4
+    status, detail = cr.compare_text(old, "a,1.0\nb,2.0\nc,7.0\nd,9.0\n", loose)  # 2 of 4
+    assert status == "differs" and "2 of 4 numbers beyond (50.0%)" in detail
+    assert cr.compare_text(old, "a,1.0\nb,2.0\nc,3.0\ne,4.0\n", loose)[0] == "differs"  # text never passes
+    timed = cr.Tolerance(ignore_columns=("seconds",), reason="wall clock")
+    (tmp_path / "a.csv").write_text('name,"x, y",seconds\n"p, q",1.5,0.31\n')
+    (tmp_path / "b.csv").write_text('name,"x, y",seconds\n"p, q",1.5,0.52\n')
+    assert cr.compare_file(tmp_path / "a.csv", tmp_path / "b.csv", timed)[0] == "same"
+    assert cr.compare_file(tmp_path / "a.csv", tmp_path / "b.csv")[0] == "differs"
+    assert cr.drop_columns('name,"x, y",seconds\n"p, q",1.5,0.31\n', ("seconds",)) == 'name,"x, y"\n"p, q",1.5\n'
+    with pytest.raises(ValueError, match="outliers"):
+        cr.Tolerance(outliers=2.0, reason="x")
+    with pytest.raises(ValueError, match="ignore_columns"):
+        cr.Tolerance(ignore_columns="seconds", reason="x")

@@ -25,6 +25,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import csv
 import io
 import math
 import os
@@ -53,6 +54,7 @@ __all__ = [
     "check",
     "compare_results",
     "compare_text",
+    "drop_columns",
     "format_report",
     "job_command",
     "main",
@@ -74,13 +76,18 @@ class Tolerance:
     or, with ``last_digit``, when the two are printed with decimals and differ by at most one unit of
     the last printed digit of the coarser of the two (``12.35`` vs ``12.34``, ``12.3`` vs ``12.35``):
     a value that sits at a rounding boundary prints either way. Integers (``7`` vs ``8``: counts of
-    tones, seeds, runs) get no such slack. ``pixels`` is the share of a PNG's pixels that may
-    differ. ``reason`` says, in one sentence, why the file gets this tolerance.
+    tones, seeds, runs) get no such slack. ``outliers`` is the share of a file's numbers that may move
+    beyond that (the outcomes of optimisations that end in another basin when rounding differs);
+    ``ignore_columns`` names CSV columns left out of the comparison (wall-clock times, which belong
+    to the machine). ``pixels`` is the share of a PNG's pixels that may differ. ``reason`` says, in
+    one sentence, why the file gets this tolerance.
     """
 
     relative: float = 0.0
     absolute: float = 0.0
     last_digit: bool = True
+    outliers: float = 0.0
+    ignore_columns: tuple[str, ...] = ()
     pixels: float = 0.0
     reason: str
 
@@ -90,7 +97,10 @@ class Tolerance:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
                 raise ValueError(f"`{name}` must be a finite number >= 0, got {quote(value)}")
         check_bool("last_digit", self.last_digit)
+        check_unit_interval("outliers", self.outliers)
         check_unit_interval("pixels", self.pixels)
+        if not isinstance(self.ignore_columns, tuple) or not all(isinstance(c, str) for c in self.ignore_columns):
+            raise ValueError(f"`ignore_columns` must be a tuple of column names, got {quote(self.ignore_columns)}")
         if not isinstance(self.reason, str) or not self.reason.strip():
             raise ValueError(f"`reason` must say why this tolerance, got {quote(self.reason)}")
 
@@ -101,6 +111,8 @@ class Tolerance:
         parts = [f"relative {self.relative:g}", f"absolute {self.absolute:g}"]
         parts = [part for part, value in zip(parts, (self.relative, self.absolute)) if value]
         parts += ["one unit of the last printed digit"] if self.last_digit else []
+        parts += [f"{self.outliers:.0%} of the numbers beyond"] if self.outliers else []
+        parts += [f"not compared: {', '.join(self.ignore_columns)}"] if self.ignore_columns else []
         return ", ".join(parts) or "exact"
 
 
@@ -108,6 +120,67 @@ class Tolerance:
 # Tolerance) pairs, matched with fnmatch (where `*` also crosses `/`); the first matching pattern wins.
 TOLERANCES: tuple[tuple[str, Tolerance], ...] = (
     # ---- file-specific entries: put them here, before the defaults below, so that they win ----
+    # The numbers quoted were measured between the committed results of an AMD EPYC (two threads)
+    # and a rerun on an Intel Xeon with AVX-512 (one thread); on one machine the runs repeat exactly.
+    *(
+        (
+            pattern,
+            Tolerance(
+                relative=1e-4,
+                absolute=1e-6,
+                ignore_columns=("seconds_per_example",),
+                reason="the times per example are the wall clock of the machine that ran them",
+            ),
+        )
+        for pattern in ("results/peers_*.csv", "results/remedy_real_notes.csv")
+    ),
+    (
+        "results/trap_landscapes*.csv",
+        Tolerance(
+            relative=0.05,
+            absolute=1e-6,
+            outliers=0.05,
+            reason="Adam on a candidate's 20 amplitudes: on another CPU (other rounding in its vector "
+            "units) a candidate near a ridge ends in another local minimum; measured: 1.5 % of the numbers "
+            "(2.5 % with the floor) moved by more than 5 %, most of them MSS-LogLin's or the strongest partial",
+        ),
+    ),
+    (
+        "results/trap_proxy.csv",
+        Tolerance(
+            relative=0.05,
+            absolute=1e-6,
+            outliers=0.3,
+            ignore_columns=("outcome",),
+            reason="each fit of f0 and amplitudes follows its own path: on another CPU a fit that passes near "
+            "a basin boundary ends in the other basin; measured: 19 % of the numbers moved by more than 5 % "
+            "and 61 of 576 fits changed outcome (a label read off `true_over_final`, compared as a number)",
+        ),
+    ),
+    (
+        "results/gd_success_rate_*.csv",
+        Tolerance(
+            outliers=0.3,
+            reason="a rate counts 8 gradient-descent fits; on another CPU fits of the vertical losses and of "
+            "the zero-padded SOT that pass near a basin boundary end in the other basin; measured: 24 % (sine) "
+            "and 12 % (harmonic) of the rates moved, by up to 50 points (the complete-frame SOT losses stayed)",
+        ),
+    ),
+    (
+        "results/gd_success_summary.csv",
+        Tolerance(
+            absolute=12.5,
+            reason="means of the rates above over the detunings; measured: up to 11 points",
+        ),
+    ),
+    (
+        "figures/gd_success_rate_*.png",
+        Tolerance(pixels=0.15, reason="draws the rates above; measured: 11-13 % of the pixels"),
+    ),
+    (
+        "figures/trap_landscapes*.png",
+        Tolerance(pixels=0.1, reason="draws the landscapes above; measured: 3-7 % of the pixels"),
+    ),
     # ---- defaults ----
     (
         "figures/*.png",
@@ -120,8 +193,9 @@ TOLERANCES: tuple[tuple[str, Tolerance], ...] = (
         "results/*",
         Tolerance(
             relative=1e-4,
-            absolute=1e-9,
-            reason="float32 sums in another order (thread count, batch layout) round differently",
+            absolute=1e-6,
+            reason="float32 sums in another order (CPU, thread count, batch layout) round differently; "
+            "float32 keeps about 7 significant digits, so values near 0 move by up to 1e-6",
         ),
     ),
 )
@@ -182,7 +256,10 @@ def compare_file(committed: Path, regenerated: Path, tolerance: Tolerance = EXAC
     tolerance"`` or ``"differs"``, and how (PNG by pixels, other files by text)."""
     if committed.suffix == ".png":
         return _compare_png(committed, regenerated, tolerance)
-    status, detail = compare_text(committed.read_text(), regenerated.read_text(), tolerance)
+    old, new = committed.read_text(), regenerated.read_text()
+    if tolerance.ignore_columns and committed.suffix == ".csv":
+        old, new = drop_columns(old, tolerance.ignore_columns), drop_columns(new, tolerance.ignore_columns)
+    status, detail = compare_text(old, new, tolerance)
     if status == "differs" and committed.suffix == ".csv":
         shape = _table_shape_change(committed, regenerated)
         detail += f"; {shape}" if shape else ""
@@ -242,6 +319,17 @@ def _number_moves(old: str, new: str, tolerance: Tolerance) -> list[tuple[float,
     return moves
 
 
+def drop_columns(text: str, columns: tuple[str, ...]) -> str:
+    """A CSV's text without the named columns (as its header names them; quoting kept by :mod:`csv`)."""
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows:
+        return text
+    keep = [i for i, name in enumerate(rows[0]) if name not in columns]
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([[row[i] for i in keep if i < len(row)] for row in rows])
+    return out.getvalue()
+
+
 def compare_text(old: str, new: str, tolerance: Tolerance = EXACT) -> tuple[str, str]:
     """``(status, detail)`` of the regenerated text ``new`` against the committed ``old``, line by line.
 
@@ -253,22 +341,28 @@ def compare_text(old: str, new: str, tolerance: Tolerance = EXACT) -> tuple[str,
     old_lines, new_lines = old.splitlines(), new.splitlines()
     if old_lines == new_lines:
         return "same", ""
-    changed, beyond, moves = 0, [], []
+    changed, beyond, moves, broken = 0, [], [], False
     for number, (a, b) in enumerate(zip_longest(old_lines, new_lines), start=1):
         if a == b:
             continue
         changed += 1
         line_moves = None if a is None or b is None else _number_moves(a, b, tolerance)
         moves += line_moves or []
+        broken |= line_moves is None
         if line_moves is None or not all(within for _, _, within in line_moves):
             beyond.append(number)
     detail = f"{changed} of {max(len(old_lines), len(new_lines))} lines changed"
+    n_numbers = sum(len(split_numbers(line)) // 2 for line in old_lines)
+    n_outliers = sum(not within for _, _, within in moves)
     if beyond:
         detail += f", the first beyond tolerance at line {beyond[0]}"
+    if n_outliers:
+        detail += f"; {n_outliers} of {n_numbers} numbers beyond ({n_outliers / max(n_numbers, 1):.1%})"
     if moves:
         largest, largest_relative = max(m[0] for m in moves), max(m[1] for m in moves)
         detail += f"; largest difference {largest:.3g} absolute, {largest_relative:.3g} relative"
-    return ("differs" if beyond else "within tolerance"), detail
+    within = not beyond or (not broken and n_outliers <= tolerance.outliers * n_numbers)
+    return ("within tolerance" if within else "differs"), detail
 
 
 def _table_shape_change(committed: Path, regenerated: Path) -> str | None:
