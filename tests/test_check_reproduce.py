@@ -46,7 +46,7 @@ def test_compare_results_reads_text_numbers_and_pixels(tmp_path):
     assert found["results/table.csv"].status == "differs"
     assert found["results/table.csv"].detail == (
         "1 of 3 lines changed, the first beyond tolerance at line 2; 1 of 2 numbers beyond (50.0%); largest difference "
-            "0.25 absolute, 0.167 relative"
+        "0.25 absolute, 0.167 relative"
     )
     assert found["figures/plot.png"] == cr.Comparison("figures/plot.png", "differs", "25.00% of the pixels differ")
     assert (committed / "figures" / "same.png").read_bytes() != (regenerated / "figures" / "same.png").read_bytes()
@@ -143,7 +143,7 @@ def test_the_detail_names_the_largest_difference_and_the_first_line_beyond():
     assert cr.compare_text(old, new.replace("50.1", "50.3"), DEFAULT) == (
         "differs",
         "2 of 4 lines changed, the first beyond tolerance at line 4; 1 of 6 numbers beyond (16.7%); largest difference "
-            "0.3 absolute, 0.1 relative",
+        "0.3 absolute, 0.1 relative",
     )
     exact = cr.Tolerance(last_digit=False, reason="exact")
     assert cr.compare_text("1.0\n", "1.1\n", exact)[0] == "differs"

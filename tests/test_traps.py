@@ -4,6 +4,7 @@ Oracles: the closed form of the sub-harmonic renders (f0/k with partials k, 2k, 
 target's partial set), checked on the signals themselves; and the floor's definition."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -226,3 +227,21 @@ def test_the_real_modulus_has_the_gradient_of_the_complex_abs():
     np.testing.assert_allclose(real.grad, z.grad.real, rtol=1e-6)
     np.testing.assert_allclose(imaginary.grad, z.grad.imag, rtol=1e-6)
     assert real.grad[-1] == 0 and imaginary.grad[-1] == 0
+
+
+def test_a_preference_for_the_truth_needs_a_gap_beyond_the_margin():
+    """Hand-made landscapes: a gap of 1 % of the curve's range is a tie, 5 % a preference; the octave
+    above is a dip when lower than the candidates 0.03 octave either side."""
+    from sot_utils.study.traps import sub_harmonic_preference
+
+    hz = np.array([100.0, 200.0, 380.0, 400.0, 760.0, 800.0, 840.0])
+    rows = []
+    for group, at_sub in (("tie", 0.11), ("prefers", 0.15)):
+        loss = np.array([at_sub, 0.5, 1.0, 0.10, 0.9, 0.4, 0.8])
+        rows.append(pd.DataFrame({"candidate_hz": hz, "loss": loss, "strongest_partial": 1, "group": group}))
+    landscapes = pd.concat(rows, ignore_index=True).assign(n_partials=4)
+    table = sub_harmonic_preference(landscapes, 400.0).set_index("group")
+    assert table.loc["tie", "best sub-harmonic"] == "f0/4" and not table.loc["tie", "truth lower"]
+    assert table.loc["prefers", "truth lower"]
+    assert table["2 f0 a dip"].all() and (table["highest loss"] == 1.0).all()
+    assert sub_harmonic_preference(landscapes, 400.0, margin=0.0).set_index("group").loc["tie", "truth lower"]

@@ -10,7 +10,8 @@ too. Which of these minima training reaches depends on where it starts.
   amplitudes are optimised (the landscape the encoder's f0 head sees once the amplitude head has
   adapted), for several losses and targets in one batch (:func:`amplitude_optimal_landscape`:
   one of each);
-- :func:`trap_landscapes`: those landscapes for the paper's losses around K-partial targets;
+- :func:`trap_landscapes`: those landscapes for the paper's losses around K-partial targets, and
+  :func:`sub_harmonic_preference`: whether each prefers the truth to its best exact f0/k;
 - :func:`fit_f0_and_amplitudes`: f0 and amplitudes fitted together by gradient descent, per tone
   (the autoencoder's problem without the encoder): a cheap proxy of training;
 - :func:`untrained_f0`: what a freshly initialised model predicts, per seed (its starting point);
@@ -39,7 +40,14 @@ from ..constants import N_FRAMES, N_SAMPLES, SAMPLE_RATE
 from ..losses import harmonic_index_prior, paper_loss, wasserstein_1d
 from ..spectral import complex_stft, stft_magnitude
 from ..synth import exp_sigmoid, floor_fundamental, harmonic_synth
-from ..validation import check_bool, check_int, check_positive_number, check_same_shape, check_tensor
+from ..validation import (
+    check_bool,
+    check_int,
+    check_positive_number,
+    check_same_shape,
+    check_tensor,
+    check_unit_interval,
+)
 from .landscape import harmonic_tones, per_example_loss
 
 __all__ = [
@@ -49,6 +57,8 @@ __all__ = [
     "centroid_slope",
     "fit_f0_and_amplitudes",
     "fundamental_ratio",
+    "PREFERENCE_MARGIN",
+    "sub_harmonic_preference",
     "subharmonic_ratios",
     "trap_landscapes",
     "untrained_f0",
@@ -289,6 +299,63 @@ def trap_landscapes(
     )
     frame = frame.sort_values(["target", "group_order"], kind="stable", ignore_index=True)
     return frame[["candidate_hz", "loss", "strongest_partial", "group", "n_partials"]]
+
+
+PREFERENCE_MARGIN = 0.02
+"""How much lower than the best exact sub-harmonic f0/k the loss at the truth must be, as a share of
+the curve's highest loss, for a landscape to prefer the truth (:func:`sub_harmonic_preference`).
+The minima are found by 300 Adam steps, not exactly: the same landscapes computed on two CPUs moved
+these differences by up to 0.013 of the curve's range, so a smaller gap is a tie."""
+
+
+def _nearest(frame: pd.DataFrame, hz: float) -> pd.Series:
+    return frame.iloc[(np.log(frame["candidate_hz"]) - np.log(hz)).abs().argmin()]
+
+
+def sub_harmonic_preference(
+    landscapes: pd.DataFrame, target_f0_hz: float, margin: float = PREFERENCE_MARGIN
+) -> pd.DataFrame:
+    """Per loss and target of :func:`trap_landscapes`: does the landscape prefer the truth? (notebook 07)
+
+    Args:
+        landscapes: :func:`trap_landscapes`'s rows.
+        target_f0_hz: the targets' f0, Hz.
+        margin: the gap, as a share of the curve's highest loss, that counts as a preference
+            (:data:`PREFERENCE_MARGIN`).
+
+    Returns:
+        one row per (group, partials): ``loss at f0``, ``best sub-harmonic`` (``"f0/k"`` of the
+        lowest exact sub-harmonic, ``"-"`` when K > 10 leaves none), ``loss there``, ``highest
+        loss``, ``loss at 2 f0``, ``2 f0 a dip`` (lower than the nearest candidates at least 0.03
+        octave away on either side) and ``truth lower`` (the loss at f0 is lower than at the best
+        f0/k by more than ``margin`` of the highest loss).
+    """
+    check_positive_number("target_f0_hz", target_f0_hz)
+    check_unit_interval("margin", margin)
+    rows = []
+    for (group, count), frame in landscapes.groupby(["group", "n_partials"], sort=False):
+        subs = [_nearest(frame, target_f0_hz / k) for k in subharmonic_ratios(int(count))[1:]]
+        best_sub = min(subs, key=lambda row: row["loss"]) if subs else None
+        octave = _nearest(frame, 2 * target_f0_hz)
+        # grid points closer than 0.03 octave to 2 f0 lie inside its dip: compare with the nearest beyond
+        frame = frame.sort_values("candidate_hz", ignore_index=True)
+        offset = np.log2(frame["candidate_hz"] / (2 * target_f0_hz))
+        beside = min(frame.loc[offset <= -0.03, "loss"].iloc[-1], frame.loc[offset >= 0.03, "loss"].iloc[0])
+        rows.append(
+            {
+                "group": group,
+                "partials": int(count),
+                "loss at f0": _nearest(frame, target_f0_hz)["loss"],
+                "best sub-harmonic": f"f0/{round(target_f0_hz / best_sub['candidate_hz'])}" if subs else "-",
+                "loss there": best_sub["loss"] if subs else np.nan,
+                "highest loss": frame["loss"].max(),
+                "loss at 2 f0": octave["loss"],
+                "2 f0 a dip": bool(octave["loss"] < beside),
+            }
+        )
+    table = pd.DataFrame(rows)
+    table["truth lower"] = table["loss there"] - table["loss at f0"] > margin * table["highest loss"]
+    return table
 
 
 def fit_f0_and_amplitudes(
