@@ -115,7 +115,7 @@ book: $(STAMP) mathjax
 	$(OFFLINE) $(PY) -m sphinx -q -W --keep-going -b html -c docs -d build/book-doctrees . build/book
 	@echo "the book: build/book/index.html"
 
-# On demand (about 2.5 hours; not part of `make test`): clone the current commit into
+# On demand (about 50 minutes; not part of `make test`): clone the current commit into
 # build/check-reproduce/, run `make reproduce` there and list the committed results (results/*.csv,
 # results/*.md, figures/*.png by pixels) that differ. A smoke run: CHECK_ARGS="--quick".
 CHECK_ARGS ?=

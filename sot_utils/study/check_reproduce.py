@@ -1,6 +1,6 @@
 """Do the committed results match the code? Rerun the main job in a clean clone and compare.
 
-``make check-reproduce`` (on demand, about an hour; not part of ``make test``):
+``make check-reproduce`` (on demand, about 50 minutes; not part of ``make test``):
 
 1. clones the current commit into a scratch folder (``build/check-reproduce/clone/``); uncommitted
    changes are not part of the check;
