@@ -153,14 +153,20 @@ def _predict_split(path, data, split, device, progress, limit):
     )
 
 
-def _labels_and_controls(path, data, split, device, limit) -> tuple[dict, torch.Tensor, torch.Tensor]:
-    """(labels, f0 ``[N, n_frames]`` Hz, amplitudes ``[N, n_frames, n_harmonics]``) of a checkpoint on a
-    split: predicted once per checkpoint file, then shared (:data:`EVALUATION_CACHE_ENV`)."""
+def _cached_outputs(path, data, split, device, limit) -> tuple[str, dict]:
+    """The arguments checked, then the key of a checkpoint's outputs on a split and what is stored
+    under it (empty when nothing is)."""
     if limit is not None:
         check_int("limit", limit, minimum=1)
     check_eval_device(device)
     key = _outputs_key(path, data, split, device, limit)
-    entry = _stored_outputs(key)
+    return key, _stored_outputs(key)
+
+
+def _labels_and_controls(path, data, split, device, limit) -> tuple[dict, torch.Tensor, torch.Tensor]:
+    """(labels, f0 ``[N, n_frames]`` Hz, amplitudes ``[N, n_frames, n_harmonics]``) of a checkpoint on a
+    split: predicted once per checkpoint file, then shared (:data:`EVALUATION_CACHE_ENV`)."""
+    key, entry = _cached_outputs(path, data, split, device, limit)
     if "f0_hz" not in entry:
         _, labels, prediction = _predict_split(path, data, split, device, False, limit)
         entry = {**entry, "f0_hz": prediction.f0_hz, "amplitudes": prediction.amplitudes}
@@ -194,11 +200,7 @@ def evaluate_checkpoint(
     """
     check_bool("progress", progress)
     check_bool("tracking", tracking)
-    if limit is not None:
-        check_int("limit", limit, minimum=1)
-    check_eval_device(device)
-    key = _outputs_key(path, data, split, device, limit)
-    entry = _stored_outputs(key)
+    key, entry = _cached_outputs(path, data, split, device, limit)
     if "metrics" not in entry:
         audio, labels, prediction = _predict_split(path, data, split, device, progress, limit)
         f0_hz = labels["f0_hz"]
