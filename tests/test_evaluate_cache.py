@@ -2,6 +2,7 @@
 
 Oracle: the same functions with the cache emptied, recomputing from the checkpoint."""
 
+import os
 import shutil
 
 import pandas as pd
@@ -77,5 +78,11 @@ def test_a_changed_checkpoint_or_another_limit_is_predicted_again(tiny_run, tiny
         assert len(calls) == 2
         assert evaluate_checkpoint(tiny_run / "best.pt", tiny_data, tracking=True) == first
         assert len(calls) == 2
+        shutil.copy(tiny_run / "best.pt", copy)  # the same path, rewritten: another checkpoint
+        os.utime(copy, ns=(10**18, 10**18))
+        assert evaluate_checkpoint(copy, tiny_data, tracking=True) == first
+        assert len(calls) == 3
+        with pytest.raises(FileNotFoundError):  # nothing to share: loading says why
+            evaluate_checkpoint(tmp_path / "nope.pt", tiny_data)
     finally:
         evaluate._predict_split = saved

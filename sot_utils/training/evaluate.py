@@ -106,10 +106,13 @@ _MEMORY: dict[str, dict] = {}
 _MEMORY_SIZE = 512  # entries of about 0.6 MB (f0 and amplitudes of a 400-tone split)
 
 
-def _outputs_key(path, data, split, device, limit) -> str:
-    """What a checkpoint's outputs on a split depend on: its bytes, the dataset file, the split, the
-    examples and the device."""
-    checkpoint = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+def _outputs_key(path, data, split, device, limit) -> str | None:
+    """What a checkpoint's outputs on a split depend on: the checkpoint file and the dataset file (path,
+    size, modification time: a rewritten file is another), the split, the examples and the device.
+    None when the checkpoint cannot be found (nothing is shared; loading it says why)."""
+    checkpoint = _file_identity(Path(path))
+    if checkpoint is None:
+        return None
     data_file = "run's data" if data is None else _file_identity(Path(data))
     return hashlib.sha256(repr((checkpoint, data_file, split, str(device), limit)).encode()).hexdigest()[:32]
 
@@ -126,7 +129,9 @@ def _stored_outputs(key: str) -> dict:
     return {}
 
 
-def _store_outputs(key: str, entry: dict) -> None:
+def _store_outputs(key: str | None, entry: dict) -> None:
+    if key is None:
+        return
     while len(_MEMORY) >= _MEMORY_SIZE:
         _MEMORY.pop(next(iter(_MEMORY)))
     _MEMORY[key] = entry
@@ -153,14 +158,14 @@ def _predict_split(path, data, split, device, progress, limit):
     )
 
 
-def _cached_outputs(path, data, split, device, limit) -> tuple[str, dict]:
+def _cached_outputs(path, data, split, device, limit) -> tuple[str | None, dict]:
     """The arguments checked, then the key of a checkpoint's outputs on a split and what is stored
     under it (empty when nothing is)."""
     if limit is not None:
         check_int("limit", limit, minimum=1)
     check_eval_device(device)
     key = _outputs_key(path, data, split, device, limit)
-    return key, _stored_outputs(key)
+    return key, ({} if key is None else _stored_outputs(key))
 
 
 def _labels_and_controls(path, data, split, device, limit) -> tuple[dict, torch.Tensor, torch.Tensor]:
