@@ -115,6 +115,13 @@ class _Modulus(torch.autograd.Function):
         return scale * real, scale * imaginary
 
 
+def _strongest_audible_partial(f0_hz: torch.Tensor, amplitudes: torch.Tensor) -> torch.Tensor:
+    """The number (1-based) of the strongest partial below Nyquist: ``f0_hz [C]``, ``amplitudes [..., C, H]``
+    -> ``[..., C]`` (a partial the synth mutes does not count, however large its amplitude)."""
+    audible = f0_hz[:, None] * torch.arange(1, amplitudes.shape[-1] + 1) < SAMPLE_RATE / 2  # [C, H]
+    return (amplitudes.pow(2) * audible).argmax(dim=-1) + 1
+
+
 def _spectral_loss(name: str, loss) -> None:
     if not (hasattr(loss, "stft_settings") and hasattr(loss, "from_magnitudes")):
         raise TypeError(
@@ -211,8 +218,7 @@ def amplitude_optimal_landscapes(
         values.sum().backward()
         optimizer.step()
     amplitudes = floor_fundamental(exp_sigmoid(logits.detach()), fundamental_floor)
-    audible = candidates_hz[:, None] * torch.arange(1, n_harmonics + 1) < SAMPLE_RATE / 2  # [C, H]
-    strongest = (amplitudes.pow(2) * audible).argmax(dim=-1) + 1
+    strongest = _strongest_audible_partial(candidates_hz, amplitudes)
     index = pd.MultiIndex.from_product([names, range(n_targets), range(n_candidates)])
     return pd.DataFrame(
         {
@@ -415,8 +421,7 @@ def fit_f0_and_amplitudes(
         final = per_example_loss(loss, targets, _render(f0, amplitudes))
         frames = (f0[:, None].expand(-1, N_FRAMES), amplitudes[:, None].expand(-1, N_FRAMES, -1))
         prior = harmonic_index_prior(*frames)
-    audible = f0[:, None] * torch.arange(1, n_harmonics + 1) < SAMPLE_RATE / 2
-    strongest = (amplitudes.pow(2) * audible).argmax(dim=-1) + 1
+    strongest = _strongest_audible_partial(f0, amplitudes)
     return pd.DataFrame(
         {
             "start_hz": start_hz.numpy(),
