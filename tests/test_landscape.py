@@ -212,3 +212,27 @@ def test_fit_f0_perturb_target_reaches_the_targets_only():
     assert seen == [(1, 4096)]  # applied once, to the [T * D, n_samples] targets
     with pytest.raises(ValueError, match="perturb_target"):
         landscape.fit_f0(*args, steps=2, perturb_target=lambda x: x[0])
+
+
+def test_loss_to_target_gives_the_loss_values_and_gradients_with_the_target_transformed_once():
+    from sot_utils.losses import paper_loss
+
+    targets = landscape.harmonic_tones(torch.tensor([220.0, 330.0, 500.0]), landscape.decaying_amplitudes(4))
+    f0 = torch.tensor([230.0, 300.0, 520.0], requires_grad=True)
+    losses = {
+        **landscape.landscape_losses(n_fft=512),
+        "SOT-2048": paper_loss("SOT-2048", reduction="none"),  # a weighted sum: SOT + MSS
+        "plain callable": lambda target, estimate: (target - estimate).pow(2).mean(-1),
+    }
+    for name, loss in losses.items():
+        render = lambda: landscape.harmonic_tones(f0, landscape.decaying_amplitudes(4))  # noqa: E731
+        expected = landscape.per_example_loss(loss, targets, render())
+        (expected_grad,) = torch.autograd.grad(expected.sum(), f0)
+        values = landscape.loss_to_target(loss, targets)(render())
+        (grad,) = torch.autograd.grad(values.sum(), f0)
+        torch.testing.assert_close(values, expected, rtol=0, atol=0, msg=name)
+        torch.testing.assert_close(grad, expected_grad, rtol=0, atol=0, msg=name)
+    with pytest.raises(ValueError, match="`estimate` must have the target's shape"):
+        landscape.loss_to_target(losses["SOT W2"], targets)(targets[:2])
+    with pytest.raises(ValueError, match="`target`"):
+        landscape.loss_to_target(losses["SOT W2"], targets[0])

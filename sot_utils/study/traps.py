@@ -48,7 +48,7 @@ from ..validation import (
     check_tensor,
     check_unit_interval,
 )
-from .landscape import harmonic_tones, per_example_loss
+from .landscape import harmonic_tones, loss_to_target
 
 __all__ = [
     "amplitude_optimal_landscape",
@@ -399,6 +399,7 @@ def fit_f0_and_amplitudes(
     if len(start_hz) != len(targets):
         raise ValueError(f"`start_hz` needs one value per target ({len(targets)}), got {len(start_hz)}")
     check_int("steps", steps, minimum=1)
+    loss_to_targets = loss_to_target(loss, targets)
     log2_f0 = torch.log2(start_hz).clone().requires_grad_()
     logits = torch.zeros(len(targets), n_harmonics, requires_grad=True)
     optimizer = torch.optim.Adam(
@@ -408,7 +409,7 @@ def fit_f0_and_amplitudes(
         optimizer.zero_grad()
         f0 = 2.0 ** log2_f0.clamp(min=math.log2(20.0), max=math.log2(7900.0))
         amplitudes = floor_fundamental(exp_sigmoid(logits), fundamental_floor)
-        values = per_example_loss(loss, targets, _render(f0, amplitudes))
+        values = loss_to_targets(_render(f0, amplitudes))
         if prior_weight:
             values = values + prior_weight * harmonic_index_prior(
                 f0[:, None].expand(-1, N_FRAMES), amplitudes[:, None].expand(-1, N_FRAMES, -1)
@@ -418,7 +419,7 @@ def fit_f0_and_amplitudes(
     with torch.no_grad():
         f0 = 2.0 ** log2_f0.clamp(min=math.log2(20.0), max=math.log2(7900.0))
         amplitudes = floor_fundamental(exp_sigmoid(logits), fundamental_floor)
-        final = per_example_loss(loss, targets, _render(f0, amplitudes))
+        final = loss_to_targets(_render(f0, amplitudes))
         frames = (f0[:, None].expand(-1, N_FRAMES), amplitudes[:, None].expand(-1, N_FRAMES, -1))
         prior = harmonic_index_prior(*frames)
     strongest = _strongest_audible_partial(f0, amplitudes)
