@@ -9,6 +9,11 @@ A run folder (``checkpoints/<group>/<seed>/``) holds
 - ``config.yaml``: the resolved config (:mod:`sot_utils.training.config`);
 - ``.lock`` while a process trains it (:class:`RunLock`).
 
+:class:`RunFolder` is the one writer of this format: the lone trainer
+(:func:`sot_utils.training.train.train`) and the batched ensemble
+(:func:`sot_utils.training.ensemble.train_ensemble`) both create, resume and record their runs
+through it, so a run trained one way can be resumed the other way.
+
 **Loading is safe**: checkpoints are read with ``torch.load(weights_only=True)``, which unpickles
 only tensors, numbers, strings, lists and dicts. A ``.pt`` file from someone else cannot run code
 when it is opened; one that holds anything else is refused with a message naming the file.
@@ -22,19 +27,23 @@ import csv
 import io
 import os
 import pickle
+import shutil
 import socket
 import warnings
 from pathlib import Path
 
 import torch
+import yaml
 
 from ..autoencoder import HarmonicAutoencoder
-from .config import TrainConfig, upgrade_config
+from ..validation import check_bool
+from .config import TrainConfig, config_differences, upgrade_config
 from .data import check_torch_zip, unpickling_reason
 
 __all__ = [
     "LOG_FIELDS",
     "CheckpointError",
+    "RunFolder",
     "RunLock",
     "RunLockedError",
     "append_log_row",
@@ -360,3 +369,144 @@ class RunLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+# --------------------------------------------------------------------------------------------
+# The run folder, as a trainer writes it
+
+
+class RunFolder:
+    """One run's folder (the format in this module's docstring), as the trainers write it.
+
+    Args:
+        path: the folder (``config.out_dir``).
+
+    Use :meth:`create` before taking its :class:`RunLock`, then :meth:`resume` (the state of
+    ``last.pt``), :meth:`start` (``config.yaml`` and ``log.csv`` for the steps to come) and, after
+    each validation, :meth:`record`.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    @property
+    def last(self) -> Path:
+        return self.path / "last.pt"
+
+    @property
+    def best(self) -> Path:
+        return self.path / "best.pt"
+
+    @property
+    def log(self) -> Path:
+        return self.path / "log.csv"
+
+    def best_upto(self, step: int) -> Path:
+        """``best-upto-<step>.pt``: the best checkpoint among the validations up to ``step``."""
+        return self.path / f"best-upto-{step}.pt"
+
+    def create(self) -> bool:
+        """Create the folder (and its parents); return whether it was created now.
+
+        A path under a regular file, a regular file in its place, or a dangling symbolic link on
+        the way is a clear error (ValueError naming ``out_dir``).
+        """
+        for parent in (self.path, *self.path.parents):
+            if parent.is_symlink() and not parent.exists():  # dangling, or a loop of links
+                try:
+                    target = os.readlink(parent)
+                except OSError:
+                    target = "?"
+                raise ValueError(
+                    f"`out_dir` {str(self.path)!r}: {str(parent)!r} is a symbolic link to {target!r}, which does "
+                    "not resolve to a folder (missing, or a loop of links)"
+                )
+            if parent.exists() and not parent.is_dir():
+                raise ValueError(f"`out_dir` {str(self.path)!r}: {str(parent)!r} is a file, not a folder")
+        created = not self.path.exists()
+        self.path.mkdir(parents=True, exist_ok=True)
+        return created
+
+    def remove_if_empty(self) -> None:
+        """Remove the folder if nothing is in it (a run that never started leaves nothing behind)."""
+        if self.path.exists() and not any(self.path.iterdir()):
+            self.path.rmdir()
+
+    def resume(self, config: TrainConfig, allow_config_change: bool = False) -> dict | None:
+        """The contents of ``last.pt`` if it belongs to this run (None if there is none).
+
+        Raises ValueError if it belongs to another run, or if its config differs from ``config``
+        in anything but the keys a resumed run may change, unless ``allow_config_change``.
+        """
+        check_bool("allow_config_change", allow_config_change)
+        if not self.last.exists():
+            return None
+        checkpoint = load_checkpoint(self.last, kind="last")
+        stored = checkpoint["config"]
+        if (stored.group, stored.seed) != (config.group, config.seed):
+            raise ValueError(
+                f"{self.last} belongs to another run ({stored.group}, seed {stored.seed}), "
+                f"not {config.group} seed {config.seed}"
+            )
+        differences = config_differences(stored.to_dict(), config.to_dict())
+        if differences and not allow_config_change:
+            raise ValueError(
+                f"{self.last} was trained with another config; resuming would record settings that were not used. "
+                f"Differences (stored -> now): {'; '.join(differences)}. Restore them, train into another "
+                "--out-dir, or pass --allow-config-change"
+            )
+        return checkpoint
+
+    def start(self, config: TrainConfig, step: int) -> None:
+        """Write ``config.yaml`` (atomically) and start or trim ``log.csv`` for training from ``step``."""
+        partial = self.path / ".config.yaml.tmp"
+        partial.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+        partial.replace(self.path / "config.yaml")
+        prepare_log(self.log, step, config.validate_every)
+
+    def discard_unstarted(self) -> None:
+        """Remove ``config.yaml`` and ``log.csv`` if no ``last.pt`` was saved (a run that failed
+        before its first checkpoint leaves no config or empty log behind). Call under the lock."""
+        if not self.last.exists():
+            for name in ("config.yaml", "log.csv"):
+                (self.path / name).unlink(missing_ok=True)
+
+    def record(
+        self,
+        config: TrainConfig,
+        step: int,
+        *,
+        epoch: float,
+        train_loss: float,
+        metrics: dict[str, float],
+        elapsed_s: float,
+        device: str,
+        weights: dict,
+        resume_state: dict,
+        best_lsd: float,
+    ) -> float:
+        """Record the validation after ``step`` steps; return the best validation LSD so far.
+
+        Appends the row of ``log.csv`` (:data:`LOG_FIELDS`: ``epoch``, the mean ``train_loss`` since
+        the last row, the validation ``metrics`` of :func:`sot_utils.metrics.compute_metrics`,
+        ``elapsed_s``, the ``device`` type); saves ``best.pt`` if ``metrics["lsd"]`` is below
+        ``best_lsd``; keeps ``best-upto-<step>.pt`` at multiples of ``config.keep_best_every``; then
+        saves ``last.pt`` from ``weights`` (a CPU state dict) and ``resume_state`` (``optimizer``,
+        ``rng`` and any extra entries), last, so that a run killed at any point resumes from a
+        whole state.
+        """
+        row = {"step": step, "epoch": epoch, "train_loss": train_loss}
+        row |= {f"val_{key}": value for key, value in metrics.items()}
+        append_log_row(self.log, row | {"elapsed_s": elapsed_s, "device": device})
+        if metrics["lsd"] < best_lsd:
+            best_lsd = metrics["lsd"]
+            atomic_save({"model": weights, "config": config.to_dict(), "step": step, "val_metrics": metrics}, self.best)
+        if config.keep_best_every and step % config.keep_best_every == 0:
+            partial = self.path / f".best-upto-{step}.pt.tmp"
+            shutil.copyfile(self.best, partial)
+            partial.replace(self.best_upto(step))
+        atomic_save(
+            {"model": weights, "config": config.to_dict(), "step": step, "best_lsd": best_lsd, **resume_state},
+            self.last,
+        )
+        return best_lsd

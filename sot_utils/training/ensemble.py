@@ -31,15 +31,12 @@ import argparse
 import contextlib
 import copy
 import json
-import math
-import shutil
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-import yaml
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -49,18 +46,10 @@ from ..losses import WeightedLossSum
 from ..metrics import compute_metrics
 from ..synth import exp_sigmoid, harmonic_synth
 from ..validation import check_audio_pair, check_bool, check_int, check_tensor
-from .checkpoint import RunLock, append_log_row, atomic_save, load_checkpoint, on_cpu, prepare_log, rng_state
+from .checkpoint import RunFolder, RunLock, load_checkpoint, on_cpu, rng_state
 from .config import TrainConfig, resolve_config
 from .data import cached_features
-from .train import (
-    CPU_MICRO_BATCH,
-    add_run_selection,
-    batch_indices,
-    build_loss,
-    check_device,
-    prepare_out_dir,
-    resume_state,
-)
+from .train import CPU_MICRO_BATCH, add_run_selection, batch_indices, build_loss, check_device, micro_batched_step
 
 __all__ = [
     "SHARED_KEYS",
@@ -403,25 +392,14 @@ def ensemble_train_step(
     """
     if len(loss_fns) != ensemble.n_members:
         raise ValueError(f"`loss_fns` must hold one loss per member ({ensemble.n_members}), got {len(loss_fns)}")
-    check_int("micro_batch_size", micro_batch_size, minimum=1)
-    member_dim = int(audio.ndim == 3)
-    batch = audio.shape[member_dim]
     groups = loss_groups(loss_fns)
-    optimizer.zero_grad(set_to_none=True)
-    totals = torch.zeros(ensemble.n_members, dtype=torch.float64)
-    for target, features in zip(
-        audio.split(micro_batch_size, dim=member_dim), cqt.split(micro_batch_size, dim=member_dim)
-    ):
+
+    def batch_losses(target: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         estimate, _ = ensemble(features)
-        share = target.shape[member_dim] / batch
-        losses = member_losses(loss_fns, groups, target, estimate) * share
-        losses.sum().backward()
-        totals += losses.detach().double().cpu()
-    bad = [k for k, value in enumerate(totals.tolist()) if not math.isfinite(value)]
-    if bad:
-        raise FloatingPointError(f"non-finite training loss of member(s) {bad}: {[totals[k].item() for k in bad]}")
-    optimizer.step()
-    return totals.tolist()
+        return member_losses(loss_fns, groups, target, estimate)
+
+    member_dim = int(audio.ndim == 3)
+    return micro_batched_step(optimizer, audio, cqt, micro_batch_size, batch_losses, member_dim).tolist()
 
 
 def _loss_key(config: TrainConfig) -> str:
@@ -509,33 +487,32 @@ def train_ensemble(
     if time_limit_s is not None and not (isinstance(time_limit_s, (int, float)) and time_limit_s >= 0):
         raise ValueError(f"`time_limit_s` must be a number of seconds >= 0 or None, got {time_limit_s!r}")
     device = check_device(configs[0].device)
+    folders = [RunFolder(config.out_dir) for config in configs]
     created = []
     try:
         with contextlib.ExitStack() as locks:
-            for config in configs:
-                out_dir, new = prepare_out_dir(config.out_dir)
-                if new:
-                    created.append(out_dir)
-                locks.enter_context(RunLock(out_dir))
-            return _train_ensemble_locked(configs, device, progress, call_start, time_limit_s, trunk_dtype)
+            for folder in folders:
+                if folder.create():
+                    created.append(folder)
+                locks.enter_context(RunLock(folder.path))
+            return _train_ensemble_locked(configs, folders, device, progress, call_start, time_limit_s, trunk_dtype)
     except BaseException:
-        for out_dir in created:
-            if out_dir.exists() and not any(out_dir.iterdir()):
-                out_dir.rmdir()
+        for folder in created:
+            folder.remove_if_empty()
         raise
 
 
-def _train_ensemble_locked(configs, device, progress, call_start, time_limit_s, trunk_dtype) -> list[Path]:
+def _train_ensemble_locked(configs, folders, device, progress, call_start, time_limit_s, trunk_dtype) -> list[Path]:
     config0 = configs[0]
     train_audio, train_cqt, _ = cached_features(config0.data, "train", progress)
     val_audio, val_cqt, val_labels = cached_features(config0.data, "val", progress)
 
     models, rng_states, starts, best_lsds, optimizer_states = [], [], [], [], []
-    for config in configs:
+    for config, folder in zip(configs, folders):
         torch.manual_seed(config.seed)  # as a lone run: the seed fixes the initial weights, then dropout
         model = config.model.build()
         rng, step, best, opt_state = rng_state(device), 0, float("inf"), None
-        checkpoint = resume_state(config, Path(config.out_dir) / "last.pt")
+        checkpoint = folder.resume(config)
         if checkpoint is not None:
             model.load_state_dict(checkpoint["model"])
             rng, step, best, opt_state = (
@@ -556,7 +533,7 @@ def _train_ensemble_locked(configs, device, progress, call_start, time_limit_s, 
             "(python -m sot_utils.training.train --steps N) or run them separately"
         )
     start = starts[0]
-    out_dirs = [Path(c.out_dir) for c in configs]
+    out_dirs = [folder.path for folder in folders]
     if start >= config0.steps:
         return out_dirs
 
@@ -574,11 +551,8 @@ def _train_ensemble_locked(configs, device, progress, call_start, time_limit_s, 
         if _loss_key(config) not in shared_losses:
             shared_losses[_loss_key(config)] = build_loss(config).to(device)
     loss_fns = [shared_losses[_loss_key(c)] for c in configs]
-    log_paths = []
-    for config, out_dir in zip(configs, out_dirs):
-        (out_dir / ".config.yaml.tmp").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-        (out_dir / ".config.yaml.tmp").replace(out_dir / "config.yaml")
-        log_paths.append(prepare_log(out_dir / "log.csv", start, config.validate_every))
+    for config, folder in zip(configs, folders):
+        folder.start(config, start)
 
     train_audio, train_cqt = train_audio.to(device), train_cqt.to(device)
     ensemble.train()
@@ -613,43 +587,26 @@ def _train_ensemble_locked(configs, device, progress, call_start, time_limit_s, 
         if done % config0.validate_every == 0 or done == config0.steps or out_of_time:
             elapsed = round(time.perf_counter() - start_time, 2)
             all_metrics = evaluate_ensemble(ensemble, val_audio, val_cqt, val_labels["f0_hz"], config0.batch_size)
-            for k, (config, out_dir, metrics) in enumerate(zip(configs, out_dirs, all_metrics)):
+            for k, (config, folder, metrics) in enumerate(zip(configs, folders, all_metrics)):
                 member = config.model.build()
                 member.load_state_dict(ensemble.member_state_dict(k))
-                append_log_row(
-                    log_paths[k],
-                    {
-                        "step": done,
-                        "epoch": round(done / per_epoch, 3),
-                        "train_loss": float(running[k]) / count,
-                        **{f"val_{key}": v for key, v in metrics.items()},
-                        "elapsed_s": elapsed,
-                        "device": device.type,
-                    },
-                )
-                weights = on_cpu(member.state_dict())
-                if metrics["lsd"] < best_lsds[k]:
-                    best_lsds[k] = metrics["lsd"]
-                    atomic_save(
-                        {"model": weights, "config": config.to_dict(), "step": done, "val_metrics": metrics},
-                        out_dir / "best.pt",
-                    )
-                if config.keep_best_every and done % config.keep_best_every == 0:
-                    shutil.copyfile(out_dir / "best.pt", out_dir / f".best-upto-{done}.pt.tmp")
-                    (out_dir / f".best-upto-{done}.pt.tmp").replace(out_dir / f"best-upto-{done}.pt")
                 rng = dict(rng_states[k])
                 rng["cuda" if device.type == "cuda" else "cpu"] = generators[k].get_state()
-                last = {
-                    "model": weights,
-                    "optimizer": on_cpu(_member_optimizer_state(optimizer, member, k, config)),
-                    "config": config.to_dict(),
-                    "step": done,
-                    "best_lsd": best_lsds[k],
-                    "rng": rng,
-                }
+                resume = {"optimizer": on_cpu(_member_optimizer_state(optimizer, member, k, config)), "rng": rng}
                 if precision is not None:
-                    last["trunk_dtype"] = precision
-                atomic_save(last, out_dir / "last.pt")
+                    resume["trunk_dtype"] = precision
+                best_lsds[k] = folder.record(
+                    config,
+                    done,
+                    epoch=round(done / per_epoch, 3),
+                    train_loss=float(running[k]) / count,
+                    metrics=metrics,
+                    elapsed_s=elapsed,
+                    device=device.type,
+                    weights=on_cpu(member.state_dict()),
+                    resume_state=resume,
+                    best_lsd=best_lsds[k],
+                )
             bar.set_postfix(loss=f"{float(running.mean()) / count:.4g}")
             running, count = torch.zeros(len(configs), dtype=torch.float64), 0
         if out_of_time:

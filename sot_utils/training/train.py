@@ -20,14 +20,11 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import shutil
 import sys
 import time
 from pathlib import Path
 
 import torch
-import yaml
 from tqdm.auto import tqdm
 
 from .. import configs
@@ -35,19 +32,9 @@ from ..autoencoder import HarmonicAutoencoder, predict
 from ..losses import PAPER_GROUPS, harmonic_index_prior
 from ..losses import build_loss as build_loss_from_terms
 from ..metrics import compute_metrics
-from ..validation import check_bool
-from .checkpoint import (
-    RunLock,
-    append_log_row,
-    atomic_save,
-    checkpoint_step,
-    load_checkpoint,
-    on_cpu,
-    prepare_log,
-    rng_state,
-    set_rng_state,
-)
-from .config import LossConfig, TrainConfig, config_differences, resolve_config
+from ..validation import check_bool, check_int
+from .checkpoint import RunFolder, RunLock, checkpoint_step, on_cpu, rng_state, set_rng_state
+from .config import LossConfig, TrainConfig, resolve_config
 from .data import cached_features
 
 __all__ = [
@@ -59,9 +46,8 @@ __all__ = [
     "check_device",
     "evaluate_model",
     "main",
-    "prepare_out_dir",
+    "micro_batched_step",
     "prior_weight",
-    "resume_state",
     "train",
     "train_step",
 ]
@@ -102,6 +88,40 @@ def batch_indices(step: int, n_examples: int, batch_size: int, shuffle: bool, se
     return order[position * batch_size : (position + 1) * batch_size]
 
 
+def micro_batched_step(
+    optimizer: torch.optim.Optimizer,
+    audio: torch.Tensor,
+    cqt: torch.Tensor,
+    micro_batch_size: int,
+    batch_losses,
+    batch_dim: int = 0,
+) -> torch.Tensor:
+    """One optimiser step on a batch, in micro-batches: the step of both trainers.
+
+    ``audio`` (targets) and ``cqt`` are split along ``batch_dim`` into micro-batches of
+    ``micro_batch_size`` examples; ``batch_losses(target, features)`` returns the loss of a
+    micro-batch (a scalar, or one per ensemble member ``[E]``), each a mean over its examples. Each
+    is weighted by its micro-batch's share of the batch before ``backward``, so the summed gradient
+    is the gradient of the batch mean. Returns the batch loss(es), float64 on the CPU; a
+    non-finite one raises FloatingPointError before the optimiser steps.
+    """
+    check_int("micro_batch_size", micro_batch_size, minimum=1)
+    optimizer.zero_grad(set_to_none=True)
+    batch = audio.shape[batch_dim]
+    total = torch.zeros((), dtype=torch.float64)
+    for target, features in zip(audio.split(micro_batch_size, batch_dim), cqt.split(micro_batch_size, batch_dim)):
+        losses = batch_losses(target, features) * (target.shape[batch_dim] / batch)
+        losses.sum().backward()
+        total = total + losses.detach().double().cpu()
+    if total.ndim == 0 and not math.isfinite(total):
+        raise FloatingPointError(f"non-finite training loss: {float(total)}")
+    bad = [k for k, value in enumerate(total.reshape(-1).tolist()) if not math.isfinite(value)]
+    if bad:
+        raise FloatingPointError(f"non-finite training loss of member(s) {bad}: {[total[k].item() for k in bad]}")
+    optimizer.step()
+    return total
+
+
 def train_step(
     model: HarmonicAutoencoder,
     loss_fn: torch.nn.Module,
@@ -111,28 +131,21 @@ def train_step(
     micro_batch_size: int,
     harmonic_prior: float = 0.0,
 ) -> float:
-    """One optimiser step on a batch; returns the batch loss.
+    """One optimiser step of a lone model on a batch (:func:`micro_batched_step`); returns the batch loss.
 
-    ``audio [batch, n_samples]`` (targets) and ``cqt [batch, n_frames, n_bins]`` are run through
-    the model and loss in micro-batches of ``micro_batch_size`` examples; each micro-batch loss
-    is weighted by its share of the batch before ``backward``, so the summed gradient is the
-    gradient of the batch mean (every loss here is a mean of per-example values).
-    ``harmonic_prior`` weights :func:`~sot_utils.losses.harmonic_index_prior`, added to the loss.
+    ``audio [batch, n_samples]`` (targets) and ``cqt [batch, n_frames, n_bins]`` go through the
+    model and loss in micro-batches of ``micro_batch_size`` examples. ``harmonic_prior`` weights
+    :func:`~sot_utils.losses.harmonic_index_prior`, added to the loss.
     """
-    optimizer.zero_grad(set_to_none=True)
-    total = 0.0
-    for target, features in zip(audio.split(micro_batch_size), cqt.split(micro_batch_size)):
+
+    def batch_loss(target: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         estimate, out = model(features)
         loss = loss_fn(target, estimate)
         if harmonic_prior:
             loss = loss + harmonic_prior * harmonic_index_prior(out.f0_hz, out.amplitudes, model.sample_rate).mean()
-        loss = loss * (len(target) / len(audio))
-        loss.backward()
-        total += float(loss.detach())
-    if not math.isfinite(total):
-        raise FloatingPointError(f"non-finite training loss: {total}")
-    optimizer.step()
-    return total
+        return loss
+
+    return float(micro_batched_step(optimizer, audio, cqt, micro_batch_size, batch_loss))
 
 
 def evaluate_model(
@@ -163,55 +176,6 @@ def check_device(device: str) -> torch.device:
     return device
 
 
-def prepare_out_dir(out_dir: str | Path) -> tuple[Path, bool]:
-    """Create the run folder (and its parents); return it and whether it was created now.
-
-    A path under a regular file, or a regular file in its place, is a clear error.
-    """
-    out_dir = Path(out_dir)
-    for parent in (out_dir, *out_dir.parents):
-        if parent.is_symlink() and not parent.exists():  # dangling, or a loop of links
-            try:
-                target = os.readlink(parent)
-            except OSError:
-                target = "?"
-            raise ValueError(
-                f"`out_dir` {str(out_dir)!r}: {str(parent)!r} is a symbolic link to {target!r}, which does not "
-                "resolve to a folder (missing, or a loop of links)"
-            )
-        if parent.exists() and not parent.is_dir():
-            raise ValueError(f"`out_dir` {str(out_dir)!r}: {str(parent)!r} is a file, not a folder")
-    created = not out_dir.exists()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return out_dir, created
-
-
-def resume_state(config: TrainConfig, last_path: Path, allow_config_change: bool = False) -> dict | None:
-    """The contents of ``last.pt`` if it belongs to this run (None if there is none).
-
-    Raises ValueError if it belongs to another run, or if its config differs from ``config`` in
-    anything but the keys a resumed run may change, unless ``allow_config_change``.
-    """
-    check_bool("allow_config_change", allow_config_change)
-    if not last_path.exists():
-        return None
-    checkpoint = load_checkpoint(last_path, kind="last")
-    stored = checkpoint["config"]
-    if (stored.group, stored.seed) != (config.group, config.seed):
-        raise ValueError(
-            f"{last_path} belongs to another run ({stored.group}, seed {stored.seed}), "
-            f"not {config.group} seed {config.seed}"
-        )
-    differences = config_differences(stored.to_dict(), config.to_dict())
-    if differences and not allow_config_change:
-        raise ValueError(
-            f"{last_path} was trained with another config; resuming would record settings that were not used. "
-            f"Differences (stored -> now): {'; '.join(differences)}. Restore them, train into another "
-            "--out-dir, or pass --allow-config-change"
-        )
-    return checkpoint
-
-
 def train(
     config: TrainConfig, progress: bool = True, position: int | None = None, allow_config_change: bool = False
 ) -> Path:
@@ -228,14 +192,15 @@ def train(
     device = check_device(config.device)
     train_audio, train_cqt, _ = cached_features(config.data, "train", progress)
     val_audio, val_cqt, val_labels = cached_features(config.data, "val", progress)
-    out_dir, created = prepare_out_dir(config.out_dir)
+    folder = RunFolder(config.out_dir)
+    created = folder.create()
     try:
-        with RunLock(out_dir):
+        with RunLock(folder.path):
             try:
                 return _train_locked(
                     config,
                     device,
-                    out_dir,
+                    folder,
                     (train_audio, train_cqt),
                     (val_audio, val_cqt, val_labels),
                     progress,
@@ -243,17 +208,15 @@ def train(
                     allow_config_change,
                 )
             except BaseException:  # under the lock: these files are this process's own
-                if not (out_dir / "last.pt").exists():  # nothing saved: leave no config or empty log behind
-                    for name in ("config.yaml", "log.csv"):
-                        (out_dir / name).unlink(missing_ok=True)
+                folder.discard_unstarted()
                 raise
     except BaseException:
-        if created and not any(out_dir.iterdir()):
-            out_dir.rmdir()  # leave no empty folder behind a run that never started
+        if created:
+            folder.remove_if_empty()  # leave no empty folder behind a run that never started
         raise
 
 
-def _train_locked(config, device, out_dir, train_split, val_split, progress, position, allow_config_change) -> Path:
+def _train_locked(config, device, folder, train_split, val_split, progress, position, allow_config_change) -> Path:
     train_audio, train_cqt = train_split
     val_audio, val_cqt, val_labels = val_split
     torch.manual_seed(config.seed)
@@ -261,8 +224,7 @@ def _train_locked(config, device, out_dir, train_split, val_split, progress, pos
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     loss_fn = build_loss(config).to(device)
     state = {"step": 0, "best_lsd": float("inf"), "rng": rng_state(device)}
-    last_path = out_dir / "last.pt"
-    checkpoint = resume_state(config, last_path, allow_config_change)
+    checkpoint = folder.resume(config, allow_config_change)
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])  # moves the moments to the parameters' device
@@ -273,12 +235,8 @@ def _train_locked(config, device, out_dir, train_split, val_split, progress, pos
     set_rng_state(state["rng"], device)
     state["step_saved"] = state["step"]
     if state["step"] >= config.steps:  # already trained this far: leave the run untouched
-        return out_dir
-    partial = out_dir / ".config.yaml.tmp"
-    partial.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-    partial.replace(out_dir / "config.yaml")
-
-    log_path = prepare_log(out_dir / "log.csv", state["step"], config.validate_every)
+        return folder.path
+    folder.start(config, state["step"])
     # the training split stays on the device: a step then indexes it there, with no host copy
     train_audio, train_cqt = train_audio.to(device), train_cqt.to(device)
     model.train()
@@ -321,48 +279,24 @@ def _train_locked(config, device, out_dir, train_split, val_split, progress, pos
         done = step + 1
         if done % config.validate_every == 0 or done == config.steps:
             metrics = evaluate_model(model, val_audio, val_cqt, val_labels["f0_hz"], config.batch_size, device)
-            append_log_row(
-                log_path,
-                {
-                    "step": done,
-                    "epoch": round(done / -(-len(train_audio) // config.batch_size), 3),
-                    "train_loss": running / count,
-                    **{f"val_{k}": v for k, v in metrics.items()},
-                    "elapsed_s": round(time.perf_counter() - start_time, 2),
-                    "device": device.type,
-                },
+            state["best_lsd"] = folder.record(
+                config,
+                done,
+                epoch=round(done / -(-len(train_audio) // config.batch_size), 3),
+                train_loss=running / count,
+                metrics=metrics,
+                elapsed_s=round(time.perf_counter() - start_time, 2),
+                device=device.type,
+                weights=on_cpu(model.state_dict()),
+                resume_state={"optimizer": on_cpu(optimizer.state_dict()), "rng": rng_state(device)},
+                best_lsd=state["best_lsd"],
             )
             bar.set_postfix(
                 loss=f"{running / count:.4g}", val_lsd=f"{metrics['lsd']:.2f}", val_rpa=f"{metrics['rpa']:.1f}"
             )
             running, count = 0.0, 0
-            if metrics["lsd"] < state["best_lsd"]:
-                state["best_lsd"] = metrics["lsd"]
-                atomic_save(
-                    {
-                        "model": on_cpu(model.state_dict()),
-                        "config": config.to_dict(),
-                        "step": done,
-                        "val_metrics": metrics,
-                    },
-                    out_dir / "best.pt",
-                )
-            if config.keep_best_every and done % config.keep_best_every == 0:
-                shutil.copyfile(out_dir / "best.pt", out_dir / f".best-upto-{done}.pt.tmp")
-                (out_dir / f".best-upto-{done}.pt.tmp").replace(out_dir / f"best-upto-{done}.pt")
-            atomic_save(
-                {
-                    "model": on_cpu(model.state_dict()),
-                    "optimizer": on_cpu(optimizer.state_dict()),
-                    "config": config.to_dict(),
-                    "step": done,
-                    "best_lsd": state["best_lsd"],
-                    "rng": rng_state(device),
-                },
-                last_path,
-            )
             state["step_saved"] = done
-    return out_dir
+    return folder.path
 
 
 def _kept(step_saved: int) -> str:
