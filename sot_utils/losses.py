@@ -47,6 +47,7 @@ from torch import nn
 from . import _wasserstein_kernel, configs
 from .constants import SAMPLE_RATE
 from .spectral import StftSetting, bin_positions, stft_magnitude, subtract_noise_floor
+from .synth import audible_harmonics
 from .validation import (
     check_audio_pair,
     check_bool,
@@ -817,7 +818,7 @@ def harmonic_index_prior(f0_hz: torch.Tensor, amplitudes: torch.Tensor, sample_r
             f"batch and n_frames matching `f0_hz` {tuple(f0_hz.shape)}"
         )
     ratios = torch.arange(1, amplitudes.shape[-1] + 1, dtype=amplitudes.dtype, device=amplitudes.device)
-    energy = amplitudes**2 * (f0_hz[..., None] * ratios < sample_rate / 2).to(amplitudes.dtype)
+    energy = amplitudes**2 * audible_harmonics(f0_hz, amplitudes.shape[-1], sample_rate).to(amplitudes.dtype)
     index = (energy * (ratios - 1)).sum(dim=-1) / energy.sum(dim=-1).clamp(min=1e-12)
     return index.mean(dim=-1)
 

@@ -29,6 +29,8 @@ from .validation import check_int, check_positive_number, check_tensor, check_un
 
 __all__ = [
     "HarmonicSynth",
+    "audible_harmonics",
+    "below_nyquist",
     "exp_sigmoid",
     "floor_fundamental",
     "harmonic_synth",
@@ -127,9 +129,26 @@ def resample_linear(envelopes: torch.Tensor, n_samples: int) -> torch.Tensor:
     return out.transpose(1, 2)
 
 
+def below_nyquist(frequencies_hz: torch.Tensor, sample_rate: float) -> torch.Tensor:
+    """The synth's Nyquist mask: whether each frequency (Hz, any shape) is strictly below ``sample_rate / 2``.
+
+    A partial at or above Nyquist is muted (it would alias); every rule of the package that asks
+    which partials sound (the synth, the data's audible harmonic counts, the harmonic prior, the
+    study's tools) asks it here.
+    """
+    return frequencies_hz < sample_rate / 2
+
+
+def audible_harmonics(f0_hz: torch.Tensor, n_harmonics: int, sample_rate: float = SAMPLE_RATE) -> torch.Tensor:
+    """Which harmonics ``k f0`` (k = 1..n_harmonics) sound: ``f0_hz [...]`` (Hz) -> bool ``[..., n_harmonics]``
+    (:func:`below_nyquist`; the products are taken in ``f0_hz``'s dtype)."""
+    harmonic_number = torch.arange(1, n_harmonics + 1, dtype=f0_hz.dtype, device=f0_hz.device)
+    return below_nyquist(f0_hz[..., None] * harmonic_number, sample_rate)
+
+
 def remove_above_nyquist(frequencies_hz: torch.Tensor, amplitudes: torch.Tensor, sample_rate: float) -> torch.Tensor:
     """Zero the amplitudes of partials at or above Nyquist (same shapes in and out)."""
-    return amplitudes * (frequencies_hz < sample_rate / 2).to(amplitudes.dtype)
+    return amplitudes * below_nyquist(frequencies_hz, sample_rate).to(amplitudes.dtype)
 
 
 def oscillator_bank(

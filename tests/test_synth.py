@@ -446,3 +446,22 @@ def test_floor_fundamental_refuses_a_ratio_outside_0_1(ratio):
         floor_fundamental(torch.rand(2, 20), ratio)
     with pytest.raises(ValueError, match="`amplitudes`"):
         floor_fundamental(-torch.rand(2, 20), 0.3)
+
+
+def test_audible_harmonics_is_the_synths_nyquist_mask():
+    from sot_utils.synth import audible_harmonics, below_nyquist
+
+    f0 = torch.tensor([[100.0, 2000.0], [7999.0, 8000.0]])
+    mask = audible_harmonics(f0, 5, sample_rate=16000)
+    assert mask.shape == (2, 2, 5) and mask.dtype == torch.bool
+    for index in np.ndindex(2, 2):
+        expected = [k * float(f0[index]) < 8000 for k in range(1, 6)]
+        assert mask[index].tolist() == expected
+    assert below_nyquist(torch.tensor([7999.9, 8000.0]), 16000).tolist() == [True, False]
+    # the synth mutes exactly the partials the mask calls inaudible: a tone whose second harmonic sits at Nyquist
+    f0_frames = torch.full((1, 4), 4000.0)
+    amplitudes = torch.ones(1, 4, 2)
+    audio = harmonic_synth(f0_frames, amplitudes, 1024, 16000)
+    alone = harmonic_synth(f0_frames, amplitudes * torch.tensor([1.0, 0.0]), 1024, 16000)
+    assert audible_harmonics(torch.tensor(4000.0), 2, 16000).tolist() == [True, False]
+    torch.testing.assert_close(audio, alone)

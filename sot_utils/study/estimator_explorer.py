@@ -54,6 +54,7 @@ from torch import nn
 
 from ..constants import N_SAMPLES, PEAK_LEVEL, SAMPLE_RATE, SUCCESS_CENTS
 from ..spectral import CQT, rfft_frequencies, stft_magnitude
+from ..synth import audible_harmonics
 from ..training.audio_file import AudioFileError, read_audio
 from ..training.checkpoint import load_model
 from ..training.data import DEFAULT_PATH as FULL_DATA_PATH
@@ -707,7 +708,7 @@ class EstimatorExplorer:
                 line.set_xdata([f0, f0])
             amplitudes = analysis.amplitudes[frame].numpy()
             k = np.arange(1, len(amplitudes) + 1)
-            shown = (k * f0 < SAMPLE_RATE / 2) & (k <= 20)
+            shown = audible_harmonics(torch.tensor(f0, dtype=torch.float64), len(amplitudes)).numpy() & (k <= 20)
             heights = amplitudes / max(float(amplitudes[shown].max(initial=0.0)), 1e-12)
             x = k[shown] + (slot - len(analyses) / 2 + 0.5) * width - width / 2
             slot_artists["amplitudes"].set_segments([[(xi, 0.0), (xi, hi)] for xi, hi in zip(x, heights[shown])])
@@ -721,7 +722,7 @@ class EstimatorExplorer:
         if sound.amplitudes is not None:
             amplitudes = sound.amplitudes.numpy()
             k = np.arange(1, len(amplitudes) + 1)
-            audible = k * sound.f0_hz < SAMPLE_RATE / 2
+            audible = audible_harmonics(torch.tensor(float(sound.f0_hz), dtype=torch.float64), len(amplitudes)).numpy()
             artists["label_amplitudes"].set_data(
                 k[audible], amplitudes[audible] / max(amplitudes[audible].max(), 1e-12)
             )

@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 from ..constants import N_FRAMES, N_SAMPLES, SAMPLE_RATE
 from ..losses import harmonic_index_prior, paper_loss, wasserstein_1d
 from ..spectral import complex_stft, stft_magnitude
-from ..synth import exp_sigmoid, floor_fundamental, harmonic_synth
+from ..synth import audible_harmonics, exp_sigmoid, floor_fundamental, harmonic_synth
 from ..validation import (
     check_bool,
     check_int,
@@ -118,7 +118,7 @@ class _Modulus(torch.autograd.Function):
 def _strongest_audible_partial(f0_hz: torch.Tensor, amplitudes: torch.Tensor) -> torch.Tensor:
     """The number (1-based) of the strongest partial below Nyquist: ``f0_hz [C]``, ``amplitudes [..., C, H]``
     -> ``[..., C]`` (a partial the synth mutes does not count, however large its amplitude)."""
-    audible = f0_hz[:, None] * torch.arange(1, amplitudes.shape[-1] + 1) < SAMPLE_RATE / 2  # [C, H]
+    audible = audible_harmonics(f0_hz, amplitudes.shape[-1])  # [C, H]
     return (amplitudes.pow(2) * audible).argmax(dim=-1) + 1
 
 

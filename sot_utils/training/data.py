@@ -51,7 +51,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..constants import DATA_F0_RANGE_HZ, DATA_MAX_HARMONICS, N_SAMPLES, PEAK_LEVEL, SAMPLE_RATE
-from ..synth import harmonic_synth
+from ..synth import audible_harmonics, harmonic_synth
 from ..validation import check_bool, check_choice, check_int, check_positive_number, check_tensor, quote
 
 __all__ = [
@@ -142,10 +142,9 @@ def count_audible_harmonics(f0_hz: torch.Tensor, n_harmonics: torch.Tensor, samp
     check_positive_number("sample_rate", sample_rate)
     if n_harmonics.shape != f0_hz.shape:
         raise ValueError(f"`n_harmonics` {tuple(n_harmonics.shape)} must match `f0_hz` {tuple(f0_hz.shape)}")
-    harmonic_number = torch.arange(1, int(n_harmonics.max()) + 1, dtype=f0_hz.dtype)
-    below_nyquist = f0_hz[:, None] * harmonic_number < sample_rate / 2
-    active = harmonic_number <= n_harmonics[:, None]
-    return (below_nyquist & active).sum(dim=-1)
+    audible = audible_harmonics(f0_hz, int(n_harmonics.max()), sample_rate)
+    active = torch.arange(1, audible.shape[-1] + 1) <= n_harmonics[:, None]
+    return (audible & active).sum(dim=-1)
 
 
 def render_stationary(
