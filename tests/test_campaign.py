@@ -64,3 +64,45 @@ def test_pairwise_table_covers_every_pair_with_two_shared_seeds():
     table = pairwise_table(per_run_frame(), "rpa")
     assert [(row.group_a, row.group_b) for row in table.itertuples()] == [("A", "B"), ("A", "C"), ("B", "C")]
     assert table.loc[0, "mean"] == pytest.approx(5.0) and table.loc[0, "n"] == 3
+
+
+def test_clopper_pearson_matches_its_closed_forms_at_the_edges():
+    from sot_utils.study.campaign import clopper_pearson
+
+    # k = n: the lower bound solves p^n = (1 - c) / 2; k = 0: the upper bound solves (1 - p)^n = (1 - c) / 2
+    for n in (3, 6, 9):
+        low, high = clopper_pearson(n, n)
+        assert high == 1.0 and low == pytest.approx(0.025 ** (1 / n), rel=1e-9)
+        low, high = clopper_pearson(0, n)
+        assert low == 0.0 and high == pytest.approx(1 - 0.025 ** (1 / n), rel=1e-9)
+    low, high = clopper_pearson(5, 10)
+    assert low < 0.5 < high and low == pytest.approx(1 - high, rel=1e-9)  # symmetric at k = n / 2
+    with pytest.raises(ValueError, match="`successes`"):
+        clopper_pearson(4, 3)
+
+
+def test_verdict_follows_the_stated_rule():
+    from sot_utils.study.campaign import VERDICTS, verdict
+
+    assert verdict(0.031, 4.2) == "supported"
+    assert verdict(0.031, -4.2) == "contradicted"
+    assert verdict(0.25, 40.0) == "inconclusive"  # three seeds: the design cannot reach 0.05
+    assert verdict(0.05, 1.0) == "supported" and verdict(0.0501, 1.0) == "inconclusive"
+    assert {verdict(p, e) for p in (0.01, 0.5) for e in (-1.0, 1.0)} <= set(VERDICTS)
+    with pytest.raises(ValueError, match="`p_value`"):
+        verdict(1.5, 1.0)
+
+
+def test_t_interval_and_seeds_needed_range():
+    from sot_utils.study.campaign import paired_statistics, seeds_needed, seeds_needed_range
+
+    values = np.array([-30.6, 67.8, 0.0])
+    stats = paired_statistics(values)
+    half = scipy.stats.t.ppf(0.975, 2) * values.std(ddof=1) / np.sqrt(3)
+    assert stats["t_low"] == pytest.approx(values.mean() - half) and stats["t_high"] == pytest.approx(
+        values.mean() + half
+    )
+    assert (stats["ci_low"], stats["ci_high"]) == pytest.approx((values.min(), values.max()))  # the bootstrap's limit
+    low, measured, high = seeds_needed_range(12.4, 50.4, 3)
+    assert measured == seeds_needed(12.4, 50.4) and low < measured < high
+    assert high / low > 100  # a standard deviation from three seeds says little
