@@ -94,6 +94,12 @@ class SortBasedSOT(torch.nn.Module):
         return w.mean()
 
 
+def nnaudio_cqt(cqt: CQT, audio: torch.Tensor) -> torch.Tensor:
+    """The CQT as the reference computes it: nnAudio's strided convolution with every bin's
+    32768-tap kernel (ours, :class:`sot_utils.spectral.CQT`, takes the same sums octave by octave)."""
+    return cqt.transform(audio).transpose(-1, -2)
+
+
 def reference_loss(group: str) -> torch.nn.Module:
     loss = paper_loss(group)
     if isinstance(loss, WeightedLossSum):
@@ -196,7 +202,7 @@ def layout_values(group: str, audio: torch.Tensor, cqt: torch.Tensor) -> dict[st
     audio64 = audio.to(dtype)
     with torch.no_grad():
         estimate = model(cqt.to(dtype))[0]
-        ref_estimate = ref_model(CQT().to(device, dtype)(audio64[:, :-1]))[0]
+        ref_estimate = ref_model(nnaudio_cqt(CQT().to(device, dtype), audio64[:, :-1]))[0]
         return {
             "reference layout": float(reference_loss(group).to(device, dtype)(audio64, ref_estimate)),
             "ours": float(paper_loss(group).to(device, dtype)(audio64, estimate)),
@@ -229,7 +235,7 @@ def bench_group(group, audio, cqt, repeats, device="cpu", micro_batch=None) -> d
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, weight_decay=1e-4)
     seconds = time_interleaved(
         {
-            "reference layout": stepper(ref_model, ref_loss, lambda: cqt_module(audio[:, :-1])),
+            "reference layout": stepper(ref_model, ref_loss, lambda: nnaudio_cqt(cqt_module, audio[:, :-1])),
             "ours": lambda: train_step(model, ours_loss, optimizer, audio, cqt, micro_batch),
         },
         repeats,

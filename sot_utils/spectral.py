@@ -28,6 +28,7 @@ from .validation import check_bool, check_choice, check_int, check_positive_numb
 
 __all__ = [
     "CQT",
+    "CQT_IMPLEMENTATION",
     "StftSetting",
     "bin_positions",
     "complex_stft",
@@ -269,13 +270,23 @@ def cqt_frequencies(
     return fmin_hz * 2.0 ** (k / (12 * bins_per_semitone))
 
 
+CQT_IMPLEMENTATION = "octave-matmul"
+"""How :class:`CQT` computes its sums (its outputs differ from another order's in float rounding):
+feature caches record it and are rebuilt when it changes."""
+
+
 class CQT(nn.Module):
     """Linear-magnitude constant-Q transform, the encoder's input (docs/method.md#method-cqt).
 
-    Thin wrapper over nnAudio's ``CQT1992v2`` with the paper's settings: Hann kernels,
-    ``filter_scale`` 1, L1 kernel norm and librosa output scaling, centred frames with zero
-    padding, hop 256. The kernels are 32768 samples long, so the transform is computed once per
-    dataset and cached by the training code rather than recomputed every step.
+    nnAudio's ``CQT1992v2`` with the paper's settings (its kernels: Hann, ``filter_scale`` 1, L1
+    kernel norm, librosa output scaling; centred frames with zero padding, hop 256), computed
+    faster: nnAudio convolves the signal with every bin's 32768-tap window, most of whose taps
+    are zero (a bin's kernel spans about ``Q sr / f`` samples: 25,169 at 32.7 Hz, 111 at 7.75 kHz).
+    Here each octave of bins multiplies the frames by its kernels over the taps they cover, one
+    matrix product per octave: the same sums in another order (equal to nnAudio's output up to
+    float rounding, tested), 12-20x faster on one CPU thread (24 tones: 0.09-0.13 s against 1.7-1.9 s,
+    measured on a loaded machine). ``transform`` is the nnAudio module itself.
+    The training code still computes it once per dataset and caches it.
 
     Args:
         sample_rate: Hz.
@@ -321,6 +332,22 @@ class CQT(nn.Module):
             output_format="Magnitude",
             verbose=False,
         )
+        # Each bin's kernel fills only the middle of the 32768-sample window (a bin of frequency f:
+        # about Q sr / f samples). Bins are taken an octave at a time, each octave over the span of
+        # taps its kernels cover: the same sums as nnAudio's strided convolution, as matrix products.
+        real, imaginary = self.transform.cqt_kernels_real[:, 0], self.transform.cqt_kernels_imag[:, 0]
+        taps = torch.arange(real.shape[-1])
+        nonzero = (real != 0) | (imaginary != 0)
+        first = torch.where(nonzero, taps, real.shape[-1]).min(dim=-1).values
+        last = torch.where(nonzero, taps, -1).max(dim=-1).values
+        self._octaves = []
+        per_octave = 12 * bins_per_semitone
+        for k, start in enumerate(range(0, self.n_bins, per_octave)):
+            bins = slice(start, min(start + per_octave, self.n_bins))
+            lo, hi = int(first[bins].min()), int(last[bins].max()) + 1
+            kernel = torch.cat([real[bins, lo:hi], -imaginary[bins, lo:hi]])
+            self.register_buffer(f"_kernel_{k}", kernel.T.contiguous(), persistent=False)  # [taps, 2 * bins]
+            self._octaves.append((lo, hi))
 
     def n_frames(self, n_samples: int) -> int:
         """Frames for a signal of ``n_samples``: ``1 + n_samples // hop_length`` (centred)."""
@@ -340,4 +367,16 @@ class CQT(nn.Module):
         """
         check_tensor("audio", audio, ndim=2, layout="[batch, n_samples]")
         check_sample_rate("sample_rate", sample_rate, self.sample_rate)
-        return self.transform(audio).transpose(-1, -2)
+        half = self.transform.kernel_width // 2
+        padded = nn.functional.pad(audio, (half, half))  # centred frames, zero padding
+        n_frames = self.n_frames(audio.shape[-1])
+        magnitudes = []
+        for k, (lo, hi) in enumerate(self._octaves):
+            kernel = getattr(self, f"_kernel_{k}").to(audio.dtype)
+            # frame t covers padded[t * hop + lo : t * hop + hi]
+            frames = padded[:, lo:].unfold(-1, hi - lo, self.hop_length)[:, :n_frames]  # [batch, n_frames, taps]
+            parts = frames @ kernel  # [batch, n_frames, 2 * bins]: real parts, then imaginary parts
+            real, imaginary = parts.chunk(2, dim=-1)
+            magnitudes.append(torch.sqrt(real.pow(2) + imaginary.pow(2)))
+        # nnAudio's "librosa" output scaling, sqrt of each kernel's length
+        return torch.cat(magnitudes, dim=-1) * torch.sqrt(self.transform.lenghts).to(audio.dtype)

@@ -51,6 +51,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..constants import DATA_F0_RANGE_HZ, DATA_MAX_HARMONICS, N_SAMPLES, PEAK_LEVEL, SAMPLE_RATE
+from ..spectral import CQT_IMPLEMENTATION
 from ..synth import audible_harmonics, harmonic_synth
 from ..validation import check_bool, check_choice, check_int, check_positive_number, check_tensor, quote
 
@@ -611,8 +612,9 @@ def cached_features(
 ) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """(audio ``[N, 4096]`` peak-normalised, CQT ``[N, 16, 285]``, labels) of one split.
 
-    The CQT of every split is cached in ``<data>.cqt.pt``, tagged with the data file's SHA-256 so
-    that a regenerated dataset invalidates it. Calls on unchanged files return the same tensors as
+    The CQT of every split is cached in ``<data>.cqt.pt``, tagged with the data file's SHA-256 and
+    the CQT's implementation (:data:`sot_utils.spectral.CQT_IMPLEMENTATION`), so that a regenerated
+    dataset or a changed transform invalidates it. Calls on unchanged files return the same tensors as
     the last few calls did (read-only: callers index them, never write into them).
     """
     check_bool("progress", progress)
@@ -635,9 +637,9 @@ def cached_features(
     cached = cache.get(split)
     if not (isinstance(cached, torch.Tensor) and cached.ndim == 3 and cached.shape[0] == len(dataset)):
         cache.pop(split, None)  # not the features of this split (a damaged or foreign cache): rebuilt
-    if cache.get("sha256") != digest or split not in cache:
-        if cache.get("sha256") != digest:
-            cache = {"sha256": digest}
+    if cache.get("sha256") != digest or cache.get("cqt") != CQT_IMPLEMENTATION or split not in cache:
+        if cache.get("sha256") != digest or cache.get("cqt") != CQT_IMPLEMENTATION:
+            cache = {"sha256": digest, "cqt": CQT_IMPLEMENTATION}
         cache[split] = cqt_features(dataset.audio, progress=progress)
         partial = cache_path.with_name(f".{cache_path.name}.{os.getpid()}.tmp")  # parallel runs may build it at once
         torch.save(cache, partial)
