@@ -51,6 +51,7 @@ from ..validation import (
 from .landscape import harmonic_tones, loss_to_target
 
 __all__ = [
+    "DIP_OCTAVES",
     "amplitude_optimal_landscape",
     "amplitude_optimal_landscapes",
     "centroid_f0",
@@ -307,6 +308,9 @@ def trap_landscapes(
     return frame[["candidate_hz", "loss", "strongest_partial", "group", "n_partials"]]
 
 
+DIP_OCTAVES = 0.03
+"""The dip at 2 f0: candidates closer than this (octaves) to 2 f0 lie inside it, and 2 f0 is a dip when
+its loss is below that of the nearest candidates beyond it on both sides."""
 PREFERENCE_MARGIN = 0.02
 """How much lower than the best exact sub-harmonic f0/k the loss at the truth must be, as a share of
 the curve's highest loss, for a landscape to prefer the truth (:func:`sub_harmonic_preference`).
@@ -332,7 +336,7 @@ def sub_harmonic_preference(
     Returns:
         one row per (group, partials): ``loss at f0``, ``best sub-harmonic`` (``"f0/k"`` of the
         lowest exact sub-harmonic, ``"-"`` when K > 10 leaves none), ``loss there``, ``highest
-        loss``, ``loss at 2 f0``, ``2 f0 a dip`` (lower than the nearest candidates at least 0.03
+        loss``, ``loss at 2 f0``, ``2 f0 a dip`` (lower than the nearest candidates at least :data:`DIP_OCTAVES`
         octave away on either side) and ``truth lower`` (the loss at f0 is lower than at the best
         f0/k by more than ``margin`` of the highest loss).
     """
@@ -343,10 +347,12 @@ def sub_harmonic_preference(
         subs = [_nearest(frame, target_f0_hz / k) for k in subharmonic_ratios(int(count))[1:]]
         best_sub = min(subs, key=lambda row: row["loss"]) if subs else None
         octave = _nearest(frame, 2 * target_f0_hz)
-        # grid points closer than 0.03 octave to 2 f0 lie inside its dip: compare with the nearest beyond
+        # grid points closer than DIP_OCTAVES to 2 f0 lie inside its dip: compare with the nearest beyond
         frame = frame.sort_values("candidate_hz", ignore_index=True)
         offset = np.log2(frame["candidate_hz"] / (2 * target_f0_hz))
-        beside = min(frame.loc[offset <= -0.03, "loss"].iloc[-1], frame.loc[offset >= 0.03, "loss"].iloc[0])
+        beside = min(
+            frame.loc[offset <= -DIP_OCTAVES, "loss"].iloc[-1], frame.loc[offset >= DIP_OCTAVES, "loss"].iloc[0]
+        )
         rows.append(
             {
                 "group": group,
