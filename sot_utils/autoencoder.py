@@ -15,7 +15,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .constants import N_SAMPLES, SAMPLE_RATE
-from .encoder import EncoderOutput, PitchEncoder
+from .encoder import ARCHITECTURE, EncoderOutput, PitchEncoder
 from .spectral import CQT
 from .synth import harmonic_synth
 from .validation import check_bool, check_int, check_tensor
@@ -87,9 +87,19 @@ class HarmonicAutoencoder(nn.Module):
         roll_off: filter the synthesizer output with :class:`RollOffFilter` (repo A's
             MSS-LogLin decoder; the authors later turned it off).
         encoder: keyword arguments of :class:`sot_utils.encoder.PitchEncoder`.
+
+    ``roll_off`` and the encoder's defaults are the ``model`` section of ``sot_utils/configs/base.yaml``
+    (:data:`sot_utils.encoder.ARCHITECTURE`): ``HarmonicAutoencoder()`` is
+    ``sot_utils.training.config.ModelConfig().build()``.
     """
 
-    def __init__(self, n_samples: int = N_SAMPLES, sample_rate: int = SAMPLE_RATE, roll_off: bool = False, **encoder):
+    def __init__(
+        self,
+        n_samples: int = N_SAMPLES,
+        sample_rate: int = SAMPLE_RATE,
+        roll_off: bool = ARCHITECTURE["roll_off"],
+        **encoder,
+    ):
         super().__init__()
         self.n_samples = check_int("n_samples", n_samples, minimum=1)
         self.sample_rate = check_int("sample_rate", sample_rate, minimum=1)

@@ -4,7 +4,10 @@ Every module imports these from here; a number that a reader may want to change 
 settings, architecture, steps) lives in the configs instead (:mod:`sot_utils.configs`).
 """
 
+from .configs import read_config as _read_config
+
 __all__ = [
+    "BUDGET_STEP",
     "CPU_BUDGET_STEPS",
     "CQT_BINS_PER_SEMITONE",
     "CQT_FMIN_HZ",
@@ -56,8 +59,14 @@ DATA_F0_RANGE_HZ = (40.0, 1950.0)
 DATA_MAX_HARMONICS = 8
 """Most partials a synthetic tone has (the decoder renders 20)."""
 
-CPU_BUDGET_STEPS = 9900
-"""Training steps of the shipped runs (the paper: 22,000), read off SOT-2048's validation RPA by
+BUDGET_STEP = _read_config("base")["keep_best_every"]
+"""Training budgets are multiples of this many steps (1,100): the runs keep the best checkpoint so far every
+``keep_best_every`` steps of ``configs/base.yaml`` (``best-upto-<step>.pt``; read from there), so a run
+can be evaluated at any multiple of it, and :func:`sot_utils.training.evaluate.choose_budget` rounds up to one."""
+
+CPU_BUDGET_STEPS = _read_config("base")["steps"]
+"""Training steps of the shipped runs (the paper: 22,000): the ``steps`` of ``sot_utils/configs/base.yaml``,
+read from there, the one place the budget is written. It was read off SOT-2048's validation RPA by
 :func:`sot_utils.training.evaluate.choose_budget`: its seeds level off at 220 (seed 42, collapsed),
 8,580 (seed 123) and 9,020 steps (seed 456), rounded up to a multiple of 1,100."""
 

@@ -26,11 +26,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from . import spectral
+from . import configs, spectral
 from .synth import exp_sigmoid, floor_fundamental
 from .validation import check_choice, check_int, check_positive_number, check_tensor, check_unit_interval
 
 __all__ = [
+    "ARCHITECTURE",
     "ENCODER_PARTS",
     "F0_HEAD_INITS",
     "FRAMES_PER_BLOCK",
@@ -43,7 +44,11 @@ __all__ = [
     "trunk_layers",
 ]
 
-PAPER_CHANNELS = (40, 30, 30, 10, 3)
+ARCHITECTURE = configs.read_config("base")["model"]
+"""The defaults of :class:`PitchEncoder` (and :class:`sot_utils.autoencoder.HarmonicAutoencoder`):
+the ``model`` section of ``sot_utils/configs/base.yaml``, the one place they are written (the paper's
+architecture; :class:`sot_utils.training.config.ModelConfig` reads the same section)."""
+PAPER_CHANNELS = tuple(ARCHITECTURE["channels"])
 F0_HEAD_INITS = ("random", "zero")
 # frames per block of the trunk: 256 frames x 285 bins x 40 channels of float32 is 11.7 MB, a
 # block's activations fit the last-level cache of a common CPU (see PitchEncoder.forward)
@@ -266,6 +271,9 @@ class EncoderOutput:
 class PitchEncoder(nn.Module):
     """PESTO-like encoder of the paper (defaults: 46,012 parameters).
 
+    The defaults are :data:`ARCHITECTURE`, the ``model`` section of ``sot_utils/configs/base.yaml``
+    (the paper's values are given in parentheses below).
+
     Args:
         n_bins: CQT bins per frame (default: the paper's CQT, 285).
         n_harmonics: number of harmonic amplitudes predicted (20).
@@ -292,17 +300,17 @@ class PitchEncoder(nn.Module):
     def __init__(
         self,
         n_bins: int | None = None,
-        n_harmonics: int = 20,
+        n_harmonics: int = ARCHITECTURE["n_harmonics"],
         channels: tuple[int, ...] = PAPER_CHANNELS,
-        kernel_size: int = 15,
-        n_residual_prefilters: int = 1,
-        leaky_slope: float = 0.3,
-        dropout: float = 0.5,
-        temperature: float = 0.1,
+        kernel_size: int = ARCHITECTURE["kernel_size"],
+        n_residual_prefilters: int = ARCHITECTURE["n_residual_prefilters"],
+        leaky_slope: float = ARCHITECTURE["leaky_slope"],
+        dropout: float = ARCHITECTURE["dropout"],
+        temperature: float = ARCHITECTURE["temperature"],
         fmin_hz: float | None = None,
         fmax_hz: float | None = None,
-        f0_head_init: str = "random",
-        fundamental_floor: float = 0.0,
+        f0_head_init: str = ARCHITECTURE["f0_head_init"],
+        fundamental_floor: float = ARCHITECTURE["fundamental_floor"],
     ):
         super().__init__()
         check_choice("f0_head_init", f0_head_init, F0_HEAD_INITS)

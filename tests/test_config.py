@@ -1,14 +1,29 @@
 """Run configs: one file per group, strict types, composition, upgrades of old checkpoints, resume checks."""
 
+import dataclasses
+import inspect
 from pathlib import Path
 
+import pydantic
 import pytest
+import torch
 import yaml
 
 from sot_utils import configs
+from sot_utils.autoencoder import HarmonicAutoencoder
+from sot_utils.constants import CPU_BUDGET_STEPS
+from sot_utils.encoder import PitchEncoder
 from sot_utils.losses import PAPER_GROUPS, paper_loss
 from sot_utils.training.checkpoint import load_checkpoint
-from sot_utils.training.config import TrainConfig, config_differences, resolve_config, upgrade_config
+from sot_utils.training.config import (
+    LossConfig,
+    ModelConfig,
+    TrainConfig,
+    config_differences,
+    resolve_config,
+    upgrade_config,
+)
+from sot_utils.training.data import DEFAULT_PATH
 
 REPO = Path(__file__).resolve().parents[1]
 MSS_SIZES = [2048, 1024, 512, 256, 128, 64]
@@ -278,3 +293,158 @@ def test_a_huge_or_binary_overlay_is_refused_before_parsing(tmp_path):
 def test_a_stored_config_with_an_unknown_group_is_named(tmp_path):
     with pytest.raises(ValueError, match="`group` must be one of .* got 'SOT-4096'"):
         upgrade_config({"group": "SOT-4096", "seed": 1, "sot_root": False})
+
+
+# --------------------------------------------------------------------------------------------
+# One place for each default (base.yaml), and the schema's strict types
+
+
+def test_every_default_is_base_yaml():
+    """The schema takes every default from base.yaml: a config built directly has base.yaml's
+    values (and its group's loss), the composed one but for the output folder."""
+    base = configs.read_config("base")
+    direct = TrainConfig(group="SOT-2048", seed=42).to_dict()
+    assert set(direct) == set(base) | {"group", "seed", "remedy", "out_dir"}
+    for key, value in base.items():
+        if key == "loss":
+            assert {k: v for k, v in direct[key].items() if k != "terms"} == {
+                k: v for k, v in value.items() if k != "terms"
+            }
+        else:
+            assert direct[key] == value and type(direct[key]) is type(value), key
+    assert dataclasses.asdict(ModelConfig()) == base["model"]
+    assert {field.name for field in dataclasses.fields(LossConfig)} == set(base["loss"])
+    for group in configs.group_names():
+        assert TrainConfig(group=group, seed=3, out_dir="x") == resolve_config(group, 3, out_dir="x"), group
+
+
+def test_the_values_that_had_a_second_copy_are_base_yamls():
+    base = configs.read_config("base")
+    assert CPU_BUDGET_STEPS == base["steps"] == TrainConfig(group="MSS-Lin", seed=1).steps == 9900
+    # the shipped runs kept the best checkpoint every 1,100 steps, built directly or composed
+    assert TrainConfig(group="MSS-Lin", seed=1).keep_best_every == resolve_config("MSS-Lin", 1).keep_best_every == 1100
+    assert base["data"] == DEFAULT_PATH  # sot_utils.training.data keeps its own copy: the two must agree
+
+
+def test_the_constructors_defaults_are_base_yamls_model_section():
+    """``PitchEncoder``'s and ``HarmonicAutoencoder``'s defaults are read from base.yaml:
+    ``HarmonicAutoencoder()`` is ``ModelConfig().build()``."""
+    model = configs.read_config("base")["model"]
+    encoder = {name: parameter.default for name, parameter in inspect.signature(PitchEncoder).parameters.items()}
+    for key, value in model.items():
+        if key == "roll_off":
+            assert inspect.signature(HarmonicAutoencoder).parameters[key].default is value
+        else:
+            assert encoder[key] == (tuple(value) if isinstance(value, list) else value), key
+    torch.manual_seed(0)
+    plain = HarmonicAutoencoder()
+    torch.manual_seed(0)
+    built = ModelConfig().build()
+    assert repr(plain) == repr(built)
+    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), built.state_dict().values(), strict=True))
+
+
+@pytest.mark.parametrize("value", ["false", "true", "no", "yes", 0, 1, None, [False]])
+@pytest.mark.parametrize("key", ["shuffle", "model.roll_off"])
+def test_a_boolean_must_be_a_yaml_boolean(tmp_path, key, value):
+    path = tmp_path / "overlay.yaml"
+    section, _, name = key.rpartition(".")
+    path.write_text(yaml.safe_dump({section: {name: value}} if section else {name: value}))
+    with pytest.raises(ValueError, match=f"`{key}` must be true or false") as error:
+        resolve_config("SOT-2048", 1, overlays=[path])
+    assert not isinstance(error.value, pydantic.ValidationError)  # the project's message, not pydantic's
+    assert str(path) in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"steps": True}, "`steps` must be an integer, got True"),
+        ({"model": {"n_harmonics": False}}, "`model.n_harmonics` must be an integer, got False"),
+        ({"model": {"channels": [40, True, 3]}}, "`model.channels\\[1\\]` must be an integer, got True"),
+        ({"model": {"dropout": True}}, "`model.dropout` must be a number, got True"),
+        ({"learning_rate": "1e-4"}, "`learning_rate` must be a number, got '1e-4'"),
+        ({"seed": "1"}, "`seed` must be an integer, got '1'"),
+        ({"model": "big"}, "`model` must be a mapping of settings, got str: 'big'"),
+    ],
+)
+def test_an_int_is_not_a_bool_and_a_string_is_not_a_number(values, message):
+    stored = resolve_config("SOT-2048", 1).to_dict()
+    with pytest.raises(ValueError, match=message) as error:
+        TrainConfig.from_dict(stored | values)
+    assert not isinstance(error.value, pydantic.ValidationError)
+
+
+def test_an_int_is_accepted_where_a_float_is_declared_and_stored_as_a_float(tmp_path):
+    path = tmp_path / "ints.yaml"
+    path.write_text(
+        "learning_rate: 1\nweight_decay: 0\nmodel: {dropout: 0, leaky_slope: 1, fundamental_floor: 1}\n"
+        "loss: {harmonic_prior_weight: 2}\n"
+    )
+    config = resolve_config("SOT-2048", 1, overlays=[path])
+    values = [config.learning_rate, config.weight_decay, config.model.dropout, config.model.leaky_slope]
+    values += [config.model.fundamental_floor, config.loss.harmonic_prior_weight]
+    assert values == [1.0, 0.0, 0.0, 1.0, 1.0, 2.0] and all(type(v) is float for v in values)
+    saved = yaml.safe_dump(config.to_dict())  # written as floats: the saved config reads back the same
+    assert "learning_rate: 1.0" in saved and "dropout: 0.0" in saved
+    assert TrainConfig.from_dict(yaml.safe_load(saved)) == config
+    # the range checks still see the value
+    path.write_text("model: {dropout: 1}\n")
+    with pytest.raises(ValueError, match="`model.dropout` must be in \\[0, 1\\), got 1.0"):
+        resolve_config("SOT-2048", 1, overlays=[path])
+
+
+@pytest.mark.parametrize(
+    "overlay, path",
+    [
+        ({"model": {"dropout_rate": 0.1}}, "model.dropout_rate"),
+        ({"loss": {"prior_weight": 0.1}}, "loss.prior_weight"),
+        ({"learning_rat": 0.1}, "learning_rat"),
+    ],
+)
+def test_an_unknown_key_is_named_by_its_key_path(tmp_path, overlay, path):
+    file = tmp_path / "typo.yaml"
+    file.write_text(yaml.safe_dump(overlay))
+    with pytest.raises(ValueError, match=f"unknown keys \\['{path}'\\]; known keys") as error:
+        resolve_config("SOT-2048", 1, overlays=[file])
+    assert str(error.value).startswith(f"{file}: config: ")  # the file it came from
+    section = path.partition(".")[0] if "." in path else None
+    if section is not None:  # the keys it could have meant
+        assert f"known keys in {section} are" in str(error.value)
+        assert all(name in str(error.value) for name in configs.read_config("base")[section])
+
+
+def test_a_missing_setting_is_named():
+    stored = resolve_config("SOT-2048", 1).to_dict()
+    del stored["seed"]
+    with pytest.raises(ValueError, match="config: `seed` is missing"):
+        TrainConfig.from_dict(stored)
+    with pytest.raises(ValueError, match="`group` is missing"):
+        TrainConfig.from_dict({"seed": 1})
+
+
+@pytest.mark.parametrize(
+    "overlay, message",
+    [
+        ({"model": {"f0_head_init": "x" * 10_000}}, "`model.f0_head_init` must be one of"),
+        ({"steps": "y" * 10_000}, "`steps` must be an integer"),
+        ({"model": {"channels": [list(range(10_000))]}}, "`model.channels\\[0\\]` must be an integer"),
+        ({"device": ["cuda"] * 10_000}, "`device` must be a string"),
+        ({"model": {"k" * 10_000: 1}}, "unknown keys"),
+    ],
+)
+def test_a_long_value_is_cut_short_in_the_message(tmp_path, overlay, message):
+    path = tmp_path / "long.yaml"
+    path.write_text(yaml.safe_dump(overlay))
+    with pytest.raises(ValueError, match=message) as error:
+        resolve_config("SOT-2048", 1, overlays=[path])
+    text = str(error.value).replace(str(path), "")
+    assert "..." in text and len(text) < 400, text
+
+
+def test_several_bad_settings_are_all_named():
+    stored = resolve_config("SOT-2048", 1).to_dict()
+    with pytest.raises(
+        ValueError, match="`steps` must be an integer, got '10' \\(also wrong: shuffle, model.dropout\\)$"
+    ):
+        TrainConfig.from_dict(stored | {"shuffle": "no", "steps": "10", "model": stored["model"] | {"dropout": "0"}})

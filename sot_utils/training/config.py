@@ -8,26 +8,35 @@ A run is named by its group and seed (and optionally a remedy); its settings com
 4. overlay files given by the user (``--config my.yaml``), later files winning;
 5. explicit overrides (``--steps``, ``--device``, ``--out-dir``).
 
+``base.yaml`` is the one place a default is written: the schema below takes every field's default
+from it (a :class:`TrainConfig` built directly gets the same values as a composed one), and so do
+the constructors of :class:`sot_utils.encoder.PitchEncoder` and
+:class:`sot_utils.autoencoder.HarmonicAutoencoder` and :data:`sot_utils.constants.CPU_BUDGET_STEPS`.
+
 Mappings merge key by key (a nested ``model`` or ``loss`` entry changes only the keys it names);
-the result is checked against the schema below, with strict types: a boolean must be a YAML
-boolean (``"false"`` in quotes is refused, not read as true), a number a number, an unknown key is
-an error. The *resolved* configuration — every option spelled out, loss terms included — is what a
-run saves in ``config.yaml`` and in every checkpoint. Checkpoints written before this schema (a
-flat mapping with ``sot_root``, ``reference_logf``, ``sot_pad_end``, ``roll_off``) are read by
-:func:`upgrade_config`.
+the result is checked against the schema below (pydantic dataclasses in strict mode), with strict
+types: a boolean must be a YAML boolean (``"false"`` in quotes is refused, not read as true), an
+integer an integer (not a boolean), a number a number (an integer is accepted where a float is
+declared, as YAML writes ``1``), an unknown key is an error named by its key path. The *resolved*
+configuration — every option spelled out, loss terms included — is what a run saves in
+``config.yaml`` and in every checkpoint. Checkpoints written before this schema (a flat mapping with
+``sot_root``, ``reference_logf``, ``sot_pad_end``, ``roll_off``) are read by :func:`upgrade_config`.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
-import types
-import typing
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import BeforeValidator, ConfigDict, ValidationError, model_validator
+from pydantic.dataclasses import dataclass
+from pydantic_core import ArgsKwargs
 
 from .. import configs
 from ..autoencoder import HarmonicAutoencoder
-from ..constants import CPU_BUDGET_STEPS
 from ..encoder import F0_HEAD_INITS
 from ..losses import resolve_loss_terms
 from ..validation import check_choice, check_int, check_positive_number, check_unit_interval, quote
@@ -49,10 +58,85 @@ RESUME_MAY_CHANGE = ("steps", "device", "out_dir", "micro_batch_size", "remedy")
 changes is compared on its own). Anything else changes the experiment: refused unless
 ``allow_config_change``."""
 
+# --------------------------------------------------------------------------------------------
+# The schema's building blocks
 
-@dataclasses.dataclass
+_SCHEMA = ConfigDict(strict=True, extra="forbid", validate_default=True)
+"""Strict types (no ``"false"`` for a boolean, no ``True`` for an integer), unknown keys refused,
+the defaults read from base.yaml checked like any other value."""
+
+_BASE = configs.read_config("base")
+"""``sot_utils/configs/base.yaml``, read once: the defaults of every field below."""
+
+
+def _default(*path: str):
+    """A dataclass field whose default is the value at ``path`` in base.yaml (a list or mapping is
+    copied for every instance)."""
+    value = _BASE
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            raise KeyError(f"sot_utils/configs/base.yaml has no `{'.'.join(path)}` (every default is written there)")
+        value = value[key]
+    if isinstance(value, (list, dict)):
+        return dataclasses.field(default_factory=lambda: copy.deepcopy(value))
+    return dataclasses.field(default=value)
+
+
+def _int_as_float(value):
+    """An integer (not a boolean) as a float, as YAML writes ``1`` for 1.0. Pydantic 2's strict mode
+    converts an int for a float too (in Python input, not in JSON); this says so here, whatever the
+    version, and the tests check it."""
+    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _tuple_as_list(value):
+    """A tuple as a list (a Python caller may write ``channels=(40, 30, 3)``; YAML writes lists)."""
+    return list(value) if isinstance(value, tuple) else value
+
+
+_Number = Annotated[float, BeforeValidator(_int_as_float)]
+"""A float setting: a float or an int (converted), never a bool or a string."""
+
+_IntList = Annotated[list[int], BeforeValidator(_tuple_as_list)]
+"""A list of integers (a tuple is accepted and stored as a list)."""
+
+
+def _section(cls):
+    """A nested section (``model``, ``loss``): an instance of ``cls``, or a mapping of its settings
+    (strict mode alone accepts only an instance). The section's errors keep their key path."""
+
+    def build(value, info):
+        if not isinstance(value, dict):
+            return value  # an instance passes; anything else is refused as "must be a mapping"
+        unknown = _unknown_keys(cls, value, info.field_name)
+        if unknown:
+            raise ValueError(unknown)
+        return cls(**value)
+
+    return BeforeValidator(build)
+
+
+def _unknown_keys(cls, values: dict, section: str = "") -> str | None:
+    """``unknown keys ['model.x']; known keys in model are [...]`` for the keys of ``values`` that
+    are not fields of ``cls`` (at ``section``), or None. Checked before pydantic sees the keys, so
+    that no key can clash with a keyword of the constructor."""
+    names = {field.name for field in dataclasses.fields(cls)}
+    unknown = [key for key in values if not isinstance(key, str) or key not in names]
+    if not unknown:
+        return None
+    paths = [f"{section}.{key}" if section and isinstance(key, str) else key for key in unknown]
+    in_section = f" in {section}" if section else ""
+    return f"unknown keys {quote(paths)}; known keys{in_section} are {sorted(names)}"
+
+
+# --------------------------------------------------------------------------------------------
+# The schema
+
+
+@dataclass(config=_SCHEMA)
 class ModelConfig:
-    """The autoencoder's architecture (:class:`sot_utils.encoder.PitchEncoder` + synth).
+    """The autoencoder's architecture (:class:`sot_utils.encoder.PitchEncoder` + synth); every
+    default is the ``model`` section of ``sot_utils/configs/base.yaml`` (the paper's architecture).
 
     Attributes:
         n_harmonics: harmonics of the decoder (the paper: 20; the data has at most 8).
@@ -68,16 +152,16 @@ class ModelConfig:
         roll_off: filter the synth output at -6 dB/octave above 500 Hz (an early MSS-LogLin decoder).
     """
 
-    n_harmonics: int = 20
-    channels: list[int] = dataclasses.field(default_factory=lambda: [40, 30, 30, 10, 3])
-    kernel_size: int = 15
-    n_residual_prefilters: int = 1
-    leaky_slope: float = 0.3
-    dropout: float = 0.5
-    temperature: float = 0.1
-    f0_head_init: str = "random"
-    fundamental_floor: float = 0.0
-    roll_off: bool = False
+    n_harmonics: int = _default("model", "n_harmonics")
+    channels: _IntList = _default("model", "channels")
+    kernel_size: int = _default("model", "kernel_size")
+    n_residual_prefilters: int = _default("model", "n_residual_prefilters")
+    leaky_slope: _Number = _default("model", "leaky_slope")
+    dropout: _Number = _default("model", "dropout")
+    temperature: _Number = _default("model", "temperature")
+    f0_head_init: str = _default("model", "f0_head_init")
+    fundamental_floor: _Number = _default("model", "fundamental_floor")
+    roll_off: bool = _default("model", "roll_off")
 
     def __post_init__(self):
         check_int("model.n_harmonics", self.n_harmonics, minimum=1)
@@ -113,9 +197,11 @@ class ModelConfig:
         )
 
 
-@dataclasses.dataclass
+@dataclass(config=_SCHEMA)
 class LossConfig:
-    """The training objective.
+    """The training objective; the defaults are the ``loss`` section of ``sot_utils/configs/base.yaml``
+    (whose ``terms`` are empty: a group's file names them, and a :class:`TrainConfig` built without
+    a ``loss`` takes its group's).
 
     Attributes:
         terms: ``{name: {"type": "spectral_ot" | "multi_scale_spectral", "weight": w, **options}}``,
@@ -127,9 +213,9 @@ class LossConfig:
             (0: constant).
     """
 
-    terms: dict = dataclasses.field(default_factory=dict)
-    harmonic_prior_weight: float = 0.0
-    harmonic_prior_decay_steps: int = 0
+    terms: dict = _default("loss", "terms")
+    harmonic_prior_weight: _Number = _default("loss", "harmonic_prior_weight")
+    harmonic_prior_decay_steps: int = _default("loss", "harmonic_prior_decay_steps")
 
     def __post_init__(self):
         self.terms = resolve_loss_terms(self.terms)
@@ -140,19 +226,25 @@ class LossConfig:
         check_int("loss.harmonic_prior_decay_steps", self.harmonic_prior_decay_steps, minimum=0)
 
 
-@dataclasses.dataclass
+@dataclass(config=_SCHEMA)
 class TrainConfig:
     """Every setting of a run, resolved (see the module docstring for where each comes from).
+
+    Built directly (``TrainConfig(group="SOT-2048", seed=42)``, as tests and checkpoint upgrades
+    do), every setting not given is base.yaml's and the ``loss``, if not given, is the group's
+    (``groups/<group>.yaml``); a remedy's settings are applied only by :func:`resolve_config`.
+    Built directly, a bad value raises pydantic's ``ValidationError`` (a ``ValueError``);
+    :meth:`from_dict` and :func:`resolve_config` raise a ``ValueError`` with one short message.
 
     Attributes:
         group: experiment group, one with a file in ``sot_utils/configs/groups/``.
         seed: seeds the initial weights, dropout and (if enabled) the shuffling.
-        steps: optimisation steps (the shipped budget: 9,900; the paper: 22,000).
+        steps: optimisation steps (base.yaml: the shipped budget; the paper: 22,000).
         remedy: the remedy applied (``sot_utils/configs/remedies/``), or None.
-        batch_size: examples per step (64).
-        learning_rate: Adam's learning rate (1e-4).
-        weight_decay: L2 penalty added to the gradient, as ``torch.optim.Adam`` (1e-4).
-        validate_every: steps between validations and checkpoints (220).
+        batch_size: examples per step.
+        learning_rate: Adam's learning rate.
+        weight_decay: L2 penalty added to the gradient, as ``torch.optim.Adam``.
+        validate_every: steps between validations and checkpoints.
         keep_best_every: every this many steps (a multiple of ``validate_every``), keep the best
             checkpoint so far as ``best-upto-<step>.pt`` (0: off).
         shuffle: reshuffle the training set every epoch (the reference does not).
@@ -160,7 +252,7 @@ class TrainConfig:
             gradients, the full-batch gradient up to rounding (None: 16 on a CPU, 1.2x faster per
             step, the whole batch on a GPU).
         data: dataset file (``python -m sot_utils.training.data``).
-        out_dir: where checkpoints and logs go.
+        out_dir: where checkpoints and logs go (:func:`resolve_config`: :func:`default_out_dir`).
         device: ``"cpu"`` or ``"cuda"`` (``"cuda:1"``...).
         model: :class:`ModelConfig`.
         loss: :class:`LossConfig`.
@@ -168,26 +260,38 @@ class TrainConfig:
 
     group: str
     seed: int
-    steps: int = CPU_BUDGET_STEPS
+    steps: int = _default("steps")
     remedy: str | None = None
-    batch_size: int = 64
-    learning_rate: float = 1e-4
-    weight_decay: float = 1e-4
-    validate_every: int = 220
-    keep_best_every: int = 0
-    shuffle: bool = False
-    micro_batch_size: int | None = None
-    data: str = "data/harmonic_sr16000_n4000_seed0.pt"
+    batch_size: int = _default("batch_size")
+    learning_rate: _Number = _default("learning_rate")
+    weight_decay: _Number = _default("weight_decay")
+    validate_every: int = _default("validate_every")
+    keep_best_every: int = _default("keep_best_every")
+    shuffle: bool = _default("shuffle")
+    micro_batch_size: int | None = _default("micro_batch_size")
+    data: str = _default("data")
     out_dir: str = "checkpoints/run"
-    device: str = "cpu"
-    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
-    loss: LossConfig = dataclasses.field(default_factory=LossConfig)
+    device: str = _default("device")
+    model: Annotated[ModelConfig, _section(ModelConfig)] = dataclasses.field(default_factory=ModelConfig)
+    loss: Annotated[LossConfig, _section(LossConfig)] = dataclasses.field(kw_only=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _group_loss(cls, values):
+        """Without a ``loss``, the group's (base.yaml's ``loss`` updated by the group's file)."""
+        if not isinstance(values, ArgsKwargs):
+            return values
+        kwargs = dict(values.kwargs or {})
+        if "loss" in kwargs:
+            return values
+        if "group" not in kwargs and not values.args:
+            raise ValueError("`group` is missing")
+        group = kwargs.get("group", values.args[0] if values.args else None)
+        check_choice("group", group, configs.group_names())
+        kwargs["loss"] = _merge(copy.deepcopy(_BASE["loss"]), configs.read_config("groups", group).get("loss", {}))
+        return ArgsKwargs(values.args, kwargs)
 
     def __post_init__(self):
-        if isinstance(self.model, dict):
-            self.model = _build(ModelConfig, self.model, "model", "model.")
-        if isinstance(self.loss, dict):
-            self.loss = _build(LossConfig, self.loss, "loss", "loss.")
         check_choice("group", self.group, configs.group_names())
         if self.remedy is not None:
             check_choice("remedy", self.remedy, configs.remedy_names())
@@ -214,8 +318,9 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict, where: str = "config") -> TrainConfig:
-        """A config from a mapping, with strict types; unknown keys are an error."""
-        return _build(cls, values, where)
+        """A config from a mapping, with strict types; unknown keys are an error. Raises a
+        ``ValueError`` whose message names the first bad setting by its key path (``model.dropout``)."""
+        return _construct(cls, values, where)
 
     def to_dict(self) -> dict:
         """The resolved config as plain data (what ``config.yaml`` and checkpoints hold)."""
@@ -223,59 +328,61 @@ class TrainConfig:
 
 
 # --------------------------------------------------------------------------------------------
-# Strict parsing
+# Errors: pydantic's, as one short message naming the key path
 
 
-def _check_type(name: str, value, annotation):
-    """``value`` if it has the declared type (``bool`` is not an ``int``; ``int`` is a ``float``)."""
-    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _check_type(name, value, inner)
-    if annotation is bool:
-        if not isinstance(value, bool):
-            raise ValueError(f"`{name}` must be true or false (a YAML boolean, unquoted), got {quote(value)}")
-        return value
-    if annotation is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"`{name}` must be an integer, got {quote(value)}")
-        return value
-    if annotation is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"`{name}` must be a number, got {quote(value)}")
-        return float(value)
-    if annotation is str:
-        if not isinstance(value, str):
-            raise ValueError(f"`{name}` must be a string, got {quote(value)}")
-        return value
-    if origin is list:
-        if not isinstance(value, (list, tuple)):
-            raise ValueError(f"`{name}` must be a list, got {quote(value)}")
-        return [_check_type(f"{name}[{i}]", v, args[0]) for i, v in enumerate(value)]
-    if origin is dict or annotation is dict:
-        if not isinstance(value, dict):
-            raise ValueError(f"`{name}` must be a mapping, got {quote(value)}")
-        return value
-    if dataclasses.is_dataclass(annotation):
-        if isinstance(value, annotation):
-            return value
-        return _build(annotation, value, name, prefix=f"{name}.")
-    raise TypeError(f"no check for {annotation!r}")
+_EXPECTED = {
+    "bool": "must be true or false (a YAML boolean, unquoted)",
+    "int": "must be an integer",
+    "float": "must be a number",
+    "string": "must be a string",
+    "list": "must be a list",
+    "dict": "must be a mapping",
+}
+"""What a setting must be, by the first word of pydantic's error type (``int_type``, ``bool_type``...)."""
 
 
-def _build(cls, values, where: str, prefix: str = ""):
-    """``cls(**values)`` after checking every value's type (nested names get ``prefix``)."""
+def _construct(cls, values, where: str):
+    """``cls(**values)``, with pydantic's ``ValidationError`` turned into a ``ValueError`` whose
+    message names the key path and what was expected, and quotes the value abbreviated."""
     if not isinstance(values, dict):
         raise ValueError(f"`{where}` must be a mapping of settings, got {type(values).__name__}: {quote(values)}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - fields, key=str)
+    unknown = _unknown_keys(cls, values)
     if unknown:
-        raise ValueError(f"{where}: unknown keys {quote(unknown)}; known keys are {sorted(fields)}")
-    checked = {key: _check_type(prefix + key, value, hints[key]) for key, value in values.items()}
-    return cls(**checked)
+        raise ValueError(f"{where}: {unknown}")
+    try:
+        return cls(**values)
+    except ValidationError as error:
+        problems = error.errors(include_url=False)
+        message = _problem(problems[0], where)
+        others = dict.fromkeys(_key_path(problem["loc"]) or where for problem in problems[1:])
+        raise ValueError(f"{message} (also wrong: {', '.join(others)})" if others else message) from None
+
+
+def _key_path(loc) -> str:
+    """``("model", "channels", 1)`` -> ``model.channels[1]``."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def _problem(problem: dict, where: str) -> str:
+    """One pydantic error as the project's message: ``model.dropout`` must be ..., got ..."""
+    name, value = _key_path(problem["loc"]) or where, problem.get("input")
+    if problem["type"] == "value_error":  # a range check (__post_init__), a section's keys: the message as is
+        message = str(problem["ctx"]["error"])
+        if message.startswith("unknown keys"):
+            return f"{where}: {message}"
+        return message if problem["loc"] == () or message.startswith("`") else f"`{name}`: {message}"
+    if problem["type"].startswith("missing"):
+        return f"{where}: `{name}` is missing"
+    if problem["type"].startswith("dataclass"):
+        return f"`{name}` must be a mapping of settings, got {type(value).__name__}: {quote(value)}"
+    expected = _EXPECTED.get(problem["type"].split("_")[0])
+    if expected is None:
+        return f"`{name}`: {problem['msg']}, got {quote(value)}"
+    return f"`{name}` {expected}, got {quote(value)}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -349,7 +456,8 @@ def resolve_config(group: str, seed: int, *, remedy: str | None = None, overlays
         values = _merge(values, overlay)
     values = _merge(values, {k: v for k, v in overrides.items() if v is not None})
     values.update(group=group, seed=seed, remedy=remedy)
-    values.setdefault("out_dir", default_out_dir(group, seed, remedy) if isinstance(seed, int) else "checkpoints/run")
+    if isinstance(seed, int):  # otherwise the seed is refused below
+        values.setdefault("out_dir", default_out_dir(group, seed, remedy))
     try:
         return TrainConfig.from_dict(values)
     except ValueError as error:
@@ -368,7 +476,8 @@ def _overlay_setting(message: str, overlays: list[tuple]) -> str | None:
         for name in names:
             node = overlay
             for part in name.split("."):
-                node = node.get(part, _MISSING) if isinstance(node, dict) else _MISSING
+                keys = {str(key): key for key in node} if isinstance(node, dict) else {}
+                node = node[keys[part]] if part in keys else _MISSING
             if node is not _MISSING:
                 return str(path)
             if "unknown keys" in message and _has_key(overlay, name):
