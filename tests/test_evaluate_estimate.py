@@ -25,7 +25,6 @@ from sot_utils.training.estimate import estimate_f0
 from sot_utils.training.evaluate import (
     accuracy_by_partials,
     budget_checkpoint,
-    centroid_predictions,
     choose_budget,
     evaluate_budgets,
     evaluate_checkpoint,
@@ -394,35 +393,6 @@ def test_f0_predictions_are_the_median_over_frames_of_the_model_output(tiny_runs
     np.testing.assert_allclose(table["f0_true_hz"], labels["f0_hz"][:3].numpy())
     with pytest.raises(ValueError, match="limit"):
         f0_predictions(path, data, limit=0)
-
-
-def test_centroid_predictions_hold_each_tones_and_each_decoders_harmonic_balance(tiny_runs):
-    from sot_utils.autoencoder import predict
-    from sot_utils.metrics import harmonic_centroid
-    from sot_utils.training.train import cached_features
-
-    data, runs = tiny_runs
-    path = runs["SOT-2048"] / "best.pt"
-    _, cqt, labels = cached_features(data, "test", progress=False)
-    table = centroid_predictions(path, data, limit=3)
-    assert list(table.columns) == [
-        "f0_true_hz",
-        "f0_estimate_hz",
-        "n_audible_partials",
-        "target_centroid",
-        "decoder_centroid",
-    ]
-    pd.testing.assert_frame_equal(table[["f0_true_hz", "f0_estimate_hz"]], f0_predictions(path, data, limit=3))
-    # independent: the label amplitudes of partials below Nyquist, weighted by power
-    k = torch.arange(1, labels["amplitudes"].shape[1] + 1)
-    power = (labels["amplitudes"][:3] * (labels["f0_hz"][:3, None] * k < 8000)).square()
-    np.testing.assert_allclose(table["target_centroid"], ((power * k).sum(1) / power.sum(1)).numpy(), rtol=1e-5)
-    prediction = predict(load_model(path)[0], cqt[:3])
-    k = torch.arange(1, 21)
-    audible = prediction.amplitudes * (prediction.f0_hz[..., None] * k < 8000)
-    frames = np.sort(harmonic_centroid(audible).numpy(), axis=1)
-    np.testing.assert_allclose(table["decoder_centroid"], frames[:, (frames.shape[1] - 1) // 2], rtol=1e-5)
-    assert (table["n_audible_partials"] == labels["n_audible_harmonics"][:3].numpy()).all()
 
 
 def test_harmonic_shares_are_the_energy_share_of_the_predicted_amplitudes(tiny_runs):

@@ -849,7 +849,7 @@ def plot_centroid_errors(panels: dict, columns: int = 3):
     """Each tone's pitch error against its mean harmonic index M, one panel per checkpoint (notebook 08).
 
     Args:
-        panels: title -> a :func:`sot_utils.training.evaluate.centroid_predictions` frame. Points
+        panels: title -> a :func:`sot_utils.study.chapters.centroid_stage.centroid_predictions` frame. Points
             are coloured by the tone's audible partials; the dashed line is the centroid's
             prediction for a decoder with the checkpoint's median harmonic balance ``M_dec``,
             ``log2 M - log2 M_dec``.

@@ -7,8 +7,7 @@
 - :func:`evaluate_checkpoint`: LSD, RPA, RCA, OD, MSS, MSE of one checkpoint on a split.
 - :func:`f0_predictions` / :func:`harmonic_shares` / :func:`accuracy_by_partials`: how a run
   misses, per tone: its f0 estimates, the partials that carry its energy, its accuracy by the
-  number of partials a tone has; :func:`centroid_predictions`: its f0 estimates next to the
-  target's and the decoder's mean harmonic index (notebook 08).
+  number of partials a tone has.
 - :func:`find_runs` / :func:`evaluate_runs` / :func:`results_table`: every shipped run of
   ``checkpoints/<group>/<seed>/`` on the test split, then mean (std) and median over seeds per
   group, as ``eval_paper.py`` does; :func:`results_markdown` bolds the best and italicises the
@@ -32,11 +31,10 @@ import torch
 from tqdm.auto import tqdm
 
 from ..autoencoder import predict
-from ..constants import EVALUATION_CACHE_ENV, SAMPLE_RATE
+from ..constants import BUDGET_STEP, EVALUATION_CACHE_ENV, SAMPLE_RATE
 from ..losses import PAPER_GROUPS
 from ..metrics import (
     compute_metrics,
-    harmonic_centroid,
     harmonic_energy_share,
     harmonic_usage,
     pitch_tracking,
@@ -54,7 +52,6 @@ __all__ = [
     "accuracy_by_partials",
     "audible_amplitudes",
     "budget_checkpoint",
-    "centroid_predictions",
     "choose_budget",
     "evaluate_budgets",
     "evaluate_checkpoint",
@@ -248,33 +245,6 @@ def f0_predictions(
     """
     labels, f0_hz, _ = _labels_and_controls(path, data, split, device, limit)
     return pd.DataFrame({"f0_true_hz": labels["f0_hz"].numpy(), "f0_estimate_hz": f0_hz.median(dim=1).values.numpy()})
-
-
-def centroid_predictions(
-    path: str | Path, data: str | Path | None = None, split: str = "test", device: str = "cpu", limit: int | None = None
-) -> pd.DataFrame:
-    """A checkpoint's f0 estimates next to the harmonic balance of the target and of its decoder (notebook 08).
-
-    Args: as :func:`evaluate_checkpoint`.
-
-    Returns:
-        one row per example: ``f0_true_hz``, ``f0_estimate_hz`` (as :func:`f0_predictions`),
-        ``n_audible_partials`` (the target's partials below Nyquist), ``target_centroid`` and
-        ``decoder_centroid``: :func:`~sot_utils.metrics.harmonic_centroid` of the target's audible
-        amplitudes and of the decoder's (:func:`audible_amplitudes`, median over frames).
-    """
-    labels, f0_hz, amplitudes = _labels_and_controls(path, data, split, device, limit)
-    target = harmonic_centroid(audible_amplitudes(labels["f0_hz"], labels["amplitudes"]))
-    decoder = harmonic_centroid(audible_amplitudes(f0_hz, amplitudes))
-    return pd.DataFrame(
-        {
-            "f0_true_hz": labels["f0_hz"].numpy(),
-            "f0_estimate_hz": f0_hz.median(dim=1).values.numpy(),
-            "n_audible_partials": labels["n_audible_harmonics"].numpy(),
-            "target_centroid": target.numpy(),
-            "decoder_centroid": decoder.median(dim=1).values.numpy(),
-        }
-    )
 
 
 def harmonic_shares(
@@ -580,7 +550,7 @@ def choose_budget(
     group: str = "SOT-2048",
     metric: str = "val_rpa",
     minimum: int = 2000,
-    multiple: int = 1100,
+    multiple: int = BUDGET_STEP,
     **plateau_kwargs,
 ) -> int | None:
     """The training budget the learning curves call for: every seed of ``group`` has levelled off.
