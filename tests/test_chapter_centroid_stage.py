@@ -270,3 +270,73 @@ def test_findings_change_with_the_tables():
     identity, pull, stage, by_group = _tables()
     with pytest.raises(ValueError, match="run"):
         chapter.findings(identity, pull, stage.drop(columns="run"), by_group)
+
+
+def test_plot_centroid_pull_marks_the_centroid_the_partials_and_the_lowest_point():
+    curves = pd.DataFrame(
+        [
+            {
+                "target": name,
+                "frequency_hz": f,
+                "loss": (f - centroid) ** 2,
+                "centroid_hz": centroid,
+                "partials_hz": partials,
+            }
+            for name, centroid, partials in [("pure", 200.0, (200.0,)), ("two", 280.0, (200.0, 400.0))]
+            for f in np.linspace(100.0, 800.0, 15)
+        ]
+    )
+    fig = chapter.plot_centroid_pull(curves)
+    pure, two = fig.axes
+    assert len(pure.get_lines()) == 1 + 1 + 1 + 1  # curve, one partial, centroid, lowest point
+    assert len(two.get_lines()) == 1 + 2 + 1 + 1
+    lowest = two.get_lines()[-1]
+    assert lowest.get_xdata()[0] == pytest.approx(curves["frequency_hz"][15 + int(np.argmin(curves["loss"][15:]))])
+
+
+def test_plot_centroid_stage_draws_one_row_per_group_and_one_line_per_run():
+    stage = pd.DataFrame(
+        [
+            {
+                "group": group,
+                "run": f"{group} {seed}",
+                "step": step,
+                "centroid_slope": 1 - step / 5500,
+                "intercept": -1.0,
+                "residual_octaves": 0.1,
+                "rpa": step / 55,
+            }
+            for group in ("SOT-2048", "MSS-Lin")
+            for seed in (42, 123, 456)
+            for step in (1100, 2200, 5500)
+        ]
+    )
+    fig = chapter.plot_centroid_stage(stage)
+    assert len(fig.axes) == 8
+    slope_panel, intercept_panel, _, rpa_panel = fig.axes[:4]
+    assert [line.get_label() for line in slope_panel.get_lines()[:3]] == ["SOT-2048 42", "SOT-2048 123", "SOT-2048 456"]
+    np.testing.assert_allclose(slope_panel.get_lines()[0].get_ydata(), [0.8, 0.6, 0.0])
+    np.testing.assert_allclose(rpa_panel.get_lines()[0].get_ydata(), [20.0, 40.0, 100.0])
+    np.testing.assert_allclose(intercept_panel.get_lines()[0].get_ydata(), [-1.0, -1.0, -1.0])
+    # eleven runs in one group: the eleventh shares the first one's colour, not its line style
+    many = pd.concat([stage[stage["group"] == "SOT-2048"].assign(run=f"run {k}") for k in range(11)])
+    first, eleventh = chapter.plot_centroid_stage(many).axes[0].get_lines()[0:11:10]
+    assert first.get_color() == eleventh.get_color() and first.get_linestyle() != eleventh.get_linestyle()
+
+
+def test_plot_centroid_errors_draws_the_centroid_prediction_of_each_checkpoint():
+    table = pd.DataFrame(
+        {
+            "f0_true_hz": [100.0, 200.0, 300.0],
+            "f0_estimate_hz": [50.0, 200.0, 450.0],
+            "n_audible_partials": [1, 3, 6],
+            "target_centroid": [1.0, 2.0, 3.0],
+            "decoder_centroid": [2.0, 2.0, 2.5],
+        }
+    )
+    fig = chapter.plot_centroid_errors({"a": table, "b": table}, columns=3)
+    panels = [ax for ax in fig.axes if ax.get_visible() and ax.get_label() != "<colorbar>"]
+    assert len(panels) == 2
+    line = panels[0].get_lines()[0]
+    np.testing.assert_allclose(line.get_ydata()[0], np.log2(1.0 / 2.0))  # median decoder centroid 2.0
+    np.testing.assert_allclose(panels[0].collections[0].get_offsets()[:, 1], [-1.0, 0.0, np.log2(1.5)])

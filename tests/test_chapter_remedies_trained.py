@@ -269,3 +269,41 @@ def test_findings_change_with_the_tables():
     text = chapter.findings(remedies, last, everyone_on, real_rows)
     assert "Every remedied run reads at least 90 % of the test tones within 50 cents." in text
     assert chapter.findings(*(frame.iloc[:0] for frame in _tables())) == ""
+
+
+def test_plot_remedy_curves_draws_every_remedy_in_its_own_colour_however_many():
+    remedies = ["none", "a", "b", "c", "d", "e"]  # more remedies than the notebook had when this was written
+    logs = pd.DataFrame(
+        [
+            {"remedy": remedy, "group": "SOT-2048", "seed": seed, "step": step, "val_rpa": i + step / 1000}
+            for i, remedy in enumerate(remedies)
+            for seed in (42, 123)
+            for step in (220, 440)
+        ]
+    )
+    fig = chapter.plot_remedy_curves(logs)
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(panels) == 2
+    lines = panels[0].get_lines()
+    assert [line.get_label() for line in lines] == remedies
+    assert len({line.get_color() for line in lines}) == len(remedies)
+    assert lines[0].get_color() == "0.55"  # the shipped runs in grey
+
+
+def test_plot_remedy_outcomes_draws_each_runs_last_budget_with_its_pure_tones():
+    rows = [
+        {"remedy": "none", "group": "MSS-Lin", "seed": 42, "step": 5500, "test_rpa": 0.0, "pure_tone_rpa": 0.0},
+        {"remedy": "recipe", "group": "MSS-Lin", "seed": 42, "step": 4400, "test_rpa": 50.0, "pure_tone_rpa": 10.0},
+        {"remedy": "recipe", "group": "MSS-Lin", "seed": 42, "step": 5500, "test_rpa": 99.0, "pure_tone_rpa": 95.0},
+        {"remedy": "recipe", "group": "MSS-Lin", "seed": 123, "step": 5500, "test_rpa": 97.0, "pure_tone_rpa": np.nan},
+        {"remedy": "none", "group": "SOT-2048", "seed": 42, "step": 5500, "test_rpa": 5.0, "pure_tone_rpa": 0.0},
+    ]
+    fig = chapter.plot_remedy_outcomes(pd.DataFrame(rows))
+    mss, sot = fig.axes
+    assert [t.get_text() for t in mss.get_xticklabels()] == ["seed 42", "seed 123"]
+    heights = [bar.get_height() for bar in mss.patches]
+    assert heights[0] == 0.0 and np.isnan(heights[1])  # shipped: seed 42 only
+    assert heights[2:] == [99.0, 97.0]  # the recipe at its last budget, not at 4,400 steps
+    dots = [line for line in mss.get_lines() if line.get_linestyle() == "None"]
+    np.testing.assert_allclose(dots[1].get_ydata(), [95.0, np.nan])
+    assert mss.get_legend_handles_labels()[1] == ["shipped", "recipe"] and len(sot.patches) == 1

@@ -14,9 +14,6 @@ import pandas as pd
 __all__ = [
     "plot_accuracy_by_partials",
     "plot_cdfs_and_quantiles",
-    "plot_centroid_errors",
-    "plot_centroid_pull",
-    "plot_centroid_stage",
     "plot_f0_scatter",
     "plot_f0_scatters",
     "plot_harmonic_share",
@@ -29,8 +26,6 @@ __all__ = [
     "plot_paired_differences",
     "plot_rank_accuracy",
     "plot_reconstructions",
-    "plot_remedy_curves",
-    "plot_remedy_outcomes",
     "plot_robustness",
     "plot_score_grid",
     "plot_spectra",
@@ -661,78 +656,6 @@ def plot_trap_landscapes(landscapes: pd.DataFrame, f0_hz: float, n_harmonics: in
     return fig
 
 
-def _remedy_colours(remedies: list[str]) -> dict[str, str]:
-    """The first remedy (the shipped runs, as the notebooks order them) grey, then tab10 colours, cycled."""
-    palette = ("tab:green", "tab:purple", "tab:orange", "tab:blue", "tab:red", "tab:brown", "tab:pink", "tab:olive")
-    return {remedy: "0.55" if i == 0 else palette[(i - 1) % len(palette)] for i, remedy in enumerate(remedies)}
-
-
-def plot_remedy_curves(logs: pd.DataFrame, metric: str = "val_rpa", label: str = "validation RPA (%)"):
-    """Validation curves of remedied runs against the shipped runs, one panel per group and seed.
-
-    Args:
-        logs: training logs with columns ``remedy`` (``"none"`` for the shipped runs), ``group``,
-            ``seed``, ``step`` and ``metric``.
-    """
-    panels = list(dict.fromkeys(zip(logs["group"], logs["seed"])))
-    columns = min(3, len(panels))
-    rows = -(-len(panels) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(4.4 * columns, 3.0 * rows), squeeze=False, sharey=True)
-    colours = _remedy_colours(list(dict.fromkeys(logs["remedy"])))
-    for ax, (group, seed) in zip(axes.flat, panels):
-        run = logs[(logs["group"] == group) & (logs["seed"] == seed)]
-        for remedy, curve in run.groupby("remedy", sort=False):
-            ax.plot(curve["step"], curve[metric], color=colours[remedy], label=remedy)
-        ax.set_title(f"{group}, seed {seed}")
-        ax.set_xlabel("step")
-    for ax in axes.flat[len(panels) :]:
-        ax.set_visible(False)
-    for ax in axes[:, 0]:
-        ax.set_ylabel(label)
-    axes.flat[0].legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def plot_remedy_outcomes(table: pd.DataFrame, goal: float = 90.0):
-    """Each run's test RPA at its last budget, seed by seed, one panel per group (notebook 09).
-
-    A bar per remedy and seed (the shipped runs, remedy ``"none"``, in grey and first) at the
-    remedied run's last budget; a black dot on each bar marks the RPA on pure tones, and a dashed
-    line the goal: a remedy meets it on a seed when both the bar and its dot reach the line.
-
-    Args:
-        table: rows with ``remedy``, ``group``, ``seed``, ``step``, ``test_rpa`` and ``pure_tone_rpa``
-            (%, NaN when no pure tone was scored); of several steps per (remedy, group, seed) the
-            last is drawn.
-        goal: the target RPA (%), drawn as a dashed line.
-    """
-    last = table.sort_values("step").groupby(["remedy", "group", "seed"], sort=False).tail(1)
-    remedies = ["none"] + sorted(set(last["remedy"]) - {"none"})
-    colours = _remedy_colours(remedies)
-    groups = list(dict.fromkeys(table["group"]))
-    fig, axes = plt.subplots(1, len(groups), figsize=(4.8 * len(groups), 4.0), squeeze=False, sharey=True)
-    for ax, group in zip(axes[0], groups):
-        runs = last[last["group"] == group]
-        seeds = sorted(set(runs["seed"]))
-        present = [r for r in remedies if r in set(runs["remedy"])]
-        width = 0.8 / len(present)
-        for i, remedy in enumerate(present):
-            rows = runs[runs["remedy"] == remedy].set_index("seed").reindex(seeds)
-            x = np.arange(len(seeds)) - 0.4 + width * (i + 0.5)
-            label = "shipped" if remedy == "none" else remedy
-            ax.bar(x, rows["test_rpa"], width=width, color=colours[remedy], label=label)
-            ax.plot(x, rows["pure_tone_rpa"], "o", color="black", markersize=3.5)
-        ax.axhline(goal, color="black", linestyle="--", linewidth=0.8)
-        ax.set_xticks(np.arange(len(seeds)), [f"seed {seed}" for seed in seeds])
-        ax.set_title(f"{group}, at each remedied run's last budget")
-        ax.set_ylim(0, 105)
-        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, frameon=False)
-    axes[0, 0].set_ylabel("test RPA (%); dots: pure tones")
-    fig.tight_layout()
-    return fig
-
-
 def plot_voicing(table: pd.DataFrame):
     """Share of each set of sounds that the voicing decision marks voiced (notebook 06).
 
@@ -771,112 +694,4 @@ def plot_paired_differences(per_run: pd.DataFrame, pairs, metric: str = "rpa", l
         ax.set_title(f"mean difference {mean:+.1f}", fontsize=9)
     axes[0, 0].set_ylabel(label)
     fig.tight_layout()
-    return fig
-
-
-def plot_centroid_pull(curves: pd.DataFrame):
-    """Loss of a one-partial estimate against its frequency, one panel per target (notebook 08).
-
-    Args:
-        curves: rows with ``target`` (a panel title), ``frequency_hz`` (the estimate's partial),
-            ``loss``, ``centroid_hz`` (the target's power centroid: a solid line) and
-            ``partials_hz`` (a tuple of the target's partials: dotted lines).
-    """
-    targets = list(dict.fromkeys(curves["target"]))
-    fig, axes = plt.subplots(1, len(targets), figsize=(4.4 * len(targets), 3.2), squeeze=False, sharey=True)
-    for ax, target in zip(axes[0], targets):
-        curve = curves[curves["target"] == target].sort_values("frequency_hz")
-        values = curve["loss"].to_numpy()
-        span = values.max() - values.min()
-        ax.plot(curve["frequency_hz"], (values - values.min()) / span if span > 0 else values * 0, color="tab:green")
-        for partial in curve["partials_hz"].iloc[0]:
-            ax.axvline(partial, color="0.6", linestyle=":", linewidth=0.8)
-        ax.axvline(curve["centroid_hz"].iloc[0], color="black", linewidth=1.0, label="power centroid")
-        lowest = curve.loc[curve["loss"].idxmin(), "frequency_hz"]
-        ax.plot([lowest], [0.0], marker="v", color="tab:red", linestyle="none", label="lowest loss")
-        ax.set_xscale("log")
-        ax.set_xlabel("frequency of the estimate's one partial (Hz)")
-        ax.set_title(target, fontsize=9)
-    axes[0, 0].set_ylabel("loss (min-max normalised)")
-    axes[0, -1].legend(fontsize=7, loc="upper right")
-    fig.tight_layout()
-    return fig
-
-
-def plot_centroid_stage(stage: pd.DataFrame):
-    """Centroid slope, intercept, residual and test RPA against training step, one line per run, one
-    row per group (notebook 08).
-
-    Args:
-        stage: rows with ``group``, ``run`` (a line label), ``step``, ``centroid_slope``,
-            ``intercept``, ``residual_octaves`` and ``rpa``.
-    """
-    groups = list(dict.fromkeys(stage["group"]))
-    panels = (
-        ("centroid_slope", "centroid slope", "slope of the pitch error against log2 M"),
-        ("intercept", "intercept (octaves)", "its intercept (-log2 M_dec in the stage)"),
-        ("residual_octaves", "residual (octaves)", "RMS distance of the errors from the line"),
-        ("rpa", "test RPA (%)", "test RPA"),
-    )
-    fig, axes = plt.subplots(len(groups), 4, figsize=(17.0, 3.0 * len(groups)), squeeze=False, sharex=True)
-    palette = plt.get_cmap("tab10").colors
-    for row, group in zip(axes, groups):
-        runs = stage[stage["group"] == group]
-        for i, (run, curve) in enumerate(runs.groupby("run", sort=False)):
-            curve = curve.sort_values("step")
-            # past ten runs the colours repeat, so the line style changes with each round of them
-            linestyle = ("-", "--", ":")[(i // len(palette)) % 3]
-            style = dict(color=palette[i % len(palette)], linestyle=linestyle, marker="o", markersize=3, label=run)
-            for ax, (column, _, _) in zip(row, panels):
-                ax.plot(curve["step"], curve[column], **style)
-        row[0].axhline(1.0, color="0.6", linestyle=":", linewidth=0.8)
-        row[0].axhline(0.0, color="0.6", linewidth=0.8)
-        for ax, (_, label, _) in zip(row, panels):
-            ax.set_ylabel(f"{group}\n{label}" if ax is row[0] else label)
-        row[1].axhline(0.0, color="0.6", linewidth=0.8)
-        row[2].set_ylim(bottom=0)
-        row[3].set_ylim(-3, 103)
-        row[3].legend(fontsize=6, loc="upper left", ncol=2)
-    for ax in axes[-1]:
-        ax.set_xlabel("step")
-    for ax, (_, _, title) in zip(axes[0], panels):
-        ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    return fig
-
-
-def plot_centroid_errors(panels: dict, columns: int = 3):
-    """Each tone's pitch error against its mean harmonic index M, one panel per checkpoint (notebook 08).
-
-    Args:
-        panels: title -> a :func:`sot_utils.study.chapters.centroid_stage.centroid_predictions` frame. Points
-            are coloured by the tone's audible partials; the dashed line is the centroid's
-            prediction for a decoder with the checkpoint's median harmonic balance ``M_dec``,
-            ``log2 M - log2 M_dec``.
-    """
-    columns = min(columns, len(panels))
-    rows = -(-len(panels) // columns)
-    fig, axes = plt.subplots(
-        rows, columns, figsize=(4.4 * columns, 3.4 * rows), squeeze=False, sharey=True, layout="constrained"
-    )
-    for ax, (title, table) in zip(axes.flat, panels.items()):
-        errors = np.log2(table["f0_estimate_hz"] / table["f0_true_hz"])
-        points = ax.scatter(
-            table["target_centroid"], errors, c=table["n_audible_partials"], cmap="viridis", s=8, vmin=1, vmax=8
-        )
-        grid = np.linspace(1.0, table["target_centroid"].max(), 50)
-        decoder = float(np.median(table["decoder_centroid"]))
-        ax.plot(
-            grid, np.log2(grid / decoder), color="tab:red", linestyle="--", label=f"centroid, M_dec = {decoder:.2f}"
-        )
-        ax.axhline(0.0, color="black", linewidth=0.8)
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("target's mean harmonic index M")
-        ax.set_title(title, fontsize=9)
-        ax.legend(fontsize=7, loc="lower right")
-    for ax in axes.flat[len(panels) :]:
-        ax.set_visible(False)
-    for ax in axes[:, 0]:
-        ax.set_ylabel("pitch error (octaves)")
-    fig.colorbar(points, ax=axes, label="audible partials", shrink=0.8)
     return fig

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
@@ -34,6 +35,9 @@ from ..landscape import harmonic_tones
 from ..traps import centroid_slope, wasserstein2_mean_split
 
 __all__ = [
+    "plot_centroid_errors",
+    "plot_centroid_pull",
+    "plot_centroid_stage",
     "BUDGETS",
     "ERROR_PANELS",
     "F0_HZ",
@@ -210,7 +214,7 @@ def compute_pull(quick: bool, f0_hz: float = F0_HZ) -> tuple[pd.DataFrame, pd.Da
         ``(pull, curves)``: ``pull`` one row per target (``target``, ``M``, ``centroid M F (Hz)``,
         ``lowest, transport term (balanced) (Hz)``, ``lowest, SOT-2048 (paper) (Hz)``); ``curves`` the
         transport term's loss per sinusoid (``target``, ``frequency_hz``, ``loss``, ``centroid_hz``,
-        ``partials_hz``), as :func:`sot_utils.study.plots.plot_centroid_pull` draws it.
+        ``partials_hz``), as :func:`sot_utils.study.plot_centroid_pull` draws it.
     """
     quick = check_bool("quick", quick)
     f0_hz = check_positive_number("f0_hz", f0_hz)
@@ -450,7 +454,7 @@ def summarize_groups(stage: pd.DataFrame) -> pd.DataFrame:
 
 
 def error_panels(predictions: dict[tuple, pd.DataFrame], chosen=ERROR_PANELS) -> dict[str, pd.DataFrame]:
-    """The tone-by-tone panels of :func:`sot_utils.study.plots.plot_centroid_errors` (notebook 08).
+    """The tone-by-tone panels of :func:`sot_utils.study.plot_centroid_errors` (notebook 08).
 
     Args:
         predictions: :func:`compute_stage`'s ``(remedy, group, seed, step) -> frame``.
@@ -589,3 +593,111 @@ def findings(identity: pd.DataFrame, pull: pd.DataFrame, stage: pd.DataFrame, by
         _control_line(stage, by_group),
     ]
     return "\n".join(line for line in lines if line)
+
+
+def plot_centroid_pull(curves: pd.DataFrame):
+    """Loss of a one-partial estimate against its frequency, one panel per target (notebook 08).
+
+    Args:
+        curves: rows with ``target`` (a panel title), ``frequency_hz`` (the estimate's partial),
+            ``loss``, ``centroid_hz`` (the target's power centroid: a solid line) and
+            ``partials_hz`` (a tuple of the target's partials: dotted lines).
+    """
+    targets = list(dict.fromkeys(curves["target"]))
+    fig, axes = plt.subplots(1, len(targets), figsize=(4.4 * len(targets), 3.2), squeeze=False, sharey=True)
+    for ax, target in zip(axes[0], targets):
+        curve = curves[curves["target"] == target].sort_values("frequency_hz")
+        values = curve["loss"].to_numpy()
+        span = values.max() - values.min()
+        ax.plot(curve["frequency_hz"], (values - values.min()) / span if span > 0 else values * 0, color="tab:green")
+        for partial in curve["partials_hz"].iloc[0]:
+            ax.axvline(partial, color="0.6", linestyle=":", linewidth=0.8)
+        ax.axvline(curve["centroid_hz"].iloc[0], color="black", linewidth=1.0, label="power centroid")
+        lowest = curve.loc[curve["loss"].idxmin(), "frequency_hz"]
+        ax.plot([lowest], [0.0], marker="v", color="tab:red", linestyle="none", label="lowest loss")
+        ax.set_xscale("log")
+        ax.set_xlabel("frequency of the estimate's one partial (Hz)")
+        ax.set_title(target, fontsize=9)
+    axes[0, 0].set_ylabel("loss (min-max normalised)")
+    axes[0, -1].legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_centroid_stage(stage: pd.DataFrame):
+    """Centroid slope, intercept, residual and test RPA against training step, one line per run, one
+    row per group (notebook 08).
+
+    Args:
+        stage: rows with ``group``, ``run`` (a line label), ``step``, ``centroid_slope``,
+            ``intercept``, ``residual_octaves`` and ``rpa``.
+    """
+    groups = list(dict.fromkeys(stage["group"]))
+    panels = (
+        ("centroid_slope", "centroid slope", "slope of the pitch error against log2 M"),
+        ("intercept", "intercept (octaves)", "its intercept (-log2 M_dec in the stage)"),
+        ("residual_octaves", "residual (octaves)", "RMS distance of the errors from the line"),
+        ("rpa", "test RPA (%)", "test RPA"),
+    )
+    fig, axes = plt.subplots(len(groups), 4, figsize=(17.0, 3.0 * len(groups)), squeeze=False, sharex=True)
+    palette = plt.get_cmap("tab10").colors
+    for row, group in zip(axes, groups):
+        runs = stage[stage["group"] == group]
+        for i, (run, curve) in enumerate(runs.groupby("run", sort=False)):
+            curve = curve.sort_values("step")
+            # past ten runs the colours repeat, so the line style changes with each round of them
+            linestyle = ("-", "--", ":")[(i // len(palette)) % 3]
+            style = dict(color=palette[i % len(palette)], linestyle=linestyle, marker="o", markersize=3, label=run)
+            for ax, (column, _, _) in zip(row, panels):
+                ax.plot(curve["step"], curve[column], **style)
+        row[0].axhline(1.0, color="0.6", linestyle=":", linewidth=0.8)
+        row[0].axhline(0.0, color="0.6", linewidth=0.8)
+        for ax, (_, label, _) in zip(row, panels):
+            ax.set_ylabel(f"{group}\n{label}" if ax is row[0] else label)
+        row[1].axhline(0.0, color="0.6", linewidth=0.8)
+        row[2].set_ylim(bottom=0)
+        row[3].set_ylim(-3, 103)
+        row[3].legend(fontsize=6, loc="upper left", ncol=2)
+    for ax in axes[-1]:
+        ax.set_xlabel("step")
+    for ax, (_, _, title) in zip(axes[0], panels):
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_centroid_errors(panels: dict, columns: int = 3):
+    """Each tone's pitch error against its mean harmonic index M, one panel per checkpoint (notebook 08).
+
+    Args:
+        panels: title -> a :func:`sot_utils.study.chapters.centroid_stage.centroid_predictions` frame. Points
+            are coloured by the tone's audible partials; the dashed line is the centroid's
+            prediction for a decoder with the checkpoint's median harmonic balance ``M_dec``,
+            ``log2 M - log2 M_dec``.
+    """
+    columns = min(columns, len(panels))
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(4.4 * columns, 3.4 * rows), squeeze=False, sharey=True, layout="constrained"
+    )
+    for ax, (title, table) in zip(axes.flat, panels.items()):
+        errors = np.log2(table["f0_estimate_hz"] / table["f0_true_hz"])
+        points = ax.scatter(
+            table["target_centroid"], errors, c=table["n_audible_partials"], cmap="viridis", s=8, vmin=1, vmax=8
+        )
+        grid = np.linspace(1.0, table["target_centroid"].max(), 50)
+        decoder = float(np.median(table["decoder_centroid"]))
+        ax.plot(
+            grid, np.log2(grid / decoder), color="tab:red", linestyle="--", label=f"centroid, M_dec = {decoder:.2f}"
+        )
+        ax.axhline(0.0, color="black", linewidth=0.8)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("target's mean harmonic index M")
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=7, loc="lower right")
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("pitch error (octaves)")
+    fig.colorbar(points, ax=axes, label="audible partials", shrink=0.8)
+    return fig

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -35,6 +36,8 @@ from ..real_notes import generate_real_notes, load_real_notes, save_real_notes
 from ..robustness import checkpoint_estimators, evaluate_estimators
 
 __all__ = [
+    "plot_remedy_curves",
+    "plot_remedy_outcomes",
     "GOAL_RPA",
     "ON_TONES",
     "PEERS_FILE",
@@ -171,7 +174,7 @@ def learning_curves(remedy_logs: pd.DataFrame, checkpoints_dir: str | Path) -> p
 
     Returns:
         the logs of both, the shipped runs (``remedy`` ``"none (shipped)"``) up to the remedied runs'
-        last step, sorted by group, seed, remedy, step; as :func:`sot_utils.study.plots.plot_remedy_curves`
+        last step, sorted by group, seed, remedy, step; as :func:`sot_utils.study.plot_remedy_curves`
         draws them.
     """
     if not len(remedy_logs):
@@ -456,3 +459,75 @@ def findings(remedies: pd.DataFrame, last: pd.DataFrame, errors: pd.DataFrame, r
         line = _real_notes_line(real_rows)
         lines += [line] if line else []
     return "\n".join(lines)
+
+
+def _remedy_colours(remedies: list[str]) -> dict[str, str]:
+    """The first remedy (the shipped runs, as the notebooks order them) grey, then tab10 colours, cycled."""
+    palette = ("tab:green", "tab:purple", "tab:orange", "tab:blue", "tab:red", "tab:brown", "tab:pink", "tab:olive")
+    return {remedy: "0.55" if i == 0 else palette[(i - 1) % len(palette)] for i, remedy in enumerate(remedies)}
+
+
+def plot_remedy_curves(logs: pd.DataFrame, metric: str = "val_rpa", label: str = "validation RPA (%)"):
+    """Validation curves of remedied runs against the shipped runs, one panel per group and seed.
+
+    Args:
+        logs: training logs with columns ``remedy`` (``"none"`` for the shipped runs), ``group``,
+            ``seed``, ``step`` and ``metric``.
+    """
+    panels = list(dict.fromkeys(zip(logs["group"], logs["seed"])))
+    columns = min(3, len(panels))
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.4 * columns, 3.0 * rows), squeeze=False, sharey=True)
+    colours = _remedy_colours(list(dict.fromkeys(logs["remedy"])))
+    for ax, (group, seed) in zip(axes.flat, panels):
+        run = logs[(logs["group"] == group) & (logs["seed"] == seed)]
+        for remedy, curve in run.groupby("remedy", sort=False):
+            ax.plot(curve["step"], curve[metric], color=colours[remedy], label=remedy)
+        ax.set_title(f"{group}, seed {seed}")
+        ax.set_xlabel("step")
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(label)
+    axes.flat[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_remedy_outcomes(table: pd.DataFrame, goal: float = 90.0):
+    """Each run's test RPA at its last budget, seed by seed, one panel per group (notebook 09).
+
+    A bar per remedy and seed (the shipped runs, remedy ``"none"``, in grey and first) at the
+    remedied run's last budget; a black dot on each bar marks the RPA on pure tones, and a dashed
+    line the goal: a remedy meets it on a seed when both the bar and its dot reach the line.
+
+    Args:
+        table: rows with ``remedy``, ``group``, ``seed``, ``step``, ``test_rpa`` and ``pure_tone_rpa``
+            (%, NaN when no pure tone was scored); of several steps per (remedy, group, seed) the
+            last is drawn.
+        goal: the target RPA (%), drawn as a dashed line.
+    """
+    last = table.sort_values("step").groupby(["remedy", "group", "seed"], sort=False).tail(1)
+    remedies = ["none"] + sorted(set(last["remedy"]) - {"none"})
+    colours = _remedy_colours(remedies)
+    groups = list(dict.fromkeys(table["group"]))
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.8 * len(groups), 4.0), squeeze=False, sharey=True)
+    for ax, group in zip(axes[0], groups):
+        runs = last[last["group"] == group]
+        seeds = sorted(set(runs["seed"]))
+        present = [r for r in remedies if r in set(runs["remedy"])]
+        width = 0.8 / len(present)
+        for i, remedy in enumerate(present):
+            rows = runs[runs["remedy"] == remedy].set_index("seed").reindex(seeds)
+            x = np.arange(len(seeds)) - 0.4 + width * (i + 0.5)
+            label = "shipped" if remedy == "none" else remedy
+            ax.bar(x, rows["test_rpa"], width=width, color=colours[remedy], label=label)
+            ax.plot(x, rows["pure_tone_rpa"], "o", color="black", markersize=3.5)
+        ax.axhline(goal, color="black", linestyle="--", linewidth=0.8)
+        ax.set_xticks(np.arange(len(seeds)), [f"seed {seed}" for seed in seeds])
+        ax.set_title(f"{group}, at each remedied run's last budget")
+        ax.set_ylim(0, 105)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, frameon=False)
+    axes[0, 0].set_ylabel("test RPA (%); dots: pure tones")
+    fig.tight_layout()
+    return fig
