@@ -61,7 +61,7 @@ def _timed(action) -> float:
 
 def landscape_views(repeats: int, quick: bool) -> dict[str, list[float]]:
     """Durations (s) of each landscape view's updates."""
-    from sot_utils.study.explorer import LossExplorer
+    from sot_utils.study.explorers.landscape import LossExplorer
 
     page = LossExplorer(descent_steps=20 if quick else 200)
     c = page.controls
@@ -111,7 +111,7 @@ def _step(slider) -> None:
 
 def estimator_views(repeats: int) -> dict[str, list[float]]:
     """Durations (s) of each estimator view's updates."""
-    from sot_utils.study.estimator_explorer import EstimatorExplorer
+    from sot_utils.study.explorers.estimator import EstimatorExplorer
 
     page = EstimatorExplorer()
     c = page.controls

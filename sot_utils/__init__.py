@@ -6,7 +6,7 @@ The package has three floors, each importing only the ones below it:
   ``synth`` (the DDSP harmonic synthesizer), ``losses`` (1-D Wasserstein, SOT, MSS, the groups'
   losses), ``encoder``, ``autoencoder``, ``metrics``, and the shipped ``configs``;
 - :mod:`sot_utils.training`: the dataset, run configs, checkpoints, training, evaluation, estimation;
-- :mod:`sot_utils.study`: landscapes, plots, the explorer, robustness, peers, real notes, traps.
+- :mod:`sot_utils.study`: landscapes, plots, the explorers, robustness, peers, real notes, traps.
 
 The names below are the public API, re-exported from the modules that define them (each lists
 them in its own ``__all__``) so that they are importable from ``sot_utils`` directly; they load

@@ -1,4 +1,4 @@
-"""Tests for the estimator explorer (``sot_utils.study.estimator_explorer``), in process;
+"""Tests for the estimator explorer (``sot_utils.study.explorers.estimator``), in process;
 ``tests/test_explorer_browser.py`` drives the page in a browser.
 
 Oracles: :func:`sot_utils.training.estimate.estimate_f0` (the page's numbers must be its numbers),
@@ -25,8 +25,8 @@ import soundfile
 import torch
 
 from sot_utils.constants import N_SAMPLES, SAMPLE_RATE
-from sot_utils.study import estimator_explorer
-from sot_utils.study.estimator_explorer import (
+from sot_utils.study.explorers import estimator
+from sot_utils.study.explorers.estimator import (
     MAX_UPLOAD_BYTES,
     NO_CHECKPOINT,
     STAND_IN_DATA_PATH,
@@ -110,7 +110,7 @@ def test_read_upload_refuses_bad_files_with_a_message(content, message):
 
 
 def test_read_upload_refuses_too_many_bytes_before_reading_them(monkeypatch):
-    monkeypatch.setattr(estimator_explorer, "read_audio", lambda *args, **kwargs: pytest.fail("decoded"))
+    monkeypatch.setattr(estimator, "read_audio", lambda *args, **kwargs: pytest.fail("decoded"))
     with pytest.raises(UploadError, match="^big.wav is 50 MB; the page takes files up to 50 MB$"):
         read_upload(memoryview(bytes(MAX_UPLOAD_BYTES + 1)), "big.wav")
 
@@ -127,7 +127,7 @@ def _constant_flac(path: Path, seconds: int, rate: int = 48000, block_s: int = 6
 # The upload's peak memory and time, measured in a fresh interpreter (ru_maxrss: KiB on Linux)
 _MEASURE = """
 import json, resource, sys, time
-from sot_utils.study.estimator_explorer import UploadError, read_upload
+from sot_utils.study.explorers.estimator import UploadError, read_upload
 
 content = open(sys.argv[1], "rb").read()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -337,7 +337,7 @@ def test_the_first_view_compares_two_models_on_a_test_tone(page):
 
 
 def _hz(value) -> str:
-    from sot_utils.study.explorer import format_hz
+    from sot_utils.study.explorers.widgets import format_hz
 
     return format_hz(float(value))
 
@@ -443,7 +443,7 @@ def test_running_out_of_memory_during_an_upload_gets_a_message(page, monkeypatch
     if where == "decoding":
         monkeypatch.setattr(soundfile.SoundFile, "read", out_of_memory)
     else:
-        monkeypatch.setattr(estimator_explorer, "resample_to_model_rate", out_of_memory)
+        monkeypatch.setattr(estimator, "resample_to_model_rate", out_of_memory)
     _show_tone(page)
     page.load_upload(_wav(_tone(220.0, 0.5, 44100), 44100), "big.wav")
     assert "big.wav: this machine ran out of memory" in page.message.value

@@ -1,4 +1,5 @@
-"""Tests for the loss-landscape explorer (``sot_utils.study.explorer``), in process and in a real
+"""Tests for the loss-landscape explorer (``sot_utils.study.explorers.landscape`` and its
+``landscape_curves``, ``landscape_views``, the kit in ``widgets``), in process and in a real
 Jupyter kernel (nbclient); ``tests/test_explorer_browser.py`` drives the page in a browser.
 
 Oracles: the loss modules themselves and autograd through them and the synthesizer (for the
@@ -21,30 +22,34 @@ import torch
 
 from sot_utils.constants import DATA_F0_RANGE_HZ, SAMPLE_RATE
 from sot_utils.losses import MultiScaleSpectralLoss, SpectralOTLoss, WeightedLossSum
-from sot_utils.study import explorer as ex
-from sot_utils.study.explorer import (
+from sot_utils.study.explorers.landscape import LossExplorer
+from sot_utils.study.explorers.landscape_curves import (
     AWAY,
     FLAT,
+    GRID_RANGE_HZ,
+    GRID_STEPS_PER_OCTAVE,
+    LOSS_KINDS,
     LOSS_NAMES,
     TOWARD,
     CandidateSpectra,
-    LossExplorer,
     LossOptions,
     build_explorer_loss,
     candidate_grid,
     descent_direction,
-    descent_path,
     evaluate_from_spectra,
-    format_cents,
-    format_hz,
-    heat_map,
-    listening_tone,
     loss_curve,
     spectral_stages,
     tilt_amplitudes,
-    transport_view,
-    wav_bytes,
 )
+from sot_utils.study.explorers.landscape_views import (
+    HEAT_N_F0,
+    HEAT_TILTS_DB,
+    descent_path,
+    heat_map,
+    listening_tone,
+    transport_view,
+)
+from sot_utils.study.explorers.widgets import format_cents, format_hz, wav_bytes
 from sot_utils.study.landscape import fit_f0, harmonic_tones
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -103,14 +108,14 @@ def test_candidate_grid_is_fixed_and_spans_an_octave_each_way():
     for grid, target in ((a, 440.0), (b, 441.3)):
         assert np.all(np.diff(grid) > 0)
         assert grid[0] >= target / 2 * (1 - 1e-9) and grid[-1] <= target * 2 * (1 + 1e-9)
-        steps = np.log2(grid / ex.GRID_RANGE_HZ[0]) * ex.GRID_STEPS_PER_OCTAVE
+        steps = np.log2(grid / GRID_RANGE_HZ[0]) * GRID_STEPS_PER_OCTAVE
         np.testing.assert_allclose(steps, np.round(steps), atol=1e-6)  # points of one fixed grid
-        assert len(grid) in (2 * ex.GRID_STEPS_PER_OCTAVE, 2 * ex.GRID_STEPS_PER_OCTAVE + 1)
+        assert len(grid) in (2 * GRID_STEPS_PER_OCTAVE, 2 * GRID_STEPS_PER_OCTAVE + 1)
     assert len(np.intersect1d(a, b)) >= len(a) - 1  # a nearby target reuses the same candidates
     # every target of the dataset has its candidates inside the grid's range
     low, high = DATA_F0_RANGE_HZ
-    assert candidate_grid(low)[0] >= ex.GRID_RANGE_HZ[0] * (1 - 1e-9)
-    assert candidate_grid(high)[-1] <= ex.GRID_RANGE_HZ[1] * (1 + 1e-9)
+    assert candidate_grid(low)[0] >= GRID_RANGE_HZ[0] * (1 - 1e-9)
+    assert candidate_grid(high)[-1] <= GRID_RANGE_HZ[1] * (1 + 1e-9)
 
 
 def test_wav_bytes_and_listening_tone_hold_the_tone():
@@ -141,7 +146,7 @@ def _autograd_curve(loss, target_f0, f0, amplitudes):
 OPTIONS = LossOptions(n_fft=1024, p=1, root=False, mode="balanced", frequency_scale="log", pad_end=False, norm="l2")
 
 
-CASES = [(name, LossOptions()) for name in LOSS_NAMES] + [(name, OPTIONS) for name in ex.LOSS_KINDS]
+CASES = [(name, LossOptions()) for name in LOSS_NAMES] + [(name, OPTIONS) for name in LOSS_KINDS]
 
 
 @pytest.mark.parametrize(
@@ -277,8 +282,8 @@ def test_heat_map_of_cut_sot_finds_the_target_f0_with_enough_harmonics():
     assert f0[target_column] == pytest.approx(300.0)
     assert np.all(grid[2:].argmin(axis=1) == target_column)
     f0, tilts, grid, target_y = heat_map(loss, 300.0, 3, -6.0, "spectral tilt", n_f0=25)
-    assert grid.shape == (len(ex.HEAT_TILTS_DB), 25) and target_y == -6.0
-    np.testing.assert_allclose(tilts, ex.HEAT_TILTS_DB)
+    assert grid.shape == (len(HEAT_TILTS_DB), 25) and target_y == -6.0
+    np.testing.assert_allclose(tilts, HEAT_TILTS_DB)
     assert grid[list(tilts).index(-6.0), target_column] == pytest.approx(0.0, abs=1e-6)
     with pytest.raises(ValueError, match="parameter"):
         heat_map(loss, 300.0, 3, -6.0, "phase")
@@ -416,9 +421,9 @@ def test_descent_draws_its_path_and_says_where_it_ends(page):
 def test_heat_map_opens_and_follows_its_parameter(page):
     page.heat_box.selected_index = 0
     first = bytes(page.images["heat"].value)
-    assert first.startswith(b"\x89PNG") and page.heat["grid"].shape == (8, ex.HEAT_N_F0)
+    assert first.startswith(b"\x89PNG") and page.heat["grid"].shape == (8, HEAT_N_F0)
     page.controls["heat_parameter"].value = "spectral tilt"
-    assert bytes(page.images["heat"].value) != first and page.heat["grid"].shape[0] == len(ex.HEAT_TILTS_DB)
+    assert bytes(page.images["heat"].value) != first and page.heat["grid"].shape[0] == len(HEAT_TILTS_DB)
     again = bytes(page.images["heat"].value)
     page.controls["loss"].value = "MSS (lin)"  # the heat map shows the selected loss
     assert bytes(page.images["heat"].value) != again
@@ -462,7 +467,7 @@ def test_notebook_02_usage_still_works():
 KERNEL_CELLS = [
     "import torch\n"
     "torch.set_num_threads(1)\n"
-    "from sot_utils.study.explorer import LossExplorer\n"
+    "from sot_utils.study.explorers.landscape import LossExplorer\n"
     f"explorer = LossExplorer(steps_per_octave={STEPS_PER_OCTAVE})\n"
     "explorer.widget()",
     "import json\n"

@@ -33,7 +33,7 @@ import psutil
 import pytest
 import soundfile
 
-from sot_utils.study.estimator_explorer import MAX_UPLOAD_BYTES
+from sot_utils.study.explorers.estimator import MAX_UPLOAD_BYTES
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"

@@ -52,39 +52,46 @@ import torch
 from matplotlib.collections import LineCollection
 from torch import nn
 
-from ..constants import N_SAMPLES, PEAK_LEVEL, SAMPLE_RATE, SUCCESS_CENTS
-from ..spectral import CQT, rfft_frequencies, stft_magnitude
-from ..synth import audible_harmonics
-from ..training.audio_file import AudioFileError, read_audio
-from ..training.checkpoint import load_model
-from ..training.data import DEFAULT_PATH as FULL_DATA_PATH
-from ..training.data import ensure_dataset, load_split
-from ..training.estimate import (
+from ...constants import N_SAMPLES, PEAK_LEVEL, SAMPLE_RATE, SUCCESS_CENTS
+from ...spectral import CQT, rfft_frequencies, stft_magnitude
+from ...synth import audible_harmonics
+from ...training.audio_file import AudioFileError, read_audio
+from ...training.checkpoint import load_model
+from ...training.data import DEFAULT_PATH as FULL_DATA_PATH
+from ...training.data import ensure_dataset, load_split
+from ...training.estimate import (
     F0Estimate,
     estimate_from_cqt,
     normalise_peak,
     resample_to_model_rate,
     voicing,
 )
-from ..training.evaluate import find_runs
-from .explorer import (
+from ...training.evaluate import find_runs
+from ..real_notes import DEFAULT_PATH as REAL_NOTES_PATH
+from ..real_notes import load_real_notes
+from .widgets import (
+    audio_player,
     canvas_png,
     cents_between,
     format_cents,
     format_hz,
     hz_axis,
     new_figure,
+    png_image,
     single_threaded,
     wav_bytes,
+    wrapping_row,
 )
-from .real_notes import DEFAULT_PATH as REAL_NOTES_PATH
-from .real_notes import load_real_notes
 
 __all__ = [
     "MAX_UPLOAD_BYTES",
     "MAX_UPLOAD_SECONDS",
+    "MODEL_COLORS",
+    "NOTE_NAMES",
     "NO_CHECKPOINT",
     "REPO",
+    "SOURCES",
+    "SPECTRUM_N_FFT",
     "STAND_IN_DATA_PATH",
     "STAND_IN_SIZE",
     "Analysis",
@@ -93,14 +100,18 @@ __all__ = [
     "Sound",
     "UploadError",
     "analyse",
+    "default_checkpoints",
     "estimate_from_features",
     "excerpt_features",
+    "list_checkpoints",
     "loudest_excerpt_start",
+    "mean_spectrum_db",
     "midi_note_name",
     "read_upload",
+    "upload_sound",
 ]
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 """The repository (the default root of the checkpoints and data files)."""
 
 STAND_IN_DATA_PATH = "data/harmonic_sr16000_n400_seed0.pt"
@@ -342,12 +353,9 @@ class EstimatorExplorer:
         self.real_notes = None
         self._upload: tuple[str, torch.Tensor, list[str]] | None = None
         self.controls = self._make_controls()
-        self.images = {"figure": widgets.Image(format="png", layout=widgets.Layout(max_width="100%", height="auto"))}
+        self.images = {"figure": png_image()}
         self.images["figure"].add_class("estimator-figure")
-        self.audio = {
-            name: widgets.Audio(format="wav", autoplay=False, loop=False, controls=True)
-            for name in ("sound", "reconstruction_a", "reconstruction_b")
-        }
+        self.audio = {name: audio_player() for name in ("sound", "reconstruction_a", "reconstruction_b")}
         for name, player in self.audio.items():
             player.add_class(f"estimator-audio-{name.replace('_', '-')}")
         titles = {"sound": "sound (the analysed 0.256 s)", "reconstruction_a": "reconstruction, model A"}
@@ -743,14 +751,12 @@ class EstimatorExplorer:
     def widget(self) -> widgets.Widget:
         """The whole page as one widget."""
         c = self.controls
-        players = widgets.HBox(list(self.players.values()), layout=widgets.Layout(flex_flow="row wrap"))
+        players = wrapping_row(*self.players.values())
         return widgets.VBox(
             [
-                widgets.HBox([c["checkpoint_a"], c["checkpoint_b"]], layout=widgets.Layout(flex_flow="row wrap")),
+                wrapping_row(c["checkpoint_a"], c["checkpoint_b"]),
                 c["source"],
-                widgets.HBox(
-                    [c["tone"], c["note"], c["upload"], c["excerpt_s"]], layout=widgets.Layout(flex_flow="row wrap")
-                ),
+                wrapping_row(c["tone"], c["note"], c["upload"], c["excerpt_s"]),
                 self.message,
                 players,
                 c["frame"],
