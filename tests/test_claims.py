@@ -1,6 +1,6 @@
 """Numbers quoted in the docs are the ones the committed results hold.
 
-Every result number of README.md, docs/index.md and docs/training.md is a *claim* in `CLAIMS`, one line
+Every result number of README.md and docs/{index,findings,training}.md is a *claim* in `CLAIMS`, one line
 each: the file that quotes it, a pattern anchored on its sentence, the function that reads the value(s)
 from the committed results, and the decimals the prose rounds to. The sources are the tables in
 `results/` (CSV, Markdown), the executed notebooks' outputs and papermill metadata in
@@ -20,7 +20,6 @@ Not checked, for want of a committed source: README's quick-mode notebook times 
 and the loosely worded spans ("near chance for the first 2,000-3,700 steps", "2,000-3,000 steps past").
 """
 
-import importlib
 import json
 import math
 import re
@@ -33,12 +32,14 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from sot_utils.study.chapters.centroid_stage import STAGE_SLOPE
+from sot_utils.study.chapters.results_table import LEARNED_RPA
+
 REPO = Path(__file__).parents[1]
 RESULTS = REPO / "results"
 CHECKPOINTS = REPO / "checkpoints"
-README, INDEX, TRAINING = "README.md", "docs/index.md", "docs/training.md"
+README, INDEX, TRAINING, FINDINGS = "README.md", "docs/index.md", "docs/training.md", "docs/findings.md"
 
-STAGE_SLOPE = 0.5  # notebook 08's rule: a checkpoint is in the centroid stage when its centroid slope is >= 0.5
 SMOOTHING = 3  # evaluate.plateau_step's running median (validations), the rule docs/training.md states
 
 
@@ -106,12 +107,7 @@ def log(group: str, seed: int, remedy: str | None = None) -> pd.DataFrame:
 
 def learned_rpa() -> float:
     """The study's rule: a run learns pitch when its test RPA is at least this (%)."""
-    for module in ("sot_utils.study.chapters.results_table", "sot_utils.study.findings"):
-        try:
-            return float(importlib.import_module(module).LEARNED_RPA)
-        except (ImportError, AttributeError):
-            continue
-    raise AssertionError("LEARNED_RPA is in neither sot_utils.study.chapters.results_table nor study.findings")
+    return float(LEARNED_RPA)
 
 
 def same(*values: float, decimals: int) -> float:
@@ -637,51 +633,55 @@ CLAIMS = [
     notebook_time("09", "09_remedies_trained"),
     # README: headline results (the table itself: test_the_readme_quotes_the_results_table)
     Claim(README, "The paper's table at our budget (# steps; … on the # test tones", table_budget, 0),
-    Claim(README, "minus SOT-2048 averages # points over differences of #, # and # points", paired_differences),
-    Claim(README, "bootstrap interval, # to #, is only the smallest", lambda: (mss_sot("ci_low"), mss_sot("ci_high"))),
-    Claim(README, "of these three), with an exact sign-flip p of #.", lambda: mss_sot("sign_flip_p")),
-    Claim(README, "can reach is #, and none of the # pairs of groups comes below it", sign_flip_floor, (2, 0)),
-    Claim(README, "the seeds a paired t-test would need at # (5 % level", lambda: mss_sot("seeds_needed"), 0),
-    Claim(README, "paired differences (# points) estimated from @ values", paired_sd, (1, 0)),
-    Claim(README, "whose 95 % range runs from # to # points", sd_range, 0),
+    Claim(FINDINGS, "minus SOT-2048 averages # points over differences of #, # and # points", paired_differences),
+    Claim(
+        FINDINGS, "bootstrap interval, # to #, is only the smallest", lambda: (mss_sot("ci_low"), mss_sot("ci_high"))
+    ),
+    Claim(FINDINGS, "of these three), with an exact sign-flip p of #.", lambda: mss_sot("sign_flip_p")),
+    Claim(FINDINGS, "can reach is #, and none of the # pairs of groups comes below it", sign_flip_floor, (2, 0)),
+    Claim(FINDINGS, "the seeds a paired t-test would need at # (5 % level", lambda: mss_sot("seeds_needed"), 0),
+    Claim(FINDINGS, "paired differences (# points) estimated from @ values", paired_sd, (1, 0)),
+    Claim(FINDINGS, "whose 95 % range runs from # to # points", sd_range, 0),
     # README: the recipe
-    Claim(README, "predicts # Hz (seed 42's predicts about # Hz", starts_42, (0, -1)),
-    Claim(README, "seeds 123 and 456 about # and # Hz)", lambda: (start_hz(123), start_hz(456)), -1),
-    Claim(README, "At # steps, against the shipped run", recipe_step, 0),
-    Claim(README, "at the same step (# test tones; # real instrument notes", tones_and_notes, 0),
-    Claim(README, "| MSS-Lin | 42 | # % | **# %** | # % | # → # % |", lambda: recipe_row("MSS-Lin", 42), ROW),
-    Claim(README, "| MSS-Lin | 123 | # % | **# %** | # % | # → # % |", lambda: recipe_row("MSS-Lin", 123), ROW),
-    Claim(README, "| MSS-Lin | 456 | # % | **# %** | # % | # → # % |", lambda: recipe_row("MSS-Lin", 456), ROW),
-    Claim(README, "| SOT-2048 | 42 | # % | # % | # % | # → # % |", lambda: recipe_row("SOT-2048", 42), ROW),
-    Claim(README, "| SOT-2048 | 123 | # % | # % | # % | # → # % |", lambda: recipe_row("SOT-2048", 123), ROW),
-    Claim(README, "| SOT-2048 | 456 | # % | # % | # % | # → # % |", lambda: recipe_row("SOT-2048", 456), ROW),
-    Claim(README, "**meets the goal on @ of @ seeds tried** (test RPA of at least # %,", recipe_meets_goal, 0),
-    Claim(README, ": #, # and # % on seeds 42, 123 and 456, every pure tone right", recipe_rpas),
-    Claim(README, "a validation RPA above # % from 2,200 steps on", recipe_validation_floor, 0),
-    Claim(README, "The shipped runs of seeds 42 and 123 read # and # % at the same step", shipped_mss_lin),
-    Claim(README, "runs score #–# %, next to PESTO # %, CREPE tiny # %, pYIN # % and YIN # %", peers_real_notes),
-    Claim(README, "reads pure tones (# % on every seed; `recipe-floor`, below, reads # %)", sot_pure_tones, 0),
-    Claim(README, "Two ablations on # steps", lambda: last_step("zero-head", "prior-only"), 0),
-    Claim(README, "reaches # % on seed 42 and # % on seed 123 (recipe # %, shipped # %)", zero_head),
-    Claim(README, "(`prior-only`) leaves seed 42 collapsed (# %)", lambda: remedy("prior-only", "SOT-2048", 42)),
+    Claim(FINDINGS, "predicts # Hz (seed 42's predicts about # Hz", starts_42, (0, -1)),
+    Claim(FINDINGS, "seeds 123 and 456 about # and # Hz)", lambda: (start_hz(123), start_hz(456)), -1),
+    Claim(FINDINGS, "At # steps, against the shipped run", recipe_step, 0),
+    Claim(FINDINGS, "at the same step (# test tones; # real instrument notes", tones_and_notes, 0),
+    Claim(FINDINGS, "| MSS-Lin | 42 | # % | **# %** | # % | # → # % |", lambda: recipe_row("MSS-Lin", 42), ROW),
+    Claim(FINDINGS, "| MSS-Lin | 123 | # % | **# %** | # % | # → # % |", lambda: recipe_row("MSS-Lin", 123), ROW),
+    Claim(FINDINGS, "| MSS-Lin | 456 | # % | **# %** | # % | # → # % |", lambda: recipe_row("MSS-Lin", 456), ROW),
+    Claim(FINDINGS, "| SOT-2048 | 42 | # % | # % | # % | # → # % |", lambda: recipe_row("SOT-2048", 42), ROW),
+    Claim(FINDINGS, "| SOT-2048 | 123 | # % | # % | # % | # → # % |", lambda: recipe_row("SOT-2048", 123), ROW),
+    Claim(FINDINGS, "| SOT-2048 | 456 | # % | # % | # % | # → # % |", lambda: recipe_row("SOT-2048", 456), ROW),
+    Claim(FINDINGS, "**meets the goal on @ of @ seeds tried** (test RPA of at least # %,", recipe_meets_goal, 0),
+    Claim(FINDINGS, ": #, # and # % on seeds 42, 123 and 456, every pure tone right", recipe_rpas),
+    Claim(FINDINGS, "a validation RPA above # % from 2,200 steps on", recipe_validation_floor, 0),
+    Claim(FINDINGS, "The shipped runs of seeds 42 and 123 read # and # % at the same step", shipped_mss_lin),
+    Claim(FINDINGS, "runs score #–# %, next to PESTO # %, CREPE tiny # %, pYIN # % and YIN # %", peers_real_notes),
+    Claim(FINDINGS, "reads pure tones (# % on every seed; `recipe-floor`, below, reads # %)", sot_pure_tones, 0),
+    Claim(FINDINGS, "Two ablations on # steps", lambda: last_step("zero-head", "prior-only"), 0),
+    Claim(FINDINGS, "reaches # % on seed 42 and # % on seed 123 (recipe # %, shipped # %)", zero_head),
+    Claim(FINDINGS, "(`prior-only`) leaves seed 42 collapsed (# %)", lambda: remedy("prior-only", "SOT-2048", 42)),
     # README: the centroid stage
-    Claim(README, "In # of # SOT-2048 checkpoints", lambda: by_group("SOT-2048", "in", "of"), 0),
-    Claim(README, "median correlation of # (residual # octave)", lambda: by_group("SOT-2048", "r", "residual"), 2),
-    Claim(README, "# of # runs are still there at their last budget", lambda: by_group("SOT-2048", "stuck", "runs"), 0),
-    Claim(README, "the recipe's seeds 123 and 456 (M̂ #, slope # and #:", stuck_fit, (1, 2, 2)),
-    Claim(README, "the tones with 8 equal partials, M = #, # octaves high;", stuck_high),
-    Claim(README, "are all missed, # % within 50 cents", stuck_pure, 0),
-    Claim(README, "with M̂ ≈ # (the centroid puts every tone # to # octaves low)", collapsed_seed, (0, 1, 1)),
-    Claim(README, "(the recipe on seed 42, slope #)", lambda: stage("recipe", "SOT-2048", 42)["centroid_slope"], 2),
-    Claim(README, "leaves it (median slope # at # steps, # at #)", logf_slopes, (2, 0, 2, 0)),
-    Claim(README, "the centroid (median r # over its # checkpoints)", mss_lin_centroid_r, (2, 0)),
+    Claim(FINDINGS, "In # of # SOT-2048 checkpoints", lambda: by_group("SOT-2048", "in", "of"), 0),
+    Claim(FINDINGS, "median correlation of # (residual # octave)", lambda: by_group("SOT-2048", "r", "residual"), 2),
+    Claim(
+        FINDINGS, "# of # runs are still there at their last budget", lambda: by_group("SOT-2048", "stuck", "runs"), 0
+    ),
+    Claim(FINDINGS, "the recipe's seeds 123 and 456 (M̂ #, slope # and #:", stuck_fit, (1, 2, 2)),
+    Claim(FINDINGS, "the tones with 8 equal partials, M = #, # octaves high;", stuck_high),
+    Claim(FINDINGS, "are all missed, # % within 50 cents", stuck_pure, 0),
+    Claim(FINDINGS, "with M̂ ≈ # (the centroid puts every tone # to # octaves low)", collapsed_seed, (0, 1, 1)),
+    Claim(FINDINGS, "(the recipe on seed 42, slope #)", lambda: stage("recipe", "SOT-2048", 42)["centroid_slope"], 2),
+    Claim(FINDINGS, "leaves it (median slope # at # steps, # at #)", logf_slopes, (2, 0, 2, 0)),
+    Claim(FINDINGS, "the centroid (median r # over its # checkpoints)", mss_lin_centroid_r, (2, 0)),
     # README: the traps and the floor
-    Claim(README, "(never exact: a median # times the loss at f0)", two_f0_dip, 0),
-    Claim(README, "(# of # curves; f0/k costs a median # times the truth)", floor_landscapes, (0, 0, 1)),
-    Claim(README, "42's own # Hz start it stays collapsed (# % test RPA at # steps)", floor_alone, (-1, 1, 0)),
-    Claim(README, "the first SOT run to read pure tones (# %)", lambda: sot_pure_tones()[1], 0),
-    Claim(README, "stay in the centroid stage (# % test RPA, slope #)", recipe_floor, (1, 2)),
-    Claim(README, "# % of the real notes (most trombone and trumpet notes)", weak_fundamentals, 0),
+    Claim(FINDINGS, "(never exact: a median # times the loss at f0)", two_f0_dip, 0),
+    Claim(FINDINGS, "(# of # curves; f0/k costs a median # times the truth)", floor_landscapes, (0, 0, 1)),
+    Claim(FINDINGS, "42's own # Hz start it stays collapsed (# % test RPA at # steps)", floor_alone, (-1, 1, 0)),
+    Claim(FINDINGS, "the first SOT run to read pure tones (# %)", lambda: sot_pure_tones()[1], 0),
+    Claim(FINDINGS, "stay in the centroid stage (# % test RPA, slope #)", recipe_floor, (1, 2)),
+    Claim(FINDINGS, "# % of the real notes (most trombone and trumpet notes)", weak_fundamentals, 0),
     # README: train and estimate
     Claim(README, "is the best shipped estimator (# % RPA on the test tones)", best_run, 0),
     Claim(README, "the best SOT one (# %; it reads pure tones @ octave low)", best_sot, 0),
@@ -782,11 +782,11 @@ def test_the_gpu_sessions_add_up_to_the_steps_the_logs_ran_on_a_gpu():
     assert sum(parse(text) for text in match.groups()) == steps_on("cuda")
 
 
-def test_the_readme_says_which_remedies_are_trained_as_the_checkpoints_do():
-    """A remedy the README calls "configured and not trained yet" has a config and no run folder."""
-    readme = " ".join((REPO / "README.md").read_text().split())
+def test_the_findings_say_which_remedies_are_trained_as_the_checkpoints_do():
+    """A remedy docs/findings.md calls "configured and not trained yet" has a config and no run folder."""
+    readme = " ".join((REPO / FINDINGS).read_text().split())
     untrained = re.findall(r"`([\w-]+)` \([^`]*?\) is configured and not trained yet", readme)
-    assert untrained, "the README no longer names an untrained remedy: drop or adapt this test"
+    assert untrained, "docs/findings.md no longer names an untrained remedy: drop or adapt this test"
     for remedy in untrained:
         assert (REPO / "sot_utils" / "configs" / "remedies" / remedy).is_dir()
         assert not list((REPO / "checkpoints" / "remedies" / remedy).glob("*/*/last.pt")), f"{remedy} has runs now"

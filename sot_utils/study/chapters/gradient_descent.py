@@ -221,8 +221,8 @@ def findings(table: pd.DataFrame, n_targets: int, n_detunings: int, steps: int) 
 
     best_vertical = table.loc[list(VERTICAL_LOSSES), (sine, _FAR)].idxmax()
     worst_reference = table.loc[list(REFERENCE_LOSSES), [(sine, _ALL), (harmonic, _ALL)]].to_numpy().max()
-    return f"""- **From starts at least {FAR_OCTAVES:g} octave away** ({n_targets} targets × {n_detunings} detunings, {steps}
-  Adam steps), SOT on complete frames fits {rate(sine, "SOT-2048, complete frames")} of the sines and
+    return f"""- **From starts at least {FAR_OCTAVES:g} octave away** ({n_targets} targets × {n_detunings} detunings,
+  {steps} Adam steps), SOT on complete frames fits {rate(sine, "SOT-2048, complete frames")} of the sines and
   {rate(harmonic, "SOT-2048, complete frames")} of the harmonic tones (SOT-2048's settings); the single-scale
   W₂ on complete frames {rate(sine, "SOT W2, complete frames")} and {rate(harmonic, "SOT W2, complete frames")};
   with log-frequency positions {rate(sine, "SOT-2048, complete frames, log f")} and
