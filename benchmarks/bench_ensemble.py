@@ -29,7 +29,6 @@ import torch
 
 from benchmarks import comparison, describe, full_float32, harmonic_audio, log, section_meta, time_interleaved
 from sot_utils.autoencoder import HarmonicAutoencoder, cqt_features
-from sot_utils.losses import PAPER_GROUPS
 from sot_utils.synth import harmonic_synth
 from sot_utils.training.config import TrainConfig, resolve_config
 from sot_utils.training.data import generate_harmonic_dataset, peak_normalize
@@ -40,6 +39,7 @@ from sot_utils.training.ensemble import (
     loss_groups,
     member_losses,
 )
+from sot_utils.training.loss_config import PAPER_GROUPS
 from sot_utils.training.train import CPU_MICRO_BATCH, build_loss, evaluate_model, train_step
 
 PROTOCOL_STEPS = 22_000

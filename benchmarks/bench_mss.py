@@ -21,7 +21,8 @@ from __future__ import annotations
 import torch
 
 from benchmarks import comparison, describe, forward_backward, harmonic_audio, log, section_meta, time_interleaved
-from sot_utils.losses import LOG_EPS, MultiScaleSpectralLoss, paper_loss
+from sot_utils.losses import LOG_EPS, MultiScaleSpectralLoss
+from sot_utils.training.loss_config import paper_loss
 
 MSS_GROUPS = ("MSS-Lin", "MSS-LogLin")
 RTOL = 1e-4

@@ -27,7 +27,8 @@ import torch
 from benchmarks import comparison, forward_backward, harmonic_audio, log, section_meta, time_interleaved
 from benchmarks.bench_train_step import SortBasedSOT, default_micro_batch, load_batch
 from sot_utils.autoencoder import HarmonicAutoencoder
-from sot_utils.losses import SpectralOTLoss, paper_loss
+from sot_utils.losses import SpectralOTLoss
+from sot_utils.training.loss_config import paper_loss
 from sot_utils.training.train import train_step
 
 BATCHES = (8, 16, 32, 64, 128)

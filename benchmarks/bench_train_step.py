@@ -44,10 +44,12 @@ from sot.losses import wasserstein_1d as authors_wasserstein_1d
 from benchmarks import comparison, describe, harmonic_audio, log, section_meta, time_interleaved
 from sot_utils.autoencoder import HarmonicAutoencoder, cqt_features
 from sot_utils.encoder import EncoderOutput, f0_from_logits
-from sot_utils.losses import PAPER_GROUPS, SpectralOTLoss, WeightedLossSum, _safe_divide, paper_loss
+from sot_utils.losses import SpectralOTLoss, WeightedLossSum
 from sot_utils.spectral import CQT
 from sot_utils.synth import exp_sigmoid
+from sot_utils.training.loss_config import PAPER_GROUPS, paper_loss
 from sot_utils.training.train import CPU_MICRO_BATCH, train_step
+from sot_utils.transport import _safe_divide
 
 PAPER_STEPS = 22_000
 """Training steps of one of the paper's runs (runs per hour = 3600 / (seconds per step x this))."""

@@ -26,7 +26,7 @@ import ot
 import torch
 from sot.losses import wasserstein_1d as authors_wasserstein_1d
 
-from sot_utils.losses import wasserstein_1d, wasserstein_1d_shared_support
+from sot_utils.transport import wasserstein_1d, wasserstein_1d_shared_support
 
 
 def time_forward_backward(fn, u, v, repeats):

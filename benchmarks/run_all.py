@@ -78,7 +78,7 @@ class Context:
         return self.repeats or (quick if self.quick else full)
 
     def train_groups(self) -> tuple[str, ...]:
-        from sot_utils.losses import PAPER_GROUPS
+        from sot_utils.training.loss_config import PAPER_GROUPS
 
         return tuple(self.groups or (QUICK_GROUPS if self.quick else PAPER_GROUPS))
 
@@ -134,7 +134,7 @@ def compare_wasserstein(n_bins: int, p: int, cut: bool, repeats: int, rows: int,
     from sot.losses import wasserstein_1d as authors
 
     from benchmarks.bench_wasserstein import inputs
-    from sot_utils.losses import wasserstein_1d, wasserstein_1d_shared_support
+    from sot_utils.transport import wasserstein_1d, wasserstein_1d_shared_support
 
     x, u, v = inputs(n_bins, cut, rows, device)
     xb, cutoff = x.expand(rows, n_bins), (1.0 if cut else None)
@@ -340,7 +340,7 @@ def positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from sot_utils.losses import PAPER_GROUPS
+    from sot_utils.training.loss_config import PAPER_GROUPS
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run_all", description=__doc__.splitlines()[0])
     parser.add_argument(

@@ -3,9 +3,11 @@
 The package has three floors, each importing only the ones below it:
 
 - the core, here: ``constants``, ``validation``, ``spectral`` (STFT, CQT, bin positions),
-  ``synth`` (the DDSP harmonic synthesizer), ``losses`` (1-D Wasserstein, SOT, MSS, the groups'
-  losses), ``encoder``, ``autoencoder``, ``metrics``, and the shipped ``configs``;
-- :mod:`sot_utils.training`: the dataset, run configs, checkpoints, training, evaluation, estimation;
+  ``synth`` (the DDSP harmonic synthesizer), ``transport`` (1-D Wasserstein distances, spectral
+  OT), ``losses`` (SOT, MSS, their sum, the harmonic prior), ``encoder``, ``autoencoder``,
+  ``metrics``, and the shipped ``configs``;
+- :mod:`sot_utils.training`: the dataset, run configs and the groups' losses built from them,
+  checkpoints, training, evaluation, estimation;
 - :mod:`sot_utils.study`: landscapes, plots, the explorers, robustness, peers, real notes, traps.
 
 The names below are the public API, re-exported from the modules that define them (each lists
@@ -21,16 +23,16 @@ _EXPORTS = {
     "N_SAMPLES": "constants",
     "N_FRAMES": "constants",
     # transport and losses
-    "wasserstein_1d": "losses",
-    "wasserstein_1d_shared_support": "losses",
-    "transport_plan_1d": "losses",
-    "spectral_ot": "losses",
+    "wasserstein_1d": "transport",
+    "wasserstein_1d_shared_support": "transport",
+    "transport_plan_1d": "transport",
+    "spectral_ot": "transport",
     "SpectralOTLoss": "losses",
     "MultiScaleSpectralLoss": "losses",
     "WeightedLossSum": "losses",
-    "paper_loss": "losses",
-    "build_loss": "losses",
-    "PAPER_GROUPS": "losses",
+    "paper_loss": "training.loss_config",
+    "build_loss": "training.loss_config",
+    "PAPER_GROUPS": "training.loss_config",
     "harmonic_index_prior": "losses",
     # signal chain
     "stft_magnitude": "spectral",

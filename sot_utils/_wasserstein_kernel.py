@@ -81,7 +81,7 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
     # two threads share the two cores with torch's OpenMP thread, which spins for milliseconds
     # after every torch operation: the kernels ran about twice as long inside a training step as
     # alone. The OpenMP layer sets OpenMP's thread count (torch's) to numba's when it starts:
-    # ``losses._numba_threads`` puts torch's back, and never starts it for one thread.
+    # ``transport._numba_threads`` puts torch's back, and never starts it for one thread.
     numba.config.THREADING_LAYER = "default"
     numba.config.THREADING_LAYER_PRIORITY = ["omp", "workqueue", "tbb"]
 

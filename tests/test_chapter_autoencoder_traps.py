@@ -15,9 +15,9 @@ import yaml
 
 import sot_utils
 from sot_utils.constants import DATA_F0_RANGE_HZ, DATA_MAX_HARMONICS
-from sot_utils.losses import PAPER_GROUPS
 from sot_utils.spectral import cqt_n_bins
 from sot_utils.study.chapters import autoencoder_traps as chapter
+from sot_utils.training.loss_config import PAPER_GROUPS
 
 CONFIGS = Path(sot_utils.__file__).parent / "configs"
 

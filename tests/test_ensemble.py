@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from sot_utils.autoencoder import HarmonicAutoencoder
-from sot_utils.losses import PAPER_GROUPS
 from sot_utils.training import ensemble as ensemble_module
 from sot_utils.training.config import resolve_config
 from sot_utils.training.data import cached_features
@@ -20,6 +19,7 @@ from sot_utils.training.ensemble import (
     member_losses,
     train_ensemble,
 )
+from sot_utils.training.loss_config import PAPER_GROUPS
 from sot_utils.training.train import build_loss, evaluate_model, train, train_step
 
 LR = 1e-4

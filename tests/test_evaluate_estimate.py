@@ -17,7 +17,6 @@ import soundfile
 import torch
 
 import sot_utils
-from sot_utils.losses import PAPER_GROUPS
 from sot_utils.training.checkpoint import load_model
 from sot_utils.training.config import resolve_config
 from sot_utils.training.data import generate_harmonic_dataset, save_dataset
@@ -41,6 +40,7 @@ from sot_utils.training.evaluate import (
     training_compute,
     training_progress,
 )
+from sot_utils.training.loss_config import PAPER_GROUPS
 from sot_utils.training.train import train
 
 

@@ -8,9 +8,10 @@ import pytest
 import scipy.signal
 import torch
 
-from sot_utils.losses import SpectralOTLoss, spectral_ot
+from sot_utils.losses import SpectralOTLoss
 from sot_utils.spectral import bin_positions, n_stft_frames, stft_magnitude
 from sot_utils.study.landscape import harmonic_tones, local_minima
+from sot_utils.transport import spectral_ot
 
 N_SAMPLES = 4096
 HOP = 256

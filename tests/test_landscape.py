@@ -7,8 +7,9 @@ import pytest
 import torch
 from scipy.signal import find_peaks
 
-from sot_utils.losses import SpectralOTLoss, transport_plan_1d, wasserstein_1d
+from sot_utils.losses import SpectralOTLoss
 from sot_utils.study import landscape
+from sot_utils.transport import transport_plan_1d, wasserstein_1d
 
 SINE = torch.tensor([1.0])
 TARGET_HZ = 4000.0
@@ -215,7 +216,7 @@ def test_fit_f0_perturb_target_reaches_the_targets_only():
 
 
 def test_loss_to_target_gives_the_loss_values_and_gradients_with_the_target_transformed_once():
-    from sot_utils.losses import paper_loss
+    from sot_utils.training.loss_config import paper_loss
 
     targets = landscape.harmonic_tones(torch.tensor([220.0, 330.0, 500.0]), landscape.decaying_amplitudes(4))
     f0 = torch.tensor([230.0, 300.0, 520.0], requires_grad=True)

@@ -12,18 +12,10 @@ import torch
 from sot.losses import Wasserstein1DLoss as AuthorsLoss
 from sot.losses import wasserstein_1d as authors_wasserstein_1d
 
-from sot_utils.losses import (
-    PAPER_GROUPS,
-    MultiScaleSpectralLoss,
-    SpectralOTLoss,
-    WeightedLossSum,
-    harmonic_index_prior,
-    paper_loss,
-    spectral_ot,
-    wasserstein_1d,
-    wasserstein_1d_shared_support,
-)
+from sot_utils.losses import MultiScaleSpectralLoss, SpectralOTLoss, WeightedLossSum, harmonic_index_prior
 from sot_utils.spectral import bin_positions, stft_magnitude
+from sot_utils.training.loss_config import PAPER_GROUPS, paper_loss
+from sot_utils.transport import spectral_ot, wasserstein_1d, wasserstein_1d_shared_support
 
 SR = 16000
 
@@ -388,7 +380,7 @@ def test_compiled_path_rejects_bad_weights_as_the_tensor_path_does(dtype):
 
 
 def test_auto_implementation_picks_compiled_on_cpu_and_torch_elsewhere(monkeypatch):
-    import sot_utils.losses as losses
+    import sot_utils.transport as losses
 
     calls = []
     real = losses._CompiledSharedSupportW.apply
@@ -803,7 +795,7 @@ def test_compiled_merge_leaves_torch_thread_count_alone():
 
     code = (
         "import torch\n"
-        "from sot_utils.losses import wasserstein_1d_shared_support\n"
+        "from sot_utils.transport import wasserstein_1d_shared_support\n"
         "from sot_utils.spectral import bin_positions\n"
         "u = torch.rand(8, 257); u = u / u.sum(-1, keepdim=True)\n"
         "wasserstein_1d_shared_support(bin_positions(512), u, u.flip(-1), p=2, implementation='compiled')\n"
@@ -818,7 +810,7 @@ def test_compiled_merge_on_two_threads_leaves_torch_thread_count_alone():
 
     code = (
         "import torch\n"
-        "from sot_utils.losses import wasserstein_1d_shared_support\n"
+        "from sot_utils.transport import wasserstein_1d_shared_support\n"
         "from sot_utils.spectral import bin_positions\n"
         "g = torch.Generator().manual_seed(0)\n"
         "u = torch.rand(64, 257, generator=g); u = u / u.sum(-1, keepdim=True)\n"
@@ -839,8 +831,8 @@ def test_compiled_merge_on_two_threads_leaves_torch_thread_count_alone():
 
 
 def test_spectral_ot_loss_noise_floor_is_spectral_ot_of_the_thresholded_spectra():
-    from sot_utils.losses import spectral_ot
     from sot_utils.spectral import subtract_noise_floor
+    from sot_utils.transport import spectral_ot
 
     torch.manual_seed(0)
     t = torch.arange(4096) / 16000

@@ -9,9 +9,10 @@ import torch
 import yaml
 
 from sot_utils.autoencoder import HarmonicAutoencoder, RollOffFilter, cqt_features, n_parameters
-from sot_utils.losses import PAPER_GROUPS, MultiScaleSpectralLoss
+from sot_utils.losses import MultiScaleSpectralLoss
 from sot_utils.training.checkpoint import load_checkpoint, on_cpu
 from sot_utils.training.config import resolve_config
+from sot_utils.training.loss_config import PAPER_GROUPS
 from sot_utils.training.train import batch_indices, build_loss, train, train_step
 
 REPO = Path(__file__).resolve().parents[1]

@@ -72,7 +72,7 @@ def test_fundamental_ratio_reads_the_amplitudes_a_tone_was_made_with():
 def test_the_octave_above_is_a_local_minimum_of_sot_but_never_as_low_as_the_truth():
     """At 2 f0 the candidate's partials sit on the target's even partials (the odd ones are missing):
     not exact, so costlier than the truth, but a dip: 0.05 octave either side matches nothing."""
-    from sot_utils.losses import paper_loss
+    from sot_utils.training.loss_config import paper_loss
 
     f0 = 400.0
     tone = harmonic_tones(torch.tensor([f0]), torch.full((8,), 0.7))
@@ -106,7 +106,7 @@ def test_a_single_partial_minimises_spectral_ot_at_the_targets_power_centroid():
     """The centroid term at work: a one-partial estimate (a decoder that plays one harmonic) costs
     least, under the paper's spectral OT (W_2^2), where the target's power centroid is, not on any
     of its partials."""
-    from sot_utils.losses import spectral_ot
+    from sot_utils.transport import spectral_ot
 
     positions = torch.arange(0.0, 2000.0, 10.0)
     target = torch.zeros(len(positions))
@@ -185,8 +185,8 @@ def _landscape_by_rendering(loss, target, candidates, steps, floor):
 def test_batched_landscapes_equal_the_synth_rendered_candidate_by_candidate(floor):
     """Mixing single-harmonic spectra (one batch for every loss and target) gives what rendering each
     candidate and taking its STFT gives, within float32 rounding."""
-    from sot_utils.losses import paper_loss
     from sot_utils.study.traps import amplitude_optimal_landscapes
+    from sot_utils.training.loss_config import paper_loss
 
     candidates = torch.tensor([100.0, 133.3, 200.0, 395.0, 400.0, 810.0])
     amplitudes = torch.zeros(2, 8)

@@ -5,11 +5,13 @@ import pytest
 import torch
 
 from sot_utils.autoencoder import HarmonicAutoencoder
-from sot_utils.losses import SpectralOTLoss, paper_loss, spectral_ot, wasserstein_1d
+from sot_utils.losses import SpectralOTLoss
 from sot_utils.spectral import stft_magnitude
 from sot_utils.study.landscape import sweep
 from sot_utils.study.perturb import render_perturbed_tones
 from sot_utils.study.real_notes import Instrument, note_plan
+from sot_utils.training.loss_config import paper_loss
+from sot_utils.transport import spectral_ot, wasserstein_1d
 from sot_utils.validation import check_bool, quote
 
 

@@ -10,7 +10,7 @@ also refuses anchors and aliases (a few hundred bytes of nested aliases expand t
 duplicate keys (YAML would keep the last one silently).
 
 This module only finds and reads the files; :mod:`sot_utils.training.config` composes them into a
-checked, resolved run configuration, and :func:`sot_utils.losses.paper_loss` builds a group's loss.
+checked, resolved run configuration, and :func:`sot_utils.training.loss_config.paper_loss` builds a group's loss.
 """
 
 from __future__ import annotations

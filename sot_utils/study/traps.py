@@ -37,9 +37,11 @@ import torch
 from tqdm.auto import tqdm
 
 from ..constants import N_FRAMES, N_SAMPLES, SAMPLE_RATE
-from ..losses import harmonic_index_prior, paper_loss, wasserstein_1d
+from ..losses import harmonic_index_prior
 from ..spectral import complex_stft, stft_magnitude
 from ..synth import audible_harmonics, exp_sigmoid, floor_fundamental, harmonic_synth
+from ..training.loss_config import paper_loss
+from ..transport import wasserstein_1d
 from ..validation import (
     check_bool,
     check_int,
@@ -157,7 +159,7 @@ def amplitude_optimal_landscapes(
 
     Args:
         losses: ``{name: loss}``, each a spectral loss of :mod:`sot_utils.losses` (e.g.
-            :func:`~sot_utils.losses.paper_loss`): a :class:`~sot_utils.losses.SpectralOTLoss`,
+            :func:`~sot_utils.training.loss_config.paper_loss`): a :class:`~sot_utils.losses.SpectralOTLoss`,
             :class:`~sot_utils.losses.MultiScaleSpectralLoss` or a weighted sum of them.
         targets: tones ``[T, n_samples]`` (or one tone ``[n_samples]``).
         candidates_hz: ``[C]`` candidate f0 values, Hz.
@@ -273,11 +275,11 @@ def trap_landscapes(
     """Amplitude-optimal landscapes of the paper's losses around K-partial targets (notebook 07).
 
     Each target has f0 ``target_f0_hz`` and its first K partials at ``amplitude``, one target per
-    K in ``partial_counts``; every group's loss (:func:`sot_utils.losses.paper_loss`) is optimised
+    K in ``partial_counts``; every group's loss (:func:`sot_utils.training.loss_config.paper_loss`) is optimised
     over the candidates' amplitudes by :func:`amplitude_optimal_landscapes`, all in one batch.
 
     Args:
-        groups: paper groups, e.g. :data:`sot_utils.losses.PAPER_GROUPS`.
+        groups: paper groups, e.g. :data:`sot_utils.training.loss_config.PAPER_GROUPS`.
         partial_counts: the K of the targets (1 to 8).
         target_f0_hz: Hz.
         candidates_hz: ``[C]`` candidate f0 values, Hz.

@@ -38,8 +38,8 @@ from pydantic_core import ArgsKwargs
 from .. import configs
 from ..autoencoder import HarmonicAutoencoder
 from ..encoder import F0_HEAD_INITS
-from ..losses import resolve_loss_terms
 from ..validation import check_choice, check_int, check_positive_number, check_unit_interval, quote
+from .loss_config import resolve_loss_terms
 
 __all__ = [
     "LossConfig",
@@ -205,7 +205,7 @@ class LossConfig:
 
     Attributes:
         terms: ``{name: {"type": "spectral_ot" | "multi_scale_spectral", "weight": w, **options}}``,
-            summed with their weights (:func:`sot_utils.losses.build_loss`); resolved, every
+            summed with their weights (:func:`sot_utils.training.loss_config.build_loss`); resolved, every
             option is spelled out.
         harmonic_prior_weight: weight of :func:`sot_utils.losses.harmonic_index_prior` added to
             the loss (0: off, the paper).

@@ -32,7 +32,6 @@ from tqdm.auto import tqdm
 
 from ..autoencoder import predict
 from ..constants import BUDGET_STEP, EVALUATION_CACHE_ENV, SAMPLE_RATE
-from ..losses import PAPER_GROUPS
 from ..metrics import (
     compute_metrics,
     harmonic_energy_share,
@@ -45,6 +44,7 @@ from ..synth import remove_above_nyquist
 from ..validation import check_bool, check_int
 from .checkpoint import checkpoint_step, load_model
 from .data import _file_identity, cached_features
+from .loss_config import PAPER_GROUPS
 from .train import check_device
 
 __all__ = [

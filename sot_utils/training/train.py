@@ -29,13 +29,14 @@ from tqdm.auto import tqdm
 
 from .. import configs
 from ..autoencoder import HarmonicAutoencoder, predict
-from ..losses import PAPER_GROUPS, harmonic_index_prior
-from ..losses import build_loss as build_loss_from_terms
+from ..losses import harmonic_index_prior
 from ..metrics import compute_metrics
 from ..validation import check_bool, check_int
 from .checkpoint import RunFolder, RunLock, checkpoint_step, on_cpu, rng_state, set_rng_state
 from .config import LossConfig, TrainConfig, resolve_config
 from .data import cached_features
+from .loss_config import PAPER_GROUPS
+from .loss_config import build_loss as build_loss_from_terms
 
 __all__ = [
     "CPU_MICRO_BATCH",
@@ -62,7 +63,7 @@ CPU_MICRO_BATCH = 16
 
 
 def build_loss(config: TrainConfig) -> torch.nn.Module:
-    """The run's loss (its ``loss.terms``, :func:`sot_utils.losses.build_loss`)."""
+    """The run's loss (its ``loss.terms``, :func:`sot_utils.training.loss_config.build_loss`)."""
     return build_loss_from_terms(config.loss.terms)
 
 

@@ -30,8 +30,8 @@ import pandas as pd
 import torch
 
 from ...constants import DATA_MAX_HARMONICS, SUCCESS_CENTS
-from ...losses import PAPER_GROUPS, paper_loss
 from ...training.config import resolve_config
+from ...training.loss_config import PAPER_GROUPS, paper_loss
 from ...validation import check_bool, check_int, check_positive_number, check_tensor, check_unit_interval
 from ..landscape import harmonic_tones
 from ..real_notes import DEFAULT_PATH as NOTES_PATH

@@ -26,10 +26,10 @@ import pandas as pd
 import torch
 
 from ...constants import BUDGET_STEP, CPU_BUDGET_STEPS, DATA_MAX_HARMONICS, SAMPLE_RATE
-from ...losses import build_loss, group_loss_terms, paper_loss
 from ...metrics import harmonic_centroid, raw_chroma_accuracy, raw_pitch_accuracy
 from ...spectral import stft_magnitude
 from ...training.evaluate import _labels_and_controls, audible_amplitudes, budget_checkpoint
+from ...training.loss_config import build_loss, group_loss_terms, paper_loss
 from ...validation import check_bool, check_positive_number
 from ..landscape import harmonic_tones
 from ..traps import centroid_slope, wasserstein2_mean_split

@@ -31,7 +31,7 @@ import torch
 from scipy.signal import find_peaks
 
 from ...constants import SAMPLE_RATE, SUCCESS_CENTS
-from ...losses import spectral_ot
+from ...transport import spectral_ot
 from ...validation import check_bool, check_positive_number, check_tensor
 from .. import landscape, plots
 

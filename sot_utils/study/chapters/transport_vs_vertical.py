@@ -21,8 +21,8 @@ import pandas as pd
 import torch
 
 from ...constants import SAMPLE_RATE
-from ...losses import transport_plan_1d, wasserstein_1d_shared_support
 from ...spectral import rfft_frequencies, stft_magnitude
+from ...transport import transport_plan_1d, wasserstein_1d_shared_support
 from ...validation import check_bool, check_int, check_positive_number, check_tensor, check_unit_interval
 from .. import landscape
 
@@ -116,7 +116,7 @@ def transport_costs(
     frequency: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, powers: Sequence[int] = (1, 2)
 ) -> tuple[torch.Tensor, pd.DataFrame]:
     """The optimal transport plan between two spectra and its cost ``W_p^p`` for each ``p``, checked
-    against the closed form :func:`sot_utils.losses.wasserstein_1d_shared_support` (notebook 01).
+    against the closed form :func:`sot_utils.transport.wasserstein_1d_shared_support` (notebook 01).
 
     Args:
         frequency: ``[n]`` shared, sorted support (normalised frequency).

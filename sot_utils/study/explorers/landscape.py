@@ -5,7 +5,7 @@ share its harmonics at other f0, from an octave below to an octave above. The pa
 
 - several losses at once against candidate f0, each min-max normalised and toggleable: SOT with
   its options, MSS on linear or log magnitudes, a single-scale loss, and the paper's seven group
-  losses (:func:`sot_utils.losses.paper_loss`);
+  losses (:func:`sot_utils.training.loss_config.paper_loss`);
 - under the curves, the sign of each loss's derivative with respect to the candidate's f0 (green:
   gradient descent moves toward the target; red: away from it);
 - a chosen candidate: the target's and its spectra, the transport plan between them (arcs), their

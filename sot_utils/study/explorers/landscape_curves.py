@@ -29,16 +29,10 @@ import torch
 from torch import nn
 
 from ...constants import DATA_F0_RANGE_HZ
-from ...losses import (
-    LOG_EPS,
-    PAPER_GROUPS,
-    MultiScaleSpectralLoss,
-    SpectralOTLoss,
-    WeightedLossSum,
-    paper_loss,
-    spectral_ot,
-)
+from ...losses import LOG_EPS, MultiScaleSpectralLoss, SpectralOTLoss, WeightedLossSum
 from ...spectral import bin_positions, stft_magnitude
+from ...training.loss_config import PAPER_GROUPS, paper_loss
+from ...transport import spectral_ot
 from ...validation import check_choice, check_int, check_positive_number, check_tensor
 from ..landscape import harmonic_tones, minmax_normalize
 

@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from ...constants import DATA_MAX_HARMONICS, N_FRAMES, SAMPLE_RATE
-from ...losses import spectral_ot, transport_plan_1d
 from ...spectral import bin_positions, rfft_frequencies
+from ...transport import spectral_ot, transport_plan_1d
 from ...validation import check_choice, check_positive_number
 from ..landscape import cdf_quantile_curves, fit_f0, harmonic_tones, surface
 from .landscape_curves import SPAN_OCTAVES, LossOptions, build_explorer_loss, tilt_amplitudes
@@ -77,7 +77,7 @@ class TransportView:
     Attributes:
         frequencies_hz: bin frequencies ``[n_bins]``, Hz.
         target, candidate: ``[n_bins]``, each summing to 1.
-        plan: ``[n_bins, n_bins]`` monotone coupling (:func:`sot_utils.losses.transport_plan_1d`).
+        plan: ``[n_bins, n_bins]`` monotone coupling (:func:`sot_utils.transport.transport_plan_1d`).
         curves: :func:`sot_utils.study.landscape.cdf_quantile_curves` on the bin frequencies (Hz).
         target_top_hz: frequency below which the target holds 99.5 % of its mass.
         cost: SOT with ``options`` (p, root, cutoff, frequency scale) between the two mean spectra.
