@@ -2,6 +2,7 @@
 
 import dataclasses
 import inspect
+import re
 from pathlib import Path
 
 import pydantic
@@ -13,7 +14,6 @@ from sot_utils import configs
 from sot_utils.autoencoder import HarmonicAutoencoder
 from sot_utils.constants import CPU_BUDGET_STEPS
 from sot_utils.encoder import PitchEncoder
-from sot_utils.losses import PAPER_GROUPS, paper_loss
 from sot_utils.training.checkpoint import load_checkpoint
 from sot_utils.training.config import (
     LossConfig,
@@ -24,6 +24,7 @@ from sot_utils.training.config import (
     upgrade_config,
 )
 from sot_utils.training.data import DEFAULT_PATH
+from sot_utils.training.loss_config import PAPER_GROUPS, paper_loss
 
 REPO = Path(__file__).resolve().parents[1]
 MSS_SIZES = [2048, 1024, 512, 256, 128, 64]
@@ -448,3 +449,23 @@ def test_several_bad_settings_are_all_named():
         ValueError, match="`steps` must be an integer, got '10' \\(also wrong: shuffle, model.dropout\\)$"
     ):
         TrainConfig.from_dict(stored | {"shuffle": "no", "steps": "10", "model": stored["model"] | {"dropout": "0"}})
+
+
+def test_the_package_guides_overlays_change_what_it_says(tmp_path):
+    """docs/package.md shows a newcomer where to change the SOT cutoff, the encoder width and the budget: its
+    example overlays resolve and change exactly that."""
+    guide = (REPO / "docs" / "package.md").read_text()
+    rows = {row.split("|")[1].strip(): row.split("|")[3] for row in guide.splitlines() if row.startswith("| the ")}
+    overlays = {}
+    for what in ("the SOT frequency cutoff", "the encoder's width"):
+        (example,) = re.findall(r"`([^`]+)`", rows[what])
+        overlays[what] = tmp_path / f"{len(overlays)}.yaml"
+        overlays[what].write_text(example + "\n")
+    base = resolve_config("SOT-2048", 42)
+    nocut = resolve_config("SOT-2048", 42, overlays=[overlays["the SOT frequency cutoff"]])
+    assert (base.loss.terms["sot"]["mode"], nocut.loss.terms["sot"]["mode"]) == ("cut", "balanced")
+    wide = resolve_config("SOT-2048", 42, overlays=[overlays["the encoder's width"]])
+    assert wide.model.channels[0] != base.model.channels[0] and wide.model.channels[1:] == base.model.channels[1:]
+    assert re.search(r"`--steps (\d+)`", rows["the training budget"])
+    steps = int(re.search(r"`--steps (\d+)`", rows["the training budget"]).group(1))
+    assert resolve_config("SOT-2048", 42, steps=steps).steps == steps != base.steps
