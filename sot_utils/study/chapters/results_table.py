@@ -34,6 +34,7 @@ from ...training.evaluate import (
     plateau_step,
 )
 from ...validation import check_bool, check_int
+from ..campaign import seeds_needed_range, verdict
 
 __all__ = [
     "CLAIM",
@@ -373,27 +374,31 @@ def _claim_line(per_run: pd.DataFrame, pairs: pd.DataFrame, claim: tuple[str, st
         return None
     stats = row.iloc[0]
     mean = sign * stats["mean"]
-    low, high = sorted((sign * stats["ci_low"], sign * stats["ci_high"]))
-    if runs_a["rpa"].mean() > runs_b["rpa"].mean() and stats["sign_flip_p"] < SIGNIFICANCE:
-        verdict = "**supported**"
-    elif runs_a["rpa"].mean() <= runs_b["rpa"].mean():
-        verdict = f"**not reproduced** ({b} has the higher mean)"
-    else:
-        verdict = "**not shown** (the difference is within the seed lottery)"
-    needed = (
-        ""
-        if np.isnan(stats["seeds_needed"])
-        else (
-            f"; a paired t-test would need **{int(stats['seeds_needed'])} seeds** to detect a difference this "
-            "size at 80 % power"
-        )
+    label = verdict(float(stats["sign_flip_p"]), float(mean), SIGNIFICANCE)
+    rule = (
+        f"by the rule fixed before the data: supported if the exact sign-flip p is at most {SIGNIFICANCE:g} with "
+        f"{a} ahead, contradicted if at most {SIGNIFICANCE:g} with {b} ahead, else inconclusive"
     )
+    if "t_low" in stats:
+        low, high = sorted((sign * stats["t_low"], sign * stats["t_high"]))
+        interval = f"95 % t interval {low:+.1f} to {high:+.1f}"
+    else:  # a table from before the t interval
+        low, high = sorted((sign * stats["ci_low"], sign * stats["ci_high"]))
+        interval = f"bootstrap interval {low:+.1f} to {high:+.1f}"
+    needed = ""
+    if not np.isnan(stats["seeds_needed"]):
+        fewest, _, most = seeds_needed_range(abs(float(mean)), float(stats["std"]), int(stats["n"]))
+        needed = (
+            f"; a paired t-test would need **{int(stats['seeds_needed'])} seeds** to detect a difference this size at "
+            f"80 % power, anywhere from {fewest:,} to {most:,} over the 95 % interval of a standard deviation "
+            f"measured on {int(stats['n'])} seeds"
+        )
     return (
-        f"- **The paper's claim** ({a} learns pitch where {b} fails): {verdict}. Test RPA {a} "
+        f"- **The paper's claim** ({a} learns pitch where {b} fails): **{label}** ({rule}). Test RPA {a} "
         f"{runs_a['rpa'].mean():.1f} % (seeds {_seeds(runs_a)}), {b} {runs_b['rpa'].mean():.1f} % (seeds "
-        f"{_seeds(runs_b)}). Seed by seed, {a} minus {b} is {mean:+.1f} points on average (bootstrap interval "
-        f"{low:+.1f} to {high:+.1f}); exact sign-flip p = {stats['sign_flip_p']:.2f} (with {int(stats['n'])} "
-        f"seeds it cannot go below {stats['min_sign_flip_p']:.2f}){needed}."
+        f"{_seeds(runs_b)}). Seed by seed, {a} minus {b} is {mean:+.1f} points on average ({interval}); "
+        f"exact sign-flip p = {stats['sign_flip_p']:.2f} (with {int(stats['n'])} seeds it cannot go below "
+        f"{stats['min_sign_flip_p']:.2f}){needed}."
     )
 
 
