@@ -15,9 +15,9 @@ import torch  # noqa: E402
 from matplotlib.collections import LineCollection, QuadMesh  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from sot_utils.transport import transport_plan_1d  # noqa: E402
 from sot_utils.study import plots  # noqa: E402
 from sot_utils.study.landscape import cdf_quantile_curves, success_rate  # noqa: E402
+from sot_utils.transport import transport_plan_1d  # noqa: E402
 
 N_BINS = 24
 
