@@ -16,10 +16,13 @@ EXTRAS := test,baselines,notebooks,web,docs
 DATA := data/harmonic_sr16000_n4000_seed0.pt
 REAL_NOTES := data/real_notes_sr16000.pt
 SOUNDFONT := /usr/share/sounds/sf2/TimGM6mb.sf2
+REAL_NOTES_FREEPATS := data/real_notes_freepats_sr16000.pt
+FREEPATS_CFG := /etc/timidity/freepats.cfg
 EXPLORER_PORT ?= 8866
 ESTIMATOR_PORT ?= 8867
 
 .PHONY: reproduce test lint format data real-notes notebooks venv clean-venv browser soundfont explorer lab
+.PHONY: freepats real-notes-freepats
 .PHONY: estimator
 .PHONY: book mathjax check-reproduce
 
@@ -43,7 +46,14 @@ browser:
 soundfont:
 	@{ command -v fluidsynth >/dev/null && test -f $(SOUNDFONT); } || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends fluidsynth timgm6mb-soundfont; }
 
-test: $(STAMP) browser soundfont lint book
+# Debian's FreePats patch set and the TiMidity++ player that renders it: a second real-note set,
+# independent of the training soundfont (sot_utils/study/freepats.py, tests/test_freepats.py).
+# Installed on first use without the soundfont package that timidity recommends, which this project
+# never uses: the renderer reads only the freepats package's own config.
+freepats:
+	@{ command -v timidity >/dev/null && test -f $(FREEPATS_CFG); } || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends timidity freepats; }
+
+test: $(STAMP) browser soundfont freepats lint book
 	$(PY) -m pytest -q tests --nbval-lax $(wildcard notebooks/[0-9][0-9]_*.ipynb)
 
 # ruff (configured in pyproject.toml): lint, and the formatter in check mode; `make format` applies it
@@ -65,6 +75,12 @@ real-notes: $(REAL_NOTES)
 # `soundfont` is order-only: it is phony, and the file should not be rendered again at every call
 $(REAL_NOTES): $(STAMP) | soundfont
 	$(PY) -m sot_utils.study.real_notes --soundfont $(SOUNDFONT) --out $(REAL_NOTES)
+
+# Not part of `make reproduce` (yet): the FreePats notes, a held-out set for evaluation only
+real-notes-freepats: $(REAL_NOTES_FREEPATS)
+
+$(REAL_NOTES_FREEPATS): $(STAMP) | freepats
+	$(PY) -m sot_utils.study.freepats --out $(REAL_NOTES_FREEPATS)
 
 # NOTEBOOK_ARGS, e.g. "--only 01 02", passes options to the runner; NOTEBOOK_JOBS notebooks run at a
 # time, one thread each (two on two cores: two kernels of two threads each slow each other down)
