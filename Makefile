@@ -35,19 +35,19 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
-# Debian's chromium, driven by the browser test of the explorer (tests/test_explorer_browser.py)
+# Debian's chromium, driven by the browser test of the explorer (tests/study/test_explorer_browser.py)
 # through Playwright; installed on first use, no Playwright browser download.
 browser:
 	@command -v chromium >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
 # Debian's FluidSynth and General MIDI soundfont TimGM6mb, which render the real instrument notes
-# (sot_utils/real_notes.py, tests/test_real_notes.py); installed on first use, without the
+# (sot_utils/real_notes.py, tests/study/test_real_notes.py); installed on first use, without the
 # recommended Qt front-end (qsynth) and second soundfont (FluidR3, 148 MB).
 soundfont:
 	@{ command -v fluidsynth >/dev/null && test -f $(SOUNDFONT); } || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends fluidsynth timgm6mb-soundfont; }
 
 # Debian's FreePats patch set and the TiMidity++ player that renders it: a second real-note set,
-# independent of the training soundfont (sot_utils/study/freepats.py, tests/test_freepats.py).
+# independent of the training soundfont (sot_utils/study/freepats.py, tests/study/test_freepats.py).
 # Installed on first use without the soundfont package that timidity recommends, which this project
 # never uses: the renderer reads only the freepats package's own config.
 freepats:

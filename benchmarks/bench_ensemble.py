@@ -86,7 +86,7 @@ def time_members(
 def _loss_rel_diff(n_members: int, audio, cqt, device: torch.device) -> float:
     """Largest relative difference of the member losses, separate against ensemble, at the initial
     weights with dropout off (the timed steps draw their dropout masks from one shared stream, in
-    another order; tests/test_ensemble.py checks whole trajectories with per-member streams)."""
+    another order; tests/training/test_ensemble.py checks whole trajectories with per-member streams)."""
     _, models, losses = _members(n_members, device)
     ensemble = EnsembleAutoencoder(models).to(device).eval()
     with torch.no_grad(), full_float32():

@@ -38,7 +38,7 @@ PESTO's own "alwa" reduction). ``torchcrepe``'s decoders are not used: they add 
 (up to ±20 cents) to the bin frequencies, which would make the baseline non-deterministic.
 
 **Known failures** on clean 4096-sample tones (sines and 8-partial tones, 40-1950 Hz, default
-range; ``tests/test_baselines.py`` keeps the first three as strict expected failures):
+range; ``tests/study/test_baselines.py`` keeps the first three as strict expected failures):
 
 - PESTO reads harmonic tones at 40-43 Hz about two octaves high, and low pure sines sharp
   (+210 cents at 40 Hz, +85 at 80 Hz, +33 at 110 Hz); above 100 Hz it stayed within 45 cents.

@@ -17,7 +17,7 @@ note (``make real-notes``) or an uploaded WAV/FLAC file. The page shows, for one
 ``estimate_f0`` builds a CQT (about 0.3 s of kernel set-up) at every call; the page builds one
 and reuses it for every model, through ``estimate_f0``'s own parts
 (:func:`~sot_utils.training.estimate.voicing`, :func:`~sot_utils.training.estimate.normalise_peak`,
-:func:`~sot_utils.training.estimate.estimate_from_cqt`); ``tests/test_estimator_explorer.py``
+:func:`~sot_utils.training.estimate.estimate_from_cqt`); ``tests/study/test_estimator_explorer.py``
 checks that the page's numbers equal ``estimate_f0``'s.
 
 A bad upload (not audio, silent, too short, an implausible sample rate, too long) gets a message

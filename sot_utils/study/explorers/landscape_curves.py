@@ -13,7 +13,7 @@ each candidate's spectra and their derivative with respect to f0 (forward-mode a
 the synthesizer and the STFT). A loss is then evaluated from spectra alone, and its derivative
 with respect to each candidate's f0 is the inner product of its gradient with respect to the
 candidate's spectra with that stored derivative (the chain rule, exactly what autograd through
-the whole loss gives; ``tests/test_explorer.py`` checks both against the loss modules). Moving the
+the whole loss gives; ``tests/study/test_explorer.py`` checks both against the loss modules). Moving the
 target or changing a loss option only recomputes the comparison of spectra.
 """
 
@@ -218,7 +218,7 @@ def spectral_stages(loss: nn.Module) -> list[SpectralStage]:
 
     Accepts :class:`~sot_utils.losses.SpectralOTLoss`, :class:`~sot_utils.losses.MultiScaleSpectralLoss`
     and a :class:`~sot_utils.losses.WeightedLossSum` of them; the stages reproduce each module's
-    ``per_example`` (``tests/test_explorer.py`` checks them against the modules). An MSS term gives a
+    ``per_example`` (``tests/study/test_explorer.py`` checks them against the modules). An MSS term gives a
     stage per FFT size and magnitude kind (linear, log), so log magnitudes are kept with the spectra.
     """
     if isinstance(loss, WeightedLossSum):

@@ -355,7 +355,7 @@ def test_the_cpu_budget_is_what_the_rule_reads_off_the_shipped_curves():
 
     from sot_utils.constants import CPU_BUDGET_STEPS
 
-    shipped = load_logs(find_runs(Path(__file__).parents[1] / "checkpoints"))
+    shipped = load_logs(find_runs(Path(__file__).parents[2] / "checkpoints"))
     assert choose_budget(shipped) == CPU_BUDGET_STEPS
 
 
@@ -482,7 +482,7 @@ def test_shipped_checkpoints_evaluate_to_the_committed_metrics(tmp_path_factory,
     from sot_utils.constants import CPU_BUDGET_STEPS
     from sot_utils.training.data import ensure_dataset
 
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     data = ensure_dataset(tmp_path_factory.getbasetemp() / "paper" / "harmonic_sr16000_n4000_seed0.pt")
     committed = pd.read_csv(repo / "results" / "results_per_run.csv").set_index(["group", "seed"]).loc[(group, seed)]
     checkpoint = budget_checkpoint(repo / "checkpoints" / group / str(seed), CPU_BUDGET_STEPS)

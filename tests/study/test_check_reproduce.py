@@ -270,7 +270,7 @@ def test_a_failing_job_is_an_error(tmp_path):
 def test_the_docs_list_every_stated_tolerance():
     from pathlib import Path
 
-    docs = (Path(__file__).parents[1] / "docs" / "reproducing.md").read_text()
+    docs = (Path(__file__).parents[2] / "docs" / "reproducing.md").read_text()
     for pattern, _ in cr.TOLERANCES:
         assert f"`{pattern}`" in docs, f"docs/reproducing.md does not list the tolerance of {pattern}"
 

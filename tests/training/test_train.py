@@ -15,7 +15,7 @@ from sot_utils.training.config import resolve_config
 from sot_utils.training.loss_config import PAPER_GROUPS
 from sot_utils.training.train import batch_indices, build_loss, train, train_step
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def run_config(tiny_data, out_dir, group="SOT-512", seed=7, **overrides):

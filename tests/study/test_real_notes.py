@@ -40,7 +40,7 @@ from sot_utils.study.real_notes import (
     save_real_notes,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def rendering_unavailable() -> str | None:

@@ -1,5 +1,5 @@
 """Tests for the estimator explorer (``sot_utils.study.explorers.estimator``), in process;
-``tests/test_explorer_browser.py`` drives the page in a browser.
+``tests/study/test_explorer_browser.py`` drives the page in a browser.
 
 Oracles: :func:`sot_utils.training.estimate.estimate_f0` (the page's numbers must be its numbers),
 the encoder's soft-argmax written out in numpy, the synthesizer called on the predicted controls,
@@ -48,7 +48,7 @@ from sot_utils.training.audio_file import BLOCK_SAMPLES
 from sot_utils.training.checkpoint import load_model
 from sot_utils.training.estimate import estimate_f0
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RUNS = ("SOT-2048/123", "MSS-Lin/123")  # shipped checkpoints the page's tests use
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -491,7 +491,7 @@ def test_the_server_caps_websocket_messages_a_little_above_the_upload_limit():
     """Voila configured as `make estimator` starts it (the command `make -n` prints): tornado's
     websocket_max_message_size (10 MiB by default) is a little above the page's upload limit, so that
     an upload the page accepts gets through and a client bypassing the page cannot push much more.
-    tests/test_explorer_browser.py checks the live server."""
+    tests/study/test_explorer_browser.py checks the live server."""
     make = ["make", "-s", "-n", "-o", ".venv/.installed", "estimator"]  # -o: the venv as it is
     command = subprocess.run(make, capture_output=True, text=True, cwd=REPO, check=True).stdout.strip()
     words = shlex.split(command)

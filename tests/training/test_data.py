@@ -28,7 +28,7 @@ from sot_utils.training.data import (
     split_examples,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SIZE, SPLIT_SIZES = 40, (28, 8, 4)
 SAMPLE_RATE, N_SAMPLES = 16000, 4096
 

@@ -35,7 +35,7 @@ from scipy import stats
 from sot_utils.study.chapters.centroid_stage import STAGE_SLOPE
 from sot_utils.study.chapters.results_table import LEARNED_RPA
 
-REPO = Path(__file__).parents[1]
+REPO = Path(__file__).parents[2]
 RESULTS = REPO / "results"
 CHECKPOINTS = REPO / "checkpoints"
 README, INDEX, TRAINING, FINDINGS = "README.md", "docs/index.md", "docs/training.md", "docs/findings.md"

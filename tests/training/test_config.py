@@ -26,7 +26,7 @@ from sot_utils.training.config import (
 from sot_utils.training.data import DEFAULT_PATH
 from sot_utils.training.loss_config import PAPER_GROUPS, paper_loss
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MSS_SIZES = [2048, 1024, 512, 256, 128, 64]
 
 # The paper's seven groups, written out independently of the config files (docs/method.md#method-groups):

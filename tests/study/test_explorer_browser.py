@@ -35,7 +35,7 @@ import soundfile
 
 from sot_utils.study.explorers.estimator import MAX_UPLOAD_BYTES
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
 TEMPLATES = NOTEBOOKS / "jupyter"  # the `offline` Voila template and voila.json (the Makefile's VOILA)
 ARTIFACTS = REPO / "test-artifacts" / "explorer"

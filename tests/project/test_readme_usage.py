@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _write_example_folder(root: Path) -> None:

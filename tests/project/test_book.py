@@ -23,7 +23,7 @@ from urllib.parse import unquote, urldefrag, urlparse
 import nbformat
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SITE = REPO / "build" / "book"
 ARTIFACTS = REPO / "test-artifacts" / "book"
 LAUNCH_ARGS = [

@@ -55,7 +55,7 @@ from sot_utils.study.real_notes import (
     save_real_notes,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def freepats_unavailable() -> str | None:

@@ -1,6 +1,6 @@
 """Tests for the loss-landscape explorer (``sot_utils.study.explorers.landscape`` and its
 ``landscape_curves``, ``landscape_views``, the kit in ``widgets``), in process and in a real
-Jupyter kernel (nbclient); ``tests/test_explorer_browser.py`` drives the page in a browser.
+Jupyter kernel (nbclient); ``tests/study/test_explorer_browser.py`` drives the page in a browser.
 
 Oracles: the loss modules themselves and autograd through them and the synthesizer (for the
 curves computed from stored spectra), the marginals of a transport plan, numpy's FFT (for the
@@ -52,7 +52,7 @@ from sot_utils.study.explorers.landscape_views import (
 from sot_utils.study.explorers.widgets import format_cents, format_hz, wav_bytes
 from sot_utils.study.landscape import fit_f0, harmonic_tones
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 STEPS_PER_OCTAVE = 16  # a coarse grid keeps the page's updates quick in tests
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

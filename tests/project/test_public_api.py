@@ -143,7 +143,9 @@ def _python_sources() -> list[tuple[str, str, str | None]]:
         package = module.removesuffix(".__init__") if path.name == "__init__.py" else module.rsplit(".", 1)[0]
         sources.append((str(path.relative_to(REPO)), path.read_text(), package))
     for folder in ("tests", "benchmarks"):
-        sources += [(f"{folder}/{path.name}", path.read_text(), None) for path in sorted((REPO / folder).glob("*.py"))]
+        sources += [
+            (str(path.relative_to(REPO)), path.read_text(), None) for path in sorted((REPO / folder).rglob("*.py"))
+        ]
     for path in sorted((REPO / "notebooks").glob("*.ipynb")):
         for i, cell in enumerate(json.loads(path.read_text())["cells"]):
             if cell["cell_type"] == "code":
