@@ -87,8 +87,8 @@ import torch
 import torchaudio.functional as AF
 from tqdm.auto import tqdm
 
-from ..constants import DATA_F0_RANGE_HZ, N_SAMPLES, SAMPLE_RATE
-from ..training.data import PEAK_LEVEL, check_out_file
+from ..constants import DATA_F0_RANGE_HZ, SAMPLE_RATE
+from ..training.data import check_out_file
 from ..validation import check_bool, check_int
 from .freepats_patches import (
     FREEPATS_CONFIG,
@@ -101,12 +101,8 @@ from .freepats_patches import (
 )
 from .real_notes import (
     DEFAULT_INSTRUMENTS,
-    EXCERPT_OFFSET_S,
-    FORMAT_VERSION,
-    GM_FAMILY_NAMES,
     RENDER_SAMPLE_RATE,
     RESAMPLE_MARGIN_S,
-    SILENCE_DB,
     VELOCITY,
     Instrument,
     audible,
@@ -115,8 +111,8 @@ from .real_notes import (
     file_sha256,
     gm_family,
     load_real_notes,
-    midi_to_hz,
     note_plan,
+    note_set,
     save_real_notes,
 )
 
@@ -593,43 +589,9 @@ def generate_freepats_notes(
     keep = audible(excerpts, note_peaks)
     if not keep.any():
         raise ValueError("no FreePats note rendered is audible")
-    dropped = [(int(p), int(m)) for p, m in zip(programs[~keep], midi_notes[~keep])]
-    programs, midi_notes = programs[keep], midi_notes[keep]
-    names = {instrument.program: instrument.name for instrument in instruments}
-    families = torch.tensor([gm_family(p) for p in programs.tolist()], dtype=torch.int64)
-    examples = {
-        "audio": excerpts[keep].contiguous(),
-        "f0_hz": midi_to_hz(midi_notes),
-        "midi_note": midi_notes,
-        "program": programs,
-        "family": families,
-        "family_name": [GM_FAMILY_NAMES[f] for f in families.tolist()],
-        "instrument": [names[p] for p in programs.tolist()],
-    }
-    meta = {
-        "format_version": FORMAT_VERSION,
+    source = {
         "soundfont": str(config),
         "soundfont_sha256": file_sha256(freepats.path),
-        "sample_rate": SAMPLE_RATE,
-        "render_sample_rate": RENDER_SAMPLE_RATE,
-        "n_samples": N_SAMPLES,
-        "excerpt_offset_s": EXCERPT_OFFSET_S,
-        "velocity": VELOCITY,
-        "silence_db": SILENCE_DB,
-        "quick": quick,
-        "instruments": [
-            {
-                "program": i.program,
-                "name": i.name,
-                "family": GM_FAMILY_NAMES[gm_family(i.program)],
-                "lowest_midi": i.lowest_midi,
-                "highest_midi": i.highest_midi,
-            }
-            for i in instruments
-        ],
-        "family_names": list(GM_FAMILY_NAMES),
-        "dropped": dropped,
-        "peak_normalisation_at_load": PEAK_LEVEL,
         "renderer": _timidity_version(),
         "patch_set": "freepats",
         "patches": [
@@ -642,7 +604,7 @@ def generate_freepats_notes(
         ],
         "skipped_programs": [list(item) for item in skipped],
     }
-    return {"meta": meta, "examples": examples}
+    return note_set(excerpts, keep, programs, midi_notes, instruments, source, quick)
 
 
 def load_freepats_notes(path: str | os.PathLike = DEFAULT_PATH) -> dict:

@@ -102,6 +102,7 @@ __all__ = [
     "main",
     "midi_to_hz",
     "note_plan",
+    "note_set",
     "read_real_notes",
     "render_excerpts",
     "render_note",
@@ -454,6 +455,31 @@ def generate_real_notes(
     keep = audible(excerpts, note_peaks)
     if not keep.any():
         raise ValueError(f"no note rendered from `soundfont` {str(soundfont)!r} is audible")
+    source = {"soundfont": str(soundfont), "soundfont_sha256": file_sha256(path)}
+    return note_set(excerpts, keep, programs, midi_notes, instruments, source, quick)
+
+
+def note_set(
+    excerpts: torch.Tensor,
+    keep: torch.Tensor,
+    programs: torch.Tensor,
+    midi_notes: torch.Tensor,
+    instruments: tuple[Instrument, ...],
+    source: dict,
+    quick: bool,
+) -> dict:
+    """A rendered note set in the layout :func:`save_real_notes` writes and :func:`load_real_notes` reads.
+
+    Args:
+        excerpts: ``[N, 4096]`` rendered excerpts at 16 kHz, one per planned note.
+        keep: ``[N]`` bool, the audible notes (:func:`audible`); the others are listed in
+            ``meta["dropped"]`` as ``(program, MIDI note)``.
+        programs, midi_notes: ``[N]`` int64, the plan (:func:`note_plan`).
+        instruments: the instruments planned.
+        source: what rendered them, added to ``meta`` (at least ``soundfont`` and ``soundfont_sha256``;
+            the FreePats set adds its renderer and patches).
+        quick: whether the plan was the quick one.
+    """
     dropped = [(int(p), int(m)) for p, m in zip(programs[~keep], midi_notes[~keep])]
     programs, midi_notes = programs[keep], midi_notes[keep]
     names = {instrument.program: instrument.name for instrument in instruments}
@@ -469,8 +495,8 @@ def generate_real_notes(
     }
     meta = {
         "format_version": FORMAT_VERSION,
-        "soundfont": str(soundfont),
-        "soundfont_sha256": file_sha256(path),
+        "soundfont": source["soundfont"],
+        "soundfont_sha256": source["soundfont_sha256"],
         "sample_rate": SAMPLE_RATE,
         "render_sample_rate": RENDER_SAMPLE_RATE,
         "n_samples": N_SAMPLES,
@@ -492,6 +518,7 @@ def generate_real_notes(
         "dropped": dropped,
         "peak_normalisation_at_load": PEAK_LEVEL,
     }
+    meta |= {key: value for key, value in source.items() if key not in meta}
     return {"meta": meta, "examples": examples}
 
 
