@@ -9,6 +9,7 @@ Sections (``--only`` picks some; the others keep their last numbers in the resul
   the authors' W;
 - ``mss``: the MSS-Lin and MSS-LogLin losses on ``[64, 4096]`` against a plain DDSP-style
   formulation (``bench_mss``);
+- ``cqt``: ``benchmarks/bench_cqt.py``: the CQT front end, ours against nnAudio's strided convolution;
 - ``train_step``: one Adam step per group, batch 64, ours against the reference layout
   (``bench_train_step``);
 - ``scaling``: cost against batch and FFT size, log-log slopes, ``scaling.png`` / ``.pdf``
@@ -18,7 +19,7 @@ Sections (``--only`` picks some; the others keep their last numbers in the resul
 - ``ensemble``: ``benchmarks/bench_ensemble.py``: one training step of E runs, separate against one ensemble.
 - ``explorer``: ``benchmarks/bench_explorer.py``: one update of each view of the explorer pages (p50/p95, ms).
 
-The first four sections time the CPU (where the study's runs train); ``--device`` picks the device
+The first five sections time the CPU (where the study's runs train); ``--device`` picks the device
 of the ``gpu`` and ``ensemble`` sections (``auto``: CUDA when available). Candidates are timed in
 turn, medians over the repeats after warm-ups (except ``bench_wasserstein.bench``, which times
 each path in a block: 2 warm-ups, mean of the repeats); every comparison also checks that the
@@ -52,7 +53,7 @@ import torch
 from benchmarks import NO_CUDA, comparison, describe, log, section_meta, time_interleaved, timestamp
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("wasserstein", "mss", "train_step", "scaling", "gpu", "ensemble", "explorer")
+SECTIONS = ("wasserstein", "mss", "cqt", "train_step", "scaling", "gpu", "ensemble", "explorer")
 DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_OUT = Path(__file__).resolve().with_name("results.json")
 QUICK_OUT = ROOT / "test-artifacts" / "bench-quick" / "results.json"
@@ -202,6 +203,13 @@ def section_mss(ctx: Context) -> dict:
     return bench_mss.run(ctx.quick, ctx.reps(11), "cpu")
 
 
+def section_cqt(ctx: Context) -> dict:
+    """``benchmarks/bench_cqt.py``: the CQT front end, ours against nnAudio's convolution, on the CPU."""
+    from benchmarks import bench_cqt
+
+    return bench_cqt.run(ctx.quick, ctx.reps(7))
+
+
 def section_train_step(ctx: Context) -> dict:
     from benchmarks import bench_train_step
 
@@ -289,6 +297,7 @@ def section_explorer(ctx: Context) -> dict:
 SECTION_FUNCTIONS = {
     "wasserstein": section_wasserstein,
     "mss": section_mss,
+    "cqt": section_cqt,
     "train_step": section_train_step,
     "scaling": section_scaling,
     "gpu": section_gpu,

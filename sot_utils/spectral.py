@@ -284,8 +284,8 @@ class CQT(nn.Module):
     are zero (a bin's kernel spans about ``Q sr / f`` samples: 25,169 at 32.7 Hz, 111 at 7.75 kHz).
     Here each octave of bins multiplies the frames by its kernels over the taps they cover, one
     matrix product per octave: the same sums in another order (equal to nnAudio's output up to
-    float rounding, tested), 12-20x faster on one CPU thread (24 tones: 0.09-0.13 s against 1.7-1.9 s,
-    measured on a loaded machine). ``transform`` is the nnAudio module itself.
+    float rounding, tested), 11.9x faster on one CPU thread for 64 tones (``benchmarks/bench_cqt.py``).
+    ``transform`` is the nnAudio module itself.
     The training code still computes it once per dataset and caches it.
 
     Args:
