@@ -1,16 +1,17 @@
 """Numbers quoted in the docs are the ones the committed results hold.
 
-Every result number of README.md and docs/{index,findings,training}.md is a *claim* in `CLAIMS`, one line
-each: the file that quotes it, a pattern anchored on its sentence, the function that reads the value(s)
-from the committed results, and the decimals the prose rounds to. The sources are the tables in
-`results/` (CSV, Markdown), the executed notebooks' outputs and papermill metadata in
-`results/notebooks/`, and, for the learning curves, the shipped runs' `checkpoints/**/log.csv`. A claim
-fails when either side changes: the prose (its pattern no longer matches once, or its number differs) or
-the results (the number they round to differs). Nothing is trained or evaluated here.
+Every result number of README.md and the book's pages (docs/*.md) is a *claim* in `CLAIMS`, one line each:
+the file that quotes it, a pattern anchored on its sentence, the function that reads the value(s) from the
+committed results, and the decimals the prose rounds to. The sources are the tables in `results/` (CSV,
+Markdown), the executed notebooks' outputs and papermill metadata in `results/notebooks/`, the benchmark
+suite's `benchmarks/results.json` (the speed-ups of docs/performance.md, the explorer's latencies) and, for the
+learning curves, the shipped runs' `checkpoints/**/log.csv`. A claim fails when either side changes: the prose
+(its pattern no longer matches once, or its number differs) or the results (the number they round to
+differs). Nothing is trained or evaluated here.
 
 Pattern syntax: the prose itself (whitespace-normalised: line breaks count as spaces), with `#` for a
-number (`1,020`, `−30.6`, `+12.4`), `@` for a number written as a word (`three`, `an`) and `…` for any
-text in between. Each pattern must match exactly once in its file.
+number (`1,020`, `9 900`, `−30.6`, `+12.4`), `@` for a number written as a word (`three`, `an`) and `…` for
+any text in between. Each pattern must match exactly once in its file.
 
 Not checked, for want of a committed source: README's quick-mode notebook times (04-09 record none) and
 "about 50 minutes" for `make reproduce`; in docs/training.md the per-step CPU times (1.25-1.5 s, 1.5-1.8 s,
@@ -18,6 +19,15 @@ Not checked, for want of a committed source: README's quick-mode notebook times 
 11 and 13 minutes; only their steps are checked, and that they add up), the end-to-end ensemble times (1.4 h,
 1.1 h, 1.3x: docs/performance.md, not benchmarks/results.json), the regenerated data's 2.4e-7 and 1.5e-7,
 and the loosely worded spans ("near chance for the first 2,000-3,700 steps", "2,000-3,000 steps past").
+In docs/performance.md, the measurements that benchmarks/results.json does not hold: the earlier machines' and
+code's ratios, the separate-process GPU rate (82 steps/s, 2.6 h), the end-to-end and `torch.compile` times, the
+CUDA profile and FLOP counts, the layer-by-layer layout timings, the repeated GPU timings, the CPU ensemble
+ratios and validations, the bfloat16 changes on a CPU, the 440-step LSDs, the argument checks' 0.1 vs 3.6 ms and
+the 2-thread training-step paragraph (3.19-3.54x, its per-part gains, 1.25-1.5 s per step, 0.34 s, 42 GFLOP).
+docs/method.md's measured facts about the reference code and docs/choices.md's 1.5 % and 3e-4 (both in
+method.md too) were measured by hand and are not recorded; docs/package.md's FreePats counts are in
+`sot_utils/study/freepats.py` only. Derived constants (the CQT's bins and kernels, the encoder's 46,012
+parameters, tested in tests/training/test_train.py) are settings, not results.
 """
 
 import json
@@ -39,6 +49,8 @@ REPO = Path(__file__).parents[2]
 RESULTS = REPO / "results"
 CHECKPOINTS = REPO / "checkpoints"
 README, INDEX, TRAINING, FINDINGS = "README.md", "docs/index.md", "docs/training.md", "docs/findings.md"
+PERFORMANCE, METHOD, EXPLORER = "docs/performance.md", "docs/method.md", "docs/explorer.md"
+PACKAGE, REPRODUCING, PLAN = "docs/package.md", "docs/reproducing.md", "docs/evidence_plan.md"
 
 SMOOTHING = 3  # evaluate.plateau_step's running median (validations), the rule docs/training.md states
 
@@ -575,6 +587,274 @@ def validation_table() -> dict[tuple[str, int], list[float]]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# benchmarks/results.json: the speed-ups (docs/performance.md) and the explorer's latencies (docs/explorer.md).
+
+W_P, SOT_AUDIO, MSS = (
+    "W_p fwd+bwd, 1024 rows",
+    "SOT loss fwd+bwd, audio [64, 4096]",
+    "MSS loss fwd+bwd, audio [64, 4096]",
+)
+CPU_STEP, GPU_STEP = "one Adam step", "train step, batch 64 (runs per hour: 22,000 steps, one run alone)"
+SORT, POT, GENERAL, MERGE, COMPILED = "sot-loss", "POT", "ours_general", "ours_shared_support", "ours_compiled"
+CUT_GROUPS = ("SOT-512", "SOT-512-LogF", "SOT-2048", "SOT-2048-SS")  # the groups with the frequency cutoff
+UNCUT_GROUPS = ("MSS-Lin", "MSS-LogLin", "SOT-NoCut")
+GPU_WINDOW_S = 15 * 60  # the windows in which a GPU is lent to this project's development (docs/performance.md)
+
+
+@cache
+def benchmarks() -> dict:
+    return json.loads((REPO / "benchmarks" / "results.json").read_text())
+
+
+def wp(bins: int, p: int, mode: str) -> str:
+    """A W_p case (table W_P) of the `wasserstein` and `gpu` sections."""
+    return f"rows=1024 bins={bins} p={p} {mode}"
+
+
+def wp_cases(p: int) -> list[str]:
+    return [wp(bins, p, mode) for bins in (257, 1025) for mode in ("cut", "balanced")]
+
+
+def cell(case: dict, column: str) -> float:
+    """A column "<candidate> <field>" of a benchmark table's case: a candidate's ms, s (ms / 1000), speedup or
+    rel_diff, or a field the case holds per candidate (runs_per_hour)."""
+    candidate, field = column.rsplit(" ", 1)
+    if field == "s":
+        return cell(case, f"{candidate} ms") / 1000
+    return case[field][candidate] if field in case else case["candidates"][candidate][field]
+
+
+def bench(section: str, table: str, case: str, *columns: str) -> tuple[float, ...]:
+    """Columns of one case of a table of benchmarks/results.json."""
+    return tuple(cell(benchmarks()[section]["tables"][table][case], column) for column in columns)
+
+
+def spread(section: str, table: str, *columns: str, cases: list[str] | None = None) -> tuple[float, ...]:
+    """Lowest and highest value of each column over the table's cases (all of them, or `cases`)."""
+    rows = benchmarks()[section]["tables"][table]
+    values = [[cell(rows[case], column) for case in cases or rows] for column in columns]
+    return tuple(bound for column in values for bound in (min(column), max(column)))
+
+
+def w_row(section: str, case: str, *candidates: str) -> tuple[float, ...]:
+    """A W_p case: the times (ms) of those candidates that ran it, then the last one's speed-up over `sot-loss`."""
+    ran = [c for c in candidates if c in benchmarks()[section]["tables"][W_P][case]["candidates"]]
+    return bench(section, W_P, case, *(f"{c} ms" for c in ran), f"{ran[-1]} speedup")
+
+
+def w1_speedups() -> tuple[float, ...]:
+    return tuple(bench("wasserstein", W_P, wp(1025, 1, mode), f"{MERGE} speedup")[0] for mode in ("cut", "balanced"))
+
+
+def mss_row(section: str) -> tuple[float, ...]:
+    """MSS-Lin / MSS-LogLin: the plain formulation's times, ours, our speed-ups."""
+    columns = ("plain torch.stft ms", "ours ms", "ours speedup")
+    return tuple(bench(section, MSS, group, column)[0] for column in columns for group in ("MSS-Lin", "MSS-LogLin"))
+
+
+def sot_from_audio() -> tuple[float, ...]:
+    return bench("wasserstein", SOT_AUDIO, "SOT-2048", "sot-loss W ms", "ours ms", "ours speedup")
+
+
+def cpu_steps() -> tuple[float, ...]:
+    return spread("train_step", CPU_STEP, "reference layout s", "ours s", "ours speedup")
+
+
+def step_speedups() -> tuple[float, ...]:
+    """Our training step's speed-up per group, in the results table's order."""
+    return tuple(bench("train_step", CPU_STEP, group, "ours speedup")[0] for group in table().index)
+
+
+def loss_agreement(section: str, table: str, cut_unit: float) -> tuple[float, float]:
+    """The largest relative difference between our loss value and the reference layout's: the groups without the
+    cutoff (in 1e-9), those with it (in `cut_unit`)."""
+    uncut, cut = (spread(section, table, "ours rel_diff", cases=groups)[1] for groups in (UNCUT_GROUPS, CUT_GROUPS))
+    return uncut / 1e-9, cut / cut_unit
+
+
+def cpu_agreement() -> tuple[float, float]:
+    return loss_agreement("train_step", CPU_STEP, 1e-3)
+
+
+def gpu_agreement() -> tuple[float, float]:
+    return loss_agreement("gpu", GPU_STEP, 1e-4)
+
+
+def batch_slopes() -> tuple[float, float]:
+    """The lowest and highest log-log slope of a cost against the batch size."""
+    series = [s for s in benchmarks()["scaling"]["series"].values() if s["x_name"] == "batch"]
+    slopes = [slope for s in series for slope in s["exponent"].values()]
+    return min(slopes), max(slopes)
+
+
+def n_fft_series() -> dict:
+    return benchmarks()["scaling"]["series"]["SOT loss fwd+bwd vs n_fft"]
+
+
+def n_fft_slopes() -> tuple[float, float]:
+    return n_fft_series()["exponent"]["ours"], n_fft_series()["exponent"]["sot-loss W"]
+
+
+def n_fft_gaps() -> tuple[float, float]:
+    """How many times faster our SOT loss is than the sort-based one at the smallest and the largest FFT size."""
+    ms = n_fft_series()["ms"]
+    return ms["sot-loss W"][0] / ms["ours"][0], ms["sot-loss W"][-1] / ms["ours"][-1]
+
+
+def gpu_w1() -> tuple[float, ...]:
+    return spread("gpu", W_P, "sot-loss ms", f"{MERGE} ms", f"{MERGE} speedup", cases=wp_cases(1))
+
+
+def gpu_w2() -> tuple[float, ...]:
+    columns = ("sot-loss ms", f"{GENERAL} ms", f"{MERGE} ms", f"{GENERAL} speedup", f"{MERGE} speedup")
+    return spread("gpu", W_P, *columns, cases=wp_cases(2))
+
+
+def gpu_w_paths() -> tuple[float, float]:
+    """The fastest and the slowest W_p path on the GPU (ms), over every case."""
+    bounds = spread("gpu", W_P, "sot-loss ms", f"{GENERAL} ms", f"{MERGE} ms")
+    return min(bounds), max(bounds)
+
+
+def gpu_sot_from_audio() -> tuple[float, ...]:
+    return spread("gpu", SOT_AUDIO, "sot-loss W ms", "ours ms", "ours speedup")
+
+
+def gpu_steps() -> tuple[float, ...]:
+    return spread("gpu", GPU_STEP, "reference layout ms", "ours ms", "ours speedup")
+
+
+def gpu_runs_per_hour() -> tuple[float, ...]:
+    return spread("gpu", GPU_STEP, "ours speedup", "ours runs_per_hour", "reference layout runs_per_hour")
+
+
+def ensemble_row(members: int) -> tuple[float, ...]:
+    """The ensemble table: E steps in turn and one ensemble step (ms), the ratio, ms per run-step, peak GiB."""
+    case = benchmarks()["ensemble"]["tables"]["one step of E runs"][f"E={members}"]
+    separate, together, speedup = (cell(case, c) for c in ("separate ms", "ensemble ms", "ensemble speedup"))
+    return separate, together, speedup, together / members, case["peak_memory_gib"]
+
+
+def protocol(field: str) -> float:
+    return benchmarks()["ensemble"]["protocol"][field]
+
+
+def protocol_rate() -> tuple[float, float]:
+    """Hours of the protocol's run-steps at the 35-run rate, and that rate (run-steps per second)."""
+    return protocol("hours_at_best_rate"), 1000 / protocol("best_ms_per_run_step")
+
+
+def protocol_hours() -> tuple[float, float]:
+    """Hours of the protocol's validations, and of the whole protocol."""
+    return protocol("validation_hours"), protocol("total_hours")
+
+
+def in_turn_hours() -> float:
+    """The protocol with the 35 runs stepped in turn in one process (the ensemble table's rate)."""
+    return ensemble_row(35)[0] * protocol("steps") / 3.6e6
+
+
+def window_rate() -> tuple[float, float]:
+    """The run-steps per second that would fit the protocol in one GPU window, and that over the float32 rate."""
+    needed = protocol("runs") * protocol("steps") / GPU_WINDOW_S
+    return needed, needed * protocol("best_ms_per_run_step") / 1000
+
+
+def profile(*parts: str) -> tuple[float, ...]:
+    return tuple(benchmarks()["ensemble"]["profile_E=35_ms"][part] for part in parts)
+
+
+def forward_profile() -> tuple[float, ...]:
+    return profile("encoder forward", "synth forward", "losses forward (7 calls)")
+
+
+def step_profile() -> tuple[float, ...]:
+    return profile("forward + backward", "Adam update")
+
+
+def ensemble_case(table: str) -> dict:
+    (case,) = benchmarks()["ensemble"]["tables"][table].values()
+    return case
+
+
+def validation_35() -> tuple[float, ...]:
+    """One validation of the 35 runs member by member and together (s), the ratio, ms per run."""
+    case = ensemble_case("one validation of E=35 runs")
+    return *(cell(case, c) for c in ("separate s", "ensemble s", "ensemble speedup")), protocol("ms_per_run_validation")
+
+
+def validation_hours() -> tuple[float, float]:
+    """The protocol's validations (h): the ensemble's, and member by member at the separate rate."""
+    from sot_utils.training.config import TrainConfig
+
+    per_run = protocol("steps") // TrainConfig.validate_every
+    return protocol("validation_hours"), cell(
+        ensemble_case("one validation of E=35 runs"), "separate s"
+    ) * per_run / 3600
+
+
+def reduced_precision(*columns: str) -> tuple[float, ...]:
+    return tuple(cell(ensemble_case("one step of E=35 runs, reduced precision"), column) for column in columns)
+
+
+def bfloat16_step() -> tuple[float, ...]:
+    return reduced_precision("bfloat16 trunk speedup", "bfloat16 trunk ms", "float32 ms")
+
+
+def loss_moves() -> tuple[float, ...]:
+    """How much the members' losses move (%) with a bfloat16 trunk and with TF32 matrix products."""
+    return tuple(100 * value for value in reduced_precision("bfloat16 trunk rel_diff", "TF32 matmul rel_diff"))
+
+
+def w_1d() -> tuple[float, float]:
+    """bench_wasserstein.py run alone (`wasserstein_1d`): W_2 at SOT-2048's shapes (ms), ours compiled and sot-loss."""
+    case = benchmarks()["wasserstein_1d"]["cases"][wp(1025, 2, "cut")]
+    return case[COMPILED]["ms"], case[SORT]["ms"]
+
+
+def latency(view: str, stat: str = "p50") -> float:
+    """The explorer pages' latency (ms) of one update of a view."""
+    return benchmarks()["explorer"]["latency"]["one update of each view (ms)"][view][stat]
+
+
+def explorer_latencies() -> tuple[float, ...]:
+    curves = "landscape: curves of 3 losses, target moved one slider step"
+    return latency(curves), latency(curves, "p95"), latency("estimator: new sound, two models")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The other pages: the budget, the real notes, notebook 02's landscape.
+
+
+def seeds_past_budget() -> int:
+    """SOT-2048 seeds trained past the budget (to confirm their plateaus)."""
+    return sum(steps > budget() for steps in steps_row("SOT-2048"))
+
+
+def real_note_set() -> tuple[int, int]:
+    """The real notes' instruments and General MIDI families."""
+    families = set(csv("peers_real_notes.csv")["group"]) - {"all"}
+    return len(csv("real_notes_fundamental_ratio.csv")), len(families)
+
+
+def notes_and_instruments() -> tuple[int, int]:
+    return real_notes_count(), real_note_set()[0]
+
+
+def landscape_gradients() -> tuple[float, float]:
+    """Notebook 02: % of the sweep's candidates where the gradient points toward the target, reference-framed SOT
+    and SOT on complete frames."""
+    row = r"\n{}\s+(\d+)\s+\d+\n"
+    return notebook_number("02", row.format("SOT W2")), notebook_number("02", row.format("SOT W2, complete frames"))
+
+
+def recipe_at_2200() -> tuple[int, int]:
+    """The recipe's MSS-Lin runs, and their lowest validation RPA at 2,200 steps, to the integer below."""
+    seeds = recipe_runs("MSS-Lin").index
+    return len(seeds), math.floor(min(log("MSS-Lin", seed, "recipe").loc[2200, "val_rpa"] for seed in seeds))
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # The claims: (file, pattern, source, decimals), one per line.
 
 
@@ -588,6 +868,16 @@ class Claim(NamedTuple):
 def notebook_time(number: str, name: str) -> Claim:
     """README's notebook table: the full-mode time is the one papermill recorded in the executed notebook."""
     return Claim(README, f"(notebooks/{name}.ipynb) | … / # s", lambda: papermill_seconds(number), 0)
+
+
+def w_claims(rows: dict[str, str], *candidates: str) -> list[Claim]:
+    """docs/performance.md's tables of W_p cases ({row's pattern: case}, `wasserstein` section): the times of the
+    candidates that ran the case, in whole ms but the last (our fastest path), quoted with its speed-up."""
+    claims = []
+    for pattern, case in rows.items():
+        decimals = (0,) * (pattern.count("#") - 2) + (1, 1)
+        claims.append(Claim(PERFORMANCE, pattern, lambda c=case: w_row("wasserstein", c, *candidates), decimals))
+    return claims
 
 
 def steps_table() -> list[Claim]:
@@ -605,6 +895,22 @@ def validation_rpa_table() -> list[Claim]:
             claims.append(Claim(TRAINING, f"| {group}, seed {seed} | {cells} |", lambda p=present: p))
     return claims
 
+
+STEP_SPEEDUPS = ", ".join(f"{group} #×" for group in table().index)  # docs/performance.md: "MSS-Lin 4.14×, ..."
+# docs/performance.md's tables of W_p cases ({row's pattern: case}): the first table's W_2 rows (`sot-loss`, POT
+# where it ran, our compiled merge and its speed-up), and the table of every path.
+CPU_W_ROWS = {
+    "1025 bins, cut (SOT-2048) | `sot-loss` # ms | # ms | **#×** |": wp(1025, 2, "cut"),
+    "1025 bins, balanced (SOT-NoCut) | `sot-loss` # ms (POT # ms) | # ms | **#×** |": wp(1025, 2, "balanced"),
+    "257 bins, cut (SOT-512) | `sot-loss` # ms | # ms | **#×** |": wp(257, 2, "cut"),
+}
+W_TABLE_ROWS = {
+    "| 1025, p=2, cut (SOT-2048) | # ms | — (no cutoff) | # ms | # ms | **# ms (#×)** |": wp(1025, 2, "cut"),
+    "| 1025, p=2, balanced (SOT-NoCut) | # ms | # ms | # ms | # ms | **# ms (#×)** |": wp(1025, 2, "balanced"),
+    "| 257, p=2, cut (SOT-512) | # ms | — | # ms | # ms | **# ms (#×)** |": wp(257, 2, "cut"),
+    "| 1025, p=1, cut | # ms | — | # ms | **# ms (#×)** | — |": wp(1025, 1, "cut"),
+    "| 1025, p=1, balanced | # ms | # ms | # ms | **# ms (#×)** | — |": wp(1025, 1, "balanced"),
+}
 
 ROW = (1, 1, 0, 1, 1)  # README's recipe table: shipped %, recipe %, pure tones %, real notes shipped → recipe %
 
@@ -718,6 +1024,62 @@ CLAIMS = [
     Claim(TRAINING, "MSS-Lin seed 123: #, #, #, # at 9,900)", lambda: lsd("MSS-Lin", 123, 9900), 0),
     Claim(TRAINING, "is still rising at the budget** (+# points", lambda: rising("MSS-Lin", 123)[0]),
     Claim(TRAINING, "seed 123's (+# points over its last 1,100 steps, # % at 9,900)", logf_123_rising),
+    # docs/performance.md: the CPU table (`wasserstein`, `mss`, `train_step`)
+    Claim(PERFORMANCE, "W_1: #× cut and #× balanced at 1025 bins", w1_speedups, 0),
+    *w_claims(CPU_W_ROWS, SORT, POT, COMPILED),
+    Claim(PERFORMANCE, "authors' W # ms | # ms | #× (the shared STFT dominates)", sot_from_audio, (0, 0, 1)),
+    Claim(PERFORMANCE, "formulation # / # ms | # / # ms | #× / #× |", lambda: mss_row("mss"), (0, 0, 0, 0, 2, 2)),
+    Claim(PERFORMANCE, "reference layout #–# s | #–# s | **#–#×** |", cpu_steps, (1, 1, 2, 2, 2, 2)),
+    Claim(PERFORMANCE, STEP_SPEEDUPS, step_speedups, 2),
+    Claim(PERFORMANCE, "within #e-9 for MSS-Lin, MSS-LogLin and SOT-NoCut, within #e-3 for", cpu_agreement, (0, 1)),
+    Claim(PERFORMANCE, "with the batch (log-log slopes #–#: no fixed overhead", batch_slopes, 2),
+    Claim(PERFORMANCE, "grows as n_fft^# for ours and n_fft^# for the sort-based W", n_fft_slopes, 2),
+    Claim(PERFORMANCE, "(#× at 256, #× at 4096, STFT included)", n_fft_gaps),
+    # docs/performance.md: the GPU table (`gpu`)
+    Claim(PERFORMANCE, "p = 1 | `sot-loss` #–# ms | tensor merge #–# ms | #–#× |", gpu_w1, 2),
+    Claim(PERFORMANCE, "`sot-loss` #–# ms | sort-based #–# ms; tensor merge #–# ms | #–#×; #–#× |", gpu_w2, 2),
+    Claim(PERFORMANCE, "SOT-NoCut) | authors' W #–# ms | #–# ms | #–#× |", gpu_sot_from_audio, (1, 1, 1, 1, 2, 2)),
+    Claim(PERFORMANCE, "`torch.stft` # / # ms | # / # ms | #× / #×", lambda: mss_row("gpu"), (1, 1, 1, 1, 2, 2)),
+    Claim(PERFORMANCE, "reference layout #–# ms | #–# ms | **#–#×** |", gpu_steps, (0, 0, 0, 0, 2, 2)),
+    Claim(PERFORMANCE, "every W path takes #–# ms", gpu_w_paths, 0),
+    Claim(PERFORMANCE, "these differences are about 2 % of the #–# ms", lambda: gpu_steps()[2:4], 0),
+    Claim(PERFORMANCE, "step is #–#× faster … #–# runs of 22,000 steps per hour … against #–#", gpu_runs_per_hour),
+    Claim(PERFORMANCE, "agree to #e-9 for MSS-Lin, … within #e-4", gpu_agreement, (0, 1)),
+    # docs/performance.md: ensemble training (`ensemble`)
+    Claim(PERFORMANCE, "| 1 | # ms | # ms | #× | # ms | # GiB |", lambda: ensemble_row(1), (0, 0, 2, 1, 1)),
+    Claim(PERFORMANCE, "| 7 | # ms | # ms | #× | # ms | # GiB |", lambda: ensemble_row(7), (0, 0, 2, 1, 1)),
+    Claim(PERFORMANCE, "| 14 | # ms | # ms | #× | # ms | # GiB |", lambda: ensemble_row(14), (0, 0, 2, 1, 1)),
+    Claim(PERFORMANCE, "| 35 | # ms | # ms | **#×** | **# ms** | # GiB |", lambda: ensemble_row(35), (0, 0, 1, 1, 1)),
+    Claim(PERFORMANCE, "take **# h** at the 35-run rate (# run-steps/s)", protocol_rate, (2, 0)),
+    Claim(PERFORMANCE, "validations # h more (`protocol` in the results: # h in all)", protocol_hours, 2),
+    Claim(PERFORMANCE, "the 35 runs stepped in turn in one process would take # h", in_turn_hours),
+    Claim(PERFORMANCE, "that needs about # run-steps/s, #× the float32 rate", window_rate, (0, 1)),
+    Claim(PERFORMANCE, "encoder forward # ms, synth forward # ms, the 7 loss calls forward # ms", forward_profile, 0),
+    Claim(PERFORMANCE, "forward + backward # ms, Adam # ms.", step_profile, (0, 1)),
+    Claim(PERFORMANCE, "takes # s member by member and # s together (#×), # ms per run", validation_35, (1, 1, 1, 0)),
+    Claim(PERFORMANCE, "take # h (`validation_hours`), against # h member by member", validation_hours, (2, 1)),
+    Claim(PERFORMANCE, "is **#× faster** (# ms against # ms in that comparison)", bfloat16_step, (2, 0, 0)),
+    Claim(PERFORMANCE, "TF32 matrix products instead give #×", lambda: reduced_precision("TF32 matmul speedup"), 2),
+    Claim(PERFORMANCE, "the member losses move by up to # % (TF32: # %)", loss_moves, (1, 2)),
+    # docs/performance.md: how the speed is obtained (`wasserstein`, `wasserstein_1d`)
+    *w_claims(W_TABLE_ROWS, SORT, POT, GENERAL, MERGE, COMPILED),
+    Claim(PERFORMANCE, "the compiled SOT merge (# ms instead of `sot-loss`'s # ms at SOT-2048's shapes)", w_1d, 0),
+    # docs/method.md
+    Claim(METHOD, "| shipped runs | **# steps** (`CPU_BUDGET_STEPS`)", budget, 0),
+    Claim(METHOD, "The shipped runs stop at # steps, a number chosen by a fixed rule", budget, 0),
+    Claim(METHOD, "(@ SOT-2048 seeds were trained past it to confirm their plateaus)", seeds_past_budget, 0),
+    Claim(METHOD, "(22 000 in the paper configs; # for the shipped runs)", budget, 0),
+    Claim(METHOD, "points toward the target only # % of the time; on complete frames, # %", landscape_gradients, 0),
+    # docs/explorer.md
+    Claim(EXPLORER, "update in # ms (p50, # ms p95 …), the estimator page in # ms", explorer_latencies, 0),
+    # docs/package.md
+    Claim(PACKAGE, "`steps` in `base.yaml` (#)", budget, 0),
+    Claim(PACKAGE, "single notes of # General MIDI instruments (# families)", real_note_set, 0),
+    # docs/reproducing.md (its notebook times: test_the_reproducing_page_quotes_the_executed_notebooks_times)
+    Claim(REPRODUCING, "(`make real-notes`, # notes in about 20 s)", real_notes_count, 0),
+    Claim(REPRODUCING, "# single notes of # General MIDI instruments", notes_and_instruments, 0),
+    # docs/evidence_plan.md: a rule-setting page, but for the recipe's earlier runs
+    Claim(PLAN, "At 2,200 steps the recipe's @ earlier runs had passed # % validation RPA", recipe_at_2200, 0),
 ]
 
 
@@ -725,7 +1087,7 @@ CLAIMS = [
 # The tests.
 
 WORDS = {"an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9}
-NUMBER = r"([-−+]?\d[\d,]*(?:\.\d+)?)"
+NUMBER = r"([-−+]?\d[\d,]*(?: \d{3}(?!\d))*(?:\.\d+)?)"  # thousands grouped by commas or (docs/method.md) spaces
 WORD = r"\b(" + "|".join(WORDS) + r")\b"
 
 
@@ -740,7 +1102,7 @@ def compile_pattern(pattern: str) -> re.Pattern:
 
 
 def parse(text: str) -> float:
-    return float(WORDS.get(text.lower(), text.replace(",", "").replace("−", "-")))
+    return float(WORDS.get(text.lower(), text.replace(",", "").replace(" ", "").replace("−", "-")))
 
 
 def rounded(value: float, decimals: int) -> float:
