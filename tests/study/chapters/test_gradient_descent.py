@@ -113,7 +113,7 @@ def test_findings_read_their_numbers_from_the_table():
         all_starts={"SOT-2048 (cut, W2²)": 4.0, "SOT W2": 2.0},
     )
     text = chapter.findings(table, n_targets=3, n_detunings=9, steps=150)
-    assert "(3 targets × 9 detunings, 150\n  Adam steps)" in text
+    assert "(3 targets × 9 detunings,\n  150 Adam steps)" in text
     assert "SOT on complete frames fits 97 % of the sines and\n  89 % of the harmonic tones" in text
     assert "W₂ on complete frames 0 % and 64 %" in text
     assert "The best of them on sines, L2 MSS (lin),\n  fits 72 % of the sines but 33 % of the harmonic tones" in text
@@ -125,7 +125,7 @@ def test_findings_follow_a_change_in_the_table():
     table = summary_of({"L2 MSS (lin)": 72.0, "L1 SS": 80.0}, {"L1 SS": 5.0}, all_starts={"SOT W2": 30.0})
     text = chapter.findings(table, n_targets=8, n_detunings=13, steps=300)
     assert "The best of them on sines, L1 SS,\n  fits 80 % of the sines but 5 % of the harmonic tones" in text
-    assert "at most\n  30 % of the fits" in text and "(8 targets × 13 detunings, 300" in text
+    assert "at most\n  30 % of the fits" in text and "(8 targets × 13 detunings,\n  300 Adam steps)" in text
 
 
 def test_findings_refuse_incomplete_tables():
