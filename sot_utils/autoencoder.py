@@ -1,5 +1,7 @@
 """The paper's harmonic autoencoder: CQT frames → encoder → DDSP synth → audio (docs/method.md#method-overview).
 
+Taught in notebook 04 (training it) and used by notebooks 05-09.
+
 The CQT does not depend on the model, so it is computed once per dataset
 (:func:`cqt_features`) and the autoencoder starts from CQT frames. The reference feeds the
 encoder ``x[:, :-1]`` (4095 samples) so that a 4096-sample example gives 16 CQT frames, one per

@@ -1,5 +1,7 @@
 """1-D optimal transport: the Wasserstein distance between measures on a line, and between spectra.
 
+Taught in notebook 01 (transport against bin-wise comparison) and notebook 02 (its landscapes).
+
 The 1-D Wasserstein distance has a closed form through quantile functions
 [Santambrogio 2015, Prop. 2.17; Peyré & Cuturi 2019, Remark 2.30]:
 

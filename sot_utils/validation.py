@@ -1,5 +1,7 @@
 """Argument checks shared by the public functions.
 
+Every notebook's inputs pass through these checks; none teaches them.
+
 Every check raises a ``ValueError`` that names the offending argument and says what was
 expected, so that bad input never ends in a bare traceback from deep inside torch and no NaN
 reaches a loss silently. This module imports nothing else from ``sot_utils``.

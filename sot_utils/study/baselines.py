@@ -1,5 +1,7 @@
 """Peer f0 estimators to compare with the trained autoencoders: PESTO, CREPE, YIN and pYIN.
 
+Taught in notebook 06 (the peers).
+
 Each estimator gives a per-frame f0 track of every example and, like
 :func:`sot_utils.training.estimate.estimate_f0`, the example's f0 as the median over frames. Everything runs
 on the CPU from files installed with the packages (the ``baselines`` extra); nothing is downloaded:

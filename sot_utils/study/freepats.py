@@ -1,5 +1,7 @@
 """A second real-note set, from the FreePats patches: held out from the training soundfont.
 
+The second real-note set of the real-sounds work; no notebook reads it yet.
+
 :mod:`sot_utils.study.real_notes` renders its notes from TimGM6mb, the soundfont the study is
 developed against. This module renders the same kind of notes from another, independent sample
 set: Debian's ``freepats`` package (Gravis UltraSound ``.pat`` patches, 2004-2006), played by

@@ -1,5 +1,7 @@
 """Loss landscapes: how a loss responds to a synthesizer parameter, and whether it can be descended.
 
+Taught in notebooks 02 (landscapes) and 03 (gradient descent); used by notebooks 07 and 08.
+
 - :func:`harmonic_tones` renders stationary tones (the paper's data model).
 - :func:`sweep` evaluates a loss (and optionally its gradient) between one target and a family
   of candidates indexed by a parameter; :func:`surface` does it over two parameters.

@@ -1,5 +1,7 @@
 """Real instrument notes with known pitch, rendered from a General MIDI soundfont.
 
+Taught in notebook 06 (the real notes, per family); used by notebooks 07 and 09.
+
 The synthetic set (:mod:`sot_utils.training.data`) holds ideal harmonic tones; this module gives f0
 estimators sampled instruments to be judged on: single notes of 12 General MIDI programs from
 10 instrument families, with the MIDI pitch as label. The default soundfont is Debian's

@@ -1,5 +1,7 @@
 """Users' audio files read with bounded memory: the header is checked before any sample is decoded.
 
+Used by `estimate` on audio files (docs/explorer.md); no notebook teaches it.
+
 A compressed file can hold hours of audio in a few hundred kilobytes (one hour of a constant is
 0.55 MB of FLAC), so a file's size says nothing about what decoding it costs. :func:`read_audio`
 reads the header first (sample rate, channels, frames), refuses what is too long or implausible,

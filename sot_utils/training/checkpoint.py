@@ -1,5 +1,7 @@
 """Run folders on disk: checkpoints, the training log, and who owns the folder.
 
+Notebook 04 reads a run folder; notebooks 05-09 load their checkpoints through it.
+
 A run folder (``checkpoints/<group>/<seed>/``) holds
 
 - ``last.pt``: everything needed to resume (model, optimiser, step, random state, best LSD);

@@ -1,5 +1,7 @@
 """Synthetic harmonic dataset of the paper (docs/method.md#method-data): generation, storage and loading.
 
+Taught in notebook 04 (the data the autoencoder learns from).
+
 Each example is a stationary harmonic tone of ``n_samples`` samples rendered by the decoder's
 DDSP synthesizer (:func:`sot_utils.synth.harmonic_synth`) from 16 identical control frames:
 

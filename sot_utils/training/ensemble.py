@@ -1,5 +1,7 @@
 """Train many runs in one process: a batched ensemble of autoencoders.
 
+No notebook runs it: it trains the paper's protocol on a GPU (docs/training.md).
+
 The paper's protocol is 7 groups x 5 seeds = 35 runs of one architecture. Trained apart, every
 step of every run launches the same few hundred small kernels, which leave a GPU mostly waiting
 (one run alone: about 23 steps/s on an H100; 8 processes side by side: about 82 in all). An

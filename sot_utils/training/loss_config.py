@@ -1,5 +1,7 @@
 """Losses from configuration: the experiment groups' loss terms (docs/method.md#method-groups).
 
+Taught in notebook 04 (a group's loss); used by notebooks 07 and 08.
+
 A run's config names its loss as terms, ``{name: {"type", "weight", **options}}`` (the group files
 ``sot_utils/configs/groups/<group>.yaml``); this module resolves them (every option spelled out,
 checked by type) and builds the loss modules of :mod:`sot_utils.losses` from them.

@@ -1,5 +1,7 @@
 """The loss-landscape explorer's curves: losses against candidate f0, computed from stored spectra.
 
+Shown in `notebooks/explorer.ipynb` and notebook 02's explorer.
+
 A harmonic target tone (f0, number of harmonics, spectral tilt, :func:`tilt_amplitudes`) is compared
 with candidates that share its harmonics at other f0, from an octave below to an octave above
 (:func:`candidate_grid`); a loss the page names (:data:`LOSS_NAMES`, :func:`build_explorer_loss`)

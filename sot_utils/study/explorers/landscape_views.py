@@ -1,5 +1,7 @@
 """What the loss-landscape explorer's views other than the curves show, computed.
 
+Shown in `notebooks/explorer.ipynb` and notebook 02's explorer.
+
 - the tones the audio players play (:func:`listening_tone`);
 - the candidate view (:func:`transport_view`): the target's and a candidate's spectra as SOT sees
   them, the transport plan between them, their CDFs and quantile functions;

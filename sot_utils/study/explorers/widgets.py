@@ -1,5 +1,7 @@
 """The widget kit both explorer pages share (:mod:`.landscape`, :mod:`.estimator`).
 
+The kit of the explorer pages (notebook 02's explorer, `notebooks/explorer.ipynb`).
+
 - :func:`single_threaded`: a page's handlers run with one torch thread;
 - readable numbers: :func:`format_hz`, :func:`format_cents`, :func:`cents_between`;
 - sound: :func:`wav_bytes`, what an :func:`audio_player` plays;
