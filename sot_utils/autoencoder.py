@@ -88,6 +88,10 @@ class HarmonicAutoencoder(nn.Module):
         sample_rate: Hz.
         roll_off: filter the synthesizer output with :class:`RollOffFilter` (repo A's
             MSS-LogLin decoder; the authors later turned it off).
+        oracle_amplitudes: the decoder plays each tone's true harmonic amplitudes, passed to
+            :meth:`forward`, instead of the encoder's (not in the paper: the causal test of the
+            centroid stage, docs/evidence_plan.md). Only the f0 head then shapes the loss; the
+            amplitude head is left untrained, and the fundamental floor does not apply.
         encoder: keyword arguments of :class:`sot_utils.encoder.PitchEncoder`.
 
     ``roll_off`` and the encoder's defaults are the ``model`` section of ``sot_utils/configs/base.yaml``
@@ -100,6 +104,7 @@ class HarmonicAutoencoder(nn.Module):
         n_samples: int = N_SAMPLES,
         sample_rate: int = SAMPLE_RATE,
         roll_off: bool = ARCHITECTURE["roll_off"],
+        oracle_amplitudes: bool = ARCHITECTURE["oracle_amplitudes"],
         **encoder,
     ):
         super().__init__()
@@ -107,14 +112,41 @@ class HarmonicAutoencoder(nn.Module):
         self.sample_rate = check_int("sample_rate", sample_rate, minimum=1)
         self.encoder = PitchEncoder(**encoder)
         self.roll_off = RollOffFilter(sample_rate=sample_rate) if check_bool("roll_off", roll_off) else None
+        self.oracle_amplitudes = check_bool("oracle_amplitudes", oracle_amplitudes)
 
-    def forward(self, cqt: torch.Tensor) -> tuple[torch.Tensor, EncoderOutput]:
-        """``cqt [batch, n_frames, n_bins]`` → (audio ``[batch, n_samples]``, encoder outputs)."""
+    def forward(self, cqt: torch.Tensor, amplitudes: torch.Tensor | None = None) -> tuple[torch.Tensor, EncoderOutput]:
+        """``cqt [batch, n_frames, n_bins]`` → (audio ``[batch, n_samples]``, encoder outputs).
+
+        ``amplitudes [batch, K]`` (``K <= n_harmonics``; harmonics above K silent), only for an
+        oracle-amplitude autoencoder, and required there: what the decoder plays in every frame,
+        returned in place of the encoder's amplitudes.
+        """
         out = self.encoder(cqt)
+        if self.oracle_amplitudes:
+            out.amplitudes = self._oracle_frames(amplitudes, out.amplitudes)
+        elif amplitudes is not None:
+            raise ValueError("`amplitudes` is only for an autoencoder built with oracle_amplitudes=True")
         audio = harmonic_synth(out.f0_hz, out.amplitudes, self.n_samples, self.sample_rate)
         if self.roll_off is not None:
             audio = self.roll_off(audio)
         return audio, out
+
+    def _oracle_frames(self, amplitudes: torch.Tensor | None, predicted: torch.Tensor) -> torch.Tensor:
+        """The oracle ``amplitudes [batch, K]`` as frames ``[batch, n_frames, n_harmonics]``, checked."""
+        batch, n_frames, n_harmonics = predicted.shape
+        if amplitudes is None:
+            raise ValueError(
+                "this autoencoder plays oracle amplitudes: pass `amplitudes` [batch, K], the tones' true "
+                "harmonic amplitudes (a dataset's `played_amplitudes`)"
+            )
+        check_tensor("amplitudes", amplitudes, ndim=2, layout="[batch, K]", nonnegative=True)
+        if amplitudes.shape[0] != batch or amplitudes.shape[1] > n_harmonics:
+            raise ValueError(
+                f"`amplitudes` must be [{batch}, K] with K <= {n_harmonics} (one row per tone, at most the "
+                f"decoder's harmonics), got {list(amplitudes.shape)}"
+            )
+        padded = nn.functional.pad(amplitudes.to(predicted), (0, n_harmonics - amplitudes.shape[1]))
+        return padded[:, None, :].expand(batch, n_frames, n_harmonics)
 
 
 def n_parameters(module: nn.Module) -> int:
@@ -131,13 +163,23 @@ class Prediction(NamedTuple):
 
 
 @torch.no_grad()
-def predict(model: HarmonicAutoencoder, cqt: torch.Tensor, batch_size: int = 64, device: str = "cpu") -> Prediction:
-    """Run ``model`` (eval mode, then restored) on CQT frames ``[N, n_frames, n_bins]`` in batches."""
+def predict(
+    model: HarmonicAutoencoder,
+    cqt: torch.Tensor,
+    batch_size: int = 64,
+    device: str = "cpu",
+    oracle_amplitudes: torch.Tensor | None = None,
+) -> Prediction:
+    """Run ``model`` (eval mode, then restored) on CQT frames ``[N, n_frames, n_bins]`` in batches;
+    an oracle-amplitude model plays ``oracle_amplitudes [N, K]`` (see :class:`HarmonicAutoencoder`)."""
+    if oracle_amplitudes is not None and len(oracle_amplitudes) != len(cqt):
+        raise ValueError(f"`oracle_amplitudes` needs one row per example ({len(cqt)}), got {len(oracle_amplitudes)}")
     was_training = model.training
     model.eval()
     audio, f0, amplitudes = [], [], []
     for start in range(0, len(cqt), batch_size):
-        estimate, out = model(cqt[start : start + batch_size].to(device))
+        oracle = None if oracle_amplitudes is None else oracle_amplitudes[start : start + batch_size].to(device)
+        estimate, out = model(cqt[start : start + batch_size].to(device), oracle)
         audio.append(estimate.cpu())
         f0.append(out.f0_hz.cpu())
         amplitudes.append(out.amplitudes.cpu())

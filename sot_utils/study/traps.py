@@ -20,6 +20,8 @@ too. Which of these minima training reaches depends on where it starts.
 - :func:`wasserstein2_mean_split`: ``W_2^2`` as a centroid term plus a shape term (notebook 08);
 - :func:`centroid_f0`: the f0 at which a decoder's power centroid sits on the target's, the f0
   the centroid term pulls the f0 head to (notebook 08);
+- :func:`centroid_partial_slope`: the same with the true f0 held fixed, which a constant predictor
+  does not pass (the causal test, docs/evidence_plan.md);
 - :func:`centroid_slope`: how much a run's pitch errors follow its targets' spectral centroids,
   1 in the "centroid stage" of training, 0 once pitch is learned (notebook 08).
 """
@@ -57,6 +59,7 @@ __all__ = [
     "amplitude_optimal_landscape",
     "amplitude_optimal_landscapes",
     "centroid_f0",
+    "centroid_partial_slope",
     "centroid_slope",
     "fit_f0_and_amplitudes",
     "fundamental_ratio",
@@ -614,3 +617,63 @@ def centroid_slope(f0_true_hz, f0_est_hz, target_centroid) -> dict[str, float]:
     fit = scipy.stats.linregress(x, errors)
     residual = float(np.sqrt(np.mean((errors - fit.intercept - fit.slope * x) ** 2)))
     return {"slope": float(fit.slope), "intercept": float(fit.intercept), "residual_octaves": residual, "n_tones": n}
+
+
+def centroid_partial_slope(f0_true_hz, f0_est_hz, target_centroid) -> dict[str, float]:
+    """How much a model's pitch errors follow its targets' spectral centroids at a fixed true f0
+    (the stage statistic of the causal test, docs/evidence_plan.md).
+
+    Least squares of the pitch error ``e = log2(f0_est / f0_true)`` (octaves) on both
+    ``x = log2 M`` (each target's mean harmonic index, :func:`sot_utils.metrics.harmonic_centroid`)
+    and ``z = log2 f0_true``: ``e ~ a + b_M x + b_F z``. :func:`centroid_slope` regresses on ``x``
+    alone, and any error that depends on the true f0 leaks into it where ``M`` and f0 are correlated
+    (on this data high tones have fewer audible partials): a constant predictor, ``e = c - z``,
+    scores about 0.4 there. Here it scores ``b_M = 0`` exactly (``b_F = -1``); a model that
+    has learned pitch scores 0 (``e = 0``); a model in the centroid stage (:func:`centroid_f0`,
+    ``e = x - log2 M_dec``) scores ``b_M = 1``, ``b_F = 0``.
+
+    Args:
+        f0_true_hz, f0_est_hz: ``[N]`` Hz, > 0, one f0 per tone.
+        target_centroid: ``[N]``, >= 1; ``x`` and ``z`` must not be collinear (tones of several
+            shapes at several f0).
+
+    Returns:
+        ``{"partial_slope", "f0_slope", "intercept", "partial_slope_se", "residual_octaves", "n_tones"}``:
+        ``partial_slope`` is ``b_M`` with its standard error (ordinary least squares), ``f0_slope``
+        is ``b_F``; ``residual_octaves`` is the RMS residual.
+    """
+    arrays = {
+        name: np.asarray(value, dtype=float).ravel()
+        for name, value in (("f0_true_hz", f0_true_hz), ("f0_est_hz", f0_est_hz), ("target_centroid", target_centroid))
+    }
+    n = len(arrays["f0_true_hz"])
+    for name, value in arrays.items():
+        if len(value) != n:
+            raise ValueError(f"`{name}` needs one value per tone ({n}), got {len(value)}")
+        if not np.isfinite(value).all():
+            raise ValueError(f"`{name}` must be finite")
+    if n < 4:
+        raise ValueError(f"`f0_true_hz` needs at least 4 tones for two slopes and an intercept, got {n}")
+    if (arrays["f0_true_hz"] <= 0).any() or (arrays["f0_est_hz"] <= 0).any():
+        raise ValueError("`f0_true_hz` and `f0_est_hz` must be > 0 Hz")
+    if (arrays["target_centroid"] < 1).any():
+        raise ValueError("`target_centroid` must be a mean harmonic index, >= 1")
+    design = np.column_stack([np.ones(n), np.log2(arrays["target_centroid"]), np.log2(arrays["f0_true_hz"])])
+    if np.linalg.matrix_rank(design) < 3:
+        raise ValueError(
+            "`target_centroid` and `f0_true_hz` must vary independently (tones of several shapes at several f0): "
+            "log2 of one is constant or a linear function of the other"
+        )
+    errors = np.log2(arrays["f0_est_hz"] / arrays["f0_true_hz"])
+    coefficients, *_ = np.linalg.lstsq(design, errors, rcond=None)
+    residuals = errors - design @ coefficients
+    dof = max(n - 3, 1)
+    covariance = np.linalg.inv(design.T @ design) * (residuals @ residuals) / dof
+    return {
+        "partial_slope": float(coefficients[1]),
+        "f0_slope": float(coefficients[2]),
+        "intercept": float(coefficients[0]),
+        "partial_slope_se": float(np.sqrt(covariance[1, 1])),
+        "residual_octaves": float(np.sqrt(np.mean(residuals**2))),
+        "n_tones": n,
+    }

@@ -150,6 +150,9 @@ class ModelConfig:
         fundamental_floor: the rendered fundamental stays at least this fraction of the strongest
             harmonic amplitude (0: off, the paper; in ``[0, 1]``).
         roll_off: filter the synth output at -6 dB/octave above 500 Hz (an early MSS-LogLin decoder).
+        oracle_amplitudes: the decoder plays each tone's true harmonic amplitudes (the data's
+            ``played_amplitudes``) and only f0 is learned: the causal test of the centroid stage
+            (docs/evidence_plan.md); not in the paper.
     """
 
     n_harmonics: int = _default("model", "n_harmonics")
@@ -162,6 +165,7 @@ class ModelConfig:
     f0_head_init: str = _default("model", "f0_head_init")
     fundamental_floor: _Number = _default("model", "fundamental_floor")
     roll_off: bool = _default("model", "roll_off")
+    oracle_amplitudes: bool = _default("model", "oracle_amplitudes")
 
     def __post_init__(self):
         check_int("model.n_harmonics", self.n_harmonics, minimum=1)
@@ -185,6 +189,7 @@ class ModelConfig:
         The one place a run's model is constructed (training, ensembles, loading checkpoints)."""
         return HarmonicAutoencoder(
             roll_off=self.roll_off,
+            oracle_amplitudes=self.oracle_amplitudes,
             n_harmonics=self.n_harmonics,
             channels=tuple(self.channels),
             kernel_size=self.kernel_size,

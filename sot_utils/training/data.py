@@ -548,6 +548,9 @@ class HarmonicDataset(torch.utils.data.Dataset):
     - ``audio`` ``[N, n_samples]`` float32, peak-normalised;
     - ``f0_hz`` ``[N]`` Hz; ``amplitudes`` ``[N, max_harmonics]`` (drawn, un-normalised: they
       describe the stored audio before peak normalisation);
+    - ``played_amplitudes`` ``[N, max_harmonics]``: the amplitudes that render the normalised
+      audio (``amplitudes`` times each tone's normalisation gain; the synth is linear in them), what
+      an oracle-amplitude decoder plays (:class:`sot_utils.autoencoder.HarmonicAutoencoder`);
     - ``n_harmonics`` ``[N]`` int64 (K); ``n_audible_harmonics`` ``[N]`` int64 (below Nyquist);
     - ``meta``: the generator parameters; ``sample_rate`` Hz.
 
@@ -561,6 +564,8 @@ class HarmonicDataset(torch.utils.data.Dataset):
         self.audio = peak_normalize(examples["audio"])
         self.f0_hz = examples["f0_hz"]
         self.amplitudes = examples["amplitudes"]
+        gain = PEAK_LEVEL / (examples["audio"].abs().amax(dim=-1, keepdim=True) + PEAK_EPS)
+        self.played_amplitudes = examples["amplitudes"] * gain
         self.n_harmonics = examples["n_harmonics"]
         self.n_audible_harmonics = examples["n_audible_harmonics"]
         self.meta = dict(meta)
@@ -649,6 +654,7 @@ def cached_features(
     labels = {
         "f0_hz": dataset.f0_hz,
         "amplitudes": dataset.amplitudes,
+        "played_amplitudes": dataset.played_amplitudes,
         "n_harmonics": dataset.n_harmonics,
         "n_audible_harmonics": dataset.n_audible_harmonics,
     }

@@ -136,6 +136,8 @@ class EnsembleAutoencoder(nn.Module):
             e0, ek = first.encoder, model.encoder
             if ek.fundamental_floor:
                 raise ValueError(f"`models[{k}]` floors its fundamental; the ensemble does not (train it alone)")
+            if model.oracle_amplitudes:
+                raise ValueError(f"`models[{k}]` plays oracle amplitudes; the ensemble does not (train it alone)")
             if (ek.temperature, ek.fmin_hz, ek.fmax_hz) != (e0.temperature, e0.fmin_hz, e0.fmax_hz):
                 raise ValueError(
                     f"`models[{k}]` decodes f0 with another temperature or frequency range than `models[0]`"
@@ -417,6 +419,11 @@ def _check_members(configs: Sequence[TrainConfig]) -> None:
         if len(values) > 1:
             raise ValueError(f"the members of an ensemble must share `{key}`; got {sorted(values)}")
     for c in configs:
+        if c.model.oracle_amplitudes:
+            raise ValueError(
+                f"{c.group} seed {c.seed}: the ensemble does not play oracle amplitudes; train runs with "
+                "`model.oracle_amplitudes: true` with python -m sot_utils.training.train or .sweep"
+            )
         if c.model.fundamental_floor:
             raise ValueError(
                 f"{c.group} seed {c.seed}: the ensemble does not floor the fundamental; train runs with "

@@ -148,10 +148,11 @@ def _predict_split(path, data, split, device, progress, limit):
     check_eval_device(device)
     model, config = load_model(path, device)
     audio, cqt, labels = cached_features(data or config.data, split, progress)
+    oracle = labels["played_amplitudes"][:limit] if config.model.oracle_amplitudes else None
     return (
         audio[:limit],
         {key: value[:limit] for key, value in labels.items()},
-        predict(model, cqt[:limit], device=device),
+        predict(model, cqt[:limit], device=device, oracle_amplitudes=oracle),
     )
 
 

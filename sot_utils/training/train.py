@@ -96,11 +96,13 @@ def micro_batched_step(
     micro_batch_size: int,
     batch_losses,
     batch_dim: int = 0,
+    extras: tuple[torch.Tensor, ...] = (),
 ) -> torch.Tensor:
     """One optimiser step on a batch, in micro-batches: the step of both trainers.
 
-    ``audio`` (targets) and ``cqt`` are split along ``batch_dim`` into micro-batches of
-    ``micro_batch_size`` examples; ``batch_losses(target, features)`` returns the loss of a
+    ``audio`` (targets), ``cqt`` and each of ``extras`` (per-example inputs such as oracle
+    amplitudes) are split along ``batch_dim`` into micro-batches of ``micro_batch_size`` examples;
+    ``batch_losses(target, features, *extras)`` returns the loss of a
     micro-batch (a scalar, or one per ensemble member ``[E]``), each a mean over its examples. Each
     is weighted by its micro-batch's share of the batch before ``backward``, so the summed gradient
     is the gradient of the batch mean. Returns the batch loss(es), float64 on the CPU; a
@@ -110,8 +112,9 @@ def micro_batched_step(
     optimizer.zero_grad(set_to_none=True)
     batch = audio.shape[batch_dim]
     total = torch.zeros((), dtype=torch.float64)
-    for target, features in zip(audio.split(micro_batch_size, batch_dim), cqt.split(micro_batch_size, batch_dim)):
-        losses = batch_losses(target, features) * (target.shape[batch_dim] / batch)
+    chunks = [tensor.split(micro_batch_size, batch_dim) for tensor in (audio, cqt, *extras)]
+    for target, features, *extra in zip(*chunks, strict=True):
+        losses = batch_losses(target, features, *extra) * (target.shape[batch_dim] / batch)
         losses.sum().backward()
         total = total + losses.detach().double().cpu()
     if total.ndim == 0 and not math.isfinite(total):
@@ -131,22 +134,25 @@ def train_step(
     cqt: torch.Tensor,
     micro_batch_size: int,
     harmonic_prior: float = 0.0,
+    oracle_amplitudes: torch.Tensor | None = None,
 ) -> float:
     """One optimiser step of a lone model on a batch (:func:`micro_batched_step`); returns the batch loss.
 
     ``audio [batch, n_samples]`` (targets) and ``cqt [batch, n_frames, n_bins]`` go through the
     model and loss in micro-batches of ``micro_batch_size`` examples. ``harmonic_prior`` weights
-    :func:`~sot_utils.losses.harmonic_index_prior`, added to the loss.
+    :func:`~sot_utils.losses.harmonic_index_prior`, added to the loss. ``oracle_amplitudes
+    [batch, K]``: what an oracle-amplitude model plays (and only for one).
     """
 
-    def batch_loss(target: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        estimate, out = model(features)
+    def batch_loss(target: torch.Tensor, features: torch.Tensor, *oracle: torch.Tensor) -> torch.Tensor:
+        estimate, out = model(features, *oracle)
         loss = loss_fn(target, estimate)
         if harmonic_prior:
             loss = loss + harmonic_prior * harmonic_index_prior(out.f0_hz, out.amplitudes, model.sample_rate).mean()
         return loss
 
-    return float(micro_batched_step(optimizer, audio, cqt, micro_batch_size, batch_loss))
+    extras = () if oracle_amplitudes is None else (oracle_amplitudes,)
+    return float(micro_batched_step(optimizer, audio, cqt, micro_batch_size, batch_loss, extras=extras))
 
 
 def evaluate_model(
@@ -156,9 +162,11 @@ def evaluate_model(
     f0_hz: torch.Tensor,
     batch_size: int = 64,
     device: str = "cpu",
+    oracle_amplitudes: torch.Tensor | None = None,
 ) -> dict[str, float]:
-    """The paper's metrics of ``model`` on a set of examples (eval mode; restores the mode)."""
-    estimates, f0_estimates, _ = predict(model, cqt, batch_size, device)
+    """The paper's metrics of ``model`` on a set of examples (eval mode; restores the mode); an
+    oracle-amplitude model plays ``oracle_amplitudes [N, K]``."""
+    estimates, f0_estimates, _ = predict(model, cqt, batch_size, device, oracle_amplitudes)
     return compute_metrics(audio, estimates, f0_hz, f0_estimates)
 
 
@@ -191,7 +199,9 @@ def train(
     if not isinstance(config, TrainConfig):
         raise TypeError(f"`config` must be a TrainConfig (see resolve_config), got {type(config).__name__}")
     device = check_device(config.device)
-    train_audio, train_cqt, _ = cached_features(config.data, "train", progress)
+    train_audio, train_cqt, train_labels = cached_features(config.data, "train", progress)
+    # an oracle-amplitude decoder plays the tones' true amplitudes (the causal test of the centroid stage)
+    train_oracle = train_labels["played_amplitudes"] if config.model.oracle_amplitudes else None
     val_audio, val_cqt, val_labels = cached_features(config.data, "val", progress)
     folder = RunFolder(config.out_dir)
     created = folder.create()
@@ -202,7 +212,7 @@ def train(
                     config,
                     device,
                     folder,
-                    (train_audio, train_cqt),
+                    (train_audio, train_cqt, train_oracle),
                     (val_audio, val_cqt, val_labels),
                     progress,
                     position,
@@ -218,8 +228,9 @@ def train(
 
 
 def _train_locked(config, device, folder, train_split, val_split, progress, position, allow_config_change) -> Path:
-    train_audio, train_cqt = train_split
+    train_audio, train_cqt, train_oracle = train_split
     val_audio, val_cqt, val_labels = val_split
+    val_oracle = val_labels["played_amplitudes"] if train_oracle is not None else None
     torch.manual_seed(config.seed)
     model = config.model.build().to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
@@ -240,6 +251,7 @@ def _train_locked(config, device, folder, train_split, val_split, progress, posi
     folder.start(config, state["step"])
     # the training split stays on the device: a step then indexes it there, with no host copy
     train_audio, train_cqt = train_audio.to(device), train_cqt.to(device)
+    train_oracle = None if train_oracle is None else train_oracle.to(device)
     model.train()
     micro_batch = config.micro_batch_size or (CPU_MICRO_BATCH if device.type == "cpu" else config.batch_size)
     running, count, start_time = 0.0, 0, time.perf_counter()
@@ -263,6 +275,7 @@ def _train_locked(config, device, folder, train_split, val_split, progress, posi
                 train_cqt[idx],
                 micro_batch,
                 harmonic_prior=prior_weight(config.loss, step),
+                oracle_amplitudes=None if train_oracle is None else train_oracle[idx],
             )
         except (FloatingPointError, ValueError) as error:
             if isinstance(error, ValueError) and "NaN" not in str(error):  # not a NaN met inside the model
@@ -279,7 +292,9 @@ def _train_locked(config, device, folder, train_split, val_split, progress, posi
         running, count = running + loss, count + 1
         done = step + 1
         if done % config.validate_every == 0 or done == config.steps:
-            metrics = evaluate_model(model, val_audio, val_cqt, val_labels["f0_hz"], config.batch_size, device)
+            metrics = evaluate_model(
+                model, val_audio, val_cqt, val_labels["f0_hz"], config.batch_size, device, val_oracle
+            )
             state["best_lsd"] = folder.record(
                 config,
                 done,

@@ -66,3 +66,35 @@ def test_predict_in_batches_equals_one_eval_pass_and_restores_the_mode():
     torch.testing.assert_close(prediction.audio, audio)
     torch.testing.assert_close(prediction.f0_hz, out.f0_hz)
     torch.testing.assert_close(prediction.amplitudes, out.amplitudes)
+
+
+def test_an_oracle_amplitude_decoder_plays_the_given_amplitudes_in_every_frame():
+    torch.manual_seed(0)
+    model = HarmonicAutoencoder(oracle_amplitudes=True).eval()
+    cqt = torch.rand(3, 16, 285)
+    oracle = torch.tensor([[1.0, 0.5], [0.2, 0.0], [0.7, 0.7]])
+    with torch.no_grad():
+        audio, out = model(cqt, oracle)
+        expected_amplitudes = torch.zeros(3, 16, 20)
+        expected_amplitudes[..., :2] = oracle[:, None, :]
+        expected = harmonic_synth(out.f0_hz, expected_amplitudes, 4096, SR)
+    torch.testing.assert_close(out.amplitudes, expected_amplitudes, rtol=0, atol=0)
+    torch.testing.assert_close(audio, expected, rtol=0, atol=0)
+    prediction = predict(model, cqt, batch_size=2, oracle_amplitudes=oracle)  # batched, in order
+    torch.testing.assert_close(prediction.audio, audio)
+
+
+def test_oracle_amplitudes_are_required_exactly_where_the_decoder_plays_them():
+    cqt = torch.rand(2, 16, 285)
+    with pytest.raises(ValueError, match="plays oracle amplitudes: pass `amplitudes`"):
+        HarmonicAutoencoder(oracle_amplitudes=True)(cqt)
+    with pytest.raises(ValueError, match=r"`amplitudes` must be \[2, K\] with K <= 20"):
+        HarmonicAutoencoder(oracle_amplitudes=True)(cqt, torch.ones(2, 21))
+    with pytest.raises(ValueError, match=r"`amplitudes` must be \[2, K\]"):
+        HarmonicAutoencoder(oracle_amplitudes=True)(cqt, torch.ones(3, 4))
+    with pytest.raises(ValueError, match="amplitudes"):
+        HarmonicAutoencoder(oracle_amplitudes=True)(cqt, -torch.ones(2, 4))
+    with pytest.raises(ValueError, match="only for an autoencoder built with oracle_amplitudes=True"):
+        HarmonicAutoencoder()(cqt, torch.ones(2, 4))
+    with pytest.raises(ValueError, match="one row per example"):
+        predict(HarmonicAutoencoder(oracle_amplitudes=True), cqt, oracle_amplitudes=torch.ones(3, 4))

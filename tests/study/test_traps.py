@@ -13,6 +13,7 @@ from sot_utils.study.landscape import harmonic_tones
 from sot_utils.study.traps import (
     amplitude_optimal_landscape,
     centroid_f0,
+    centroid_partial_slope,
     centroid_slope,
     fit_f0_and_amplitudes,
     subharmonic_ratios,
@@ -245,3 +246,62 @@ def test_a_preference_for_the_truth_needs_a_gap_beyond_the_margin():
     assert table.loc["prefers", "truth lower"]
     assert table["2 f0 a dip"].all() and (table["highest loss"] == 1.0).all()
     assert sub_harmonic_preference(landscapes, 400.0, margin=0.0).set_index("group").loc["tie", "truth lower"]
+
+
+def _centroid_data(n=300, seed=2):
+    rng = np.random.default_rng(seed)
+    f0 = rng.uniform(50, 1900, n)
+    # high tones have fewer audible partials, so the centroid falls with f0 (as on the synthetic data)
+    centroid = 1 + rng.uniform(0, 3.5, n) * np.clip(1.2 - f0 / 1900, 0.1, 1)
+    return f0, centroid
+
+
+def test_centroid_partial_slope_tells_the_stage_from_a_constant_predictor():
+    f0, centroid = _centroid_data()
+    stage = centroid_partial_slope(f0, f0 * centroid / 2.5, centroid)  # centroid stage, M_dec = 2.5
+    assert stage["partial_slope"] == pytest.approx(1, abs=1e-9)
+    assert stage["f0_slope"] == pytest.approx(0, abs=1e-9)
+    assert stage["intercept"] == pytest.approx(-np.log2(2.5), abs=1e-9)
+    constant = centroid_partial_slope(f0, np.full_like(f0, 300.0), centroid)
+    assert constant["partial_slope"] == pytest.approx(0, abs=1e-9)
+    assert constant["f0_slope"] == pytest.approx(-1, abs=1e-9)
+    # the one-variable slope is fooled by the constant predictor where M and f0 are correlated
+    assert centroid_slope(f0, np.full_like(f0, 300.0), centroid)["slope"] > 0.3
+    learned = centroid_partial_slope(f0, f0, centroid)
+    assert learned["partial_slope"] == pytest.approx(0, abs=1e-12)
+    assert learned["residual_octaves"] == pytest.approx(0, abs=1e-12)
+
+
+def test_centroid_partial_slope_agrees_with_scipy_by_frisch_waugh_lovell():
+    """The coefficient of log2 M in the two-variable fit equals the slope of the residuals of the
+    error and of log2 M, each regressed on log2 f0 (scipy.stats.linregress)."""
+    import scipy.stats
+
+    f0, centroid = _centroid_data(seed=5)
+    rng = np.random.default_rng(6)
+    estimate = f0 * centroid**0.6 * 2 ** rng.normal(0, 0.3, len(f0))
+    fit = centroid_partial_slope(f0, estimate, centroid)
+    z, x, e = np.log2(f0), np.log2(centroid), np.log2(estimate / f0)
+
+    def residual(y):
+        line = scipy.stats.linregress(z, y)
+        return y - line.intercept - line.slope * z
+
+    reference = scipy.stats.linregress(residual(x), residual(e))
+    assert fit["partial_slope"] == pytest.approx(reference.slope, rel=1e-9)
+    n = len(f0)  # linregress counts n - 2 degrees of freedom, the full fit n - 3
+    assert fit["partial_slope_se"] == pytest.approx(reference.stderr * np.sqrt((n - 2) / (n - 3)), rel=1e-9)
+
+
+def test_centroid_partial_slope_refuses_collinear_or_bad_inputs():
+    f0, centroid = _centroid_data(n=20)
+    with pytest.raises(ValueError, match="vary independently"):
+        centroid_partial_slope(f0, f0, np.full_like(f0, 2.0))
+    with pytest.raises(ValueError, match="at least 4 tones"):
+        centroid_partial_slope(f0[:3], f0[:3], centroid[:3])
+    with pytest.raises(ValueError, match="one value per tone"):
+        centroid_partial_slope(f0, f0[:-1], centroid)
+    with pytest.raises(ValueError, match="> 0 Hz"):
+        centroid_partial_slope(f0, -f0, centroid)
+    with pytest.raises(ValueError, match=">= 1"):
+        centroid_partial_slope(f0, f0, centroid * 0.1)

@@ -4,6 +4,7 @@ import csv
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -341,3 +342,44 @@ def test_a_run_refused_by_another_owners_lock_leaves_that_owners_files(tiny_data
     with pytest.raises(RunLockedError):
         train(run_config(tiny_data, out), progress=False)
     assert (out / "config.yaml").read_text() == "theirs" and (out / "log.csv").read_text() == "theirs"
+
+
+def test_played_amplitudes_render_the_normalised_audio_at_the_true_f0(tiny_data):
+    """The labels an oracle-amplitude decoder plays: the synth at the true f0 with them gives the
+    peak-normalised audio the loss compares against (the synth is linear in the amplitudes)."""
+    from sot_utils.synth import harmonic_synth
+    from sot_utils.training.train import cached_features
+
+    audio, _, labels = cached_features(tiny_data, "train", progress=False)
+    played = labels["played_amplitudes"]
+    frames = 16
+    render = harmonic_synth(
+        labels["f0_hz"][:, None].expand(-1, frames),
+        torch.nn.functional.pad(played, (0, 20 - played.shape[1]))[:, None].expand(-1, frames, -1),
+        audio.shape[-1],
+        16000,
+    )
+    torch.testing.assert_close(render, audio, rtol=0, atol=2e-6)
+
+
+def test_an_oracle_amplitude_run_trains_the_f0_head_only(tiny_data, tmp_path):
+    """With `model.oracle_amplitudes` the amplitude head gets no gradient from the loss (only weight
+    decay moves it), the f0 head does, and the run's checkpoints evaluate with the oracle too."""
+    from sot_utils.training.evaluate import evaluate_checkpoint
+    from sot_utils.training.train import cached_features
+
+    config = run_config(tiny_data, tmp_path / "oracle", group="SOT-2048", steps=2, model={"oracle_amplitudes": True})
+    audio, cqt, labels = cached_features(tiny_data, "train", progress=False)
+    torch.manual_seed(0)
+    model = config.model.build()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    train_step(
+        model, build_loss(config), optimizer, audio[:8], cqt[:8], 4, oracle_amplitudes=labels["played_amplitudes"][:8]
+    )
+    assert model.encoder.amplitude_head.weight.grad is None
+    assert float(model.encoder.f0_head.weight.grad.abs().sum()) > 0
+    out = train(config, progress=False)
+    metrics = evaluate_checkpoint(out / "last.pt", split="val")
+    assert np.isfinite(metrics["lsd"]) and 0 <= metrics["rpa"] <= 100
+    with pytest.raises(ValueError, match="oracle amplitudes"):
+        train_step(model, build_loss(config), optimizer, audio[:8], cqt[:8], 4)
