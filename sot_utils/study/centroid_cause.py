@@ -16,8 +16,8 @@ start from the same weights, and with SOT-NoCut (SOT-2048 in ``balanced`` mode).
 - :func:`evaluate_arms`: one row per (arm, group, seed) at the budget;
 - :func:`causal_verdict`: the plan's label.
 
-``python -m sot_utils.study.centroid_cause`` writes ``results/centroid_cause.csv`` and
-``results/centroid_cause_validity.csv`` and prints the verdict.
+``python -m sot_utils.study.centroid_cause`` writes ``results/evidence/centroid_cause.csv`` and
+``results/evidence/centroid_cause_validity.csv`` (outside the notebooks' results) and prints the verdict.
 """
 
 from __future__ import annotations
@@ -258,7 +258,9 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m sot_utils.study.centroid_cause",
         description="Score the causal test of the centroid stage (docs/evidence_plan.md) and print its verdict.",
     )
-    parser.add_argument("--results-dir", default="results", help="where the two CSV files go (default: results)")
+    parser.add_argument(
+        "--results-dir", default="results/evidence", help="where the two CSV files go (default: results/evidence)"
+    )
     args = parser.parse_args(argv)
     ensure_dataset(FRESH_DATA_PATH, seed=FRESH_DATA_SEED)
     validity = statistic_validity()
