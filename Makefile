@@ -17,12 +17,13 @@ DATA := data/harmonic_sr16000_n4000_seed0.pt
 REAL_NOTES := data/real_notes_sr16000.pt
 SOUNDFONT := /usr/share/sounds/sf2/TimGM6mb.sf2
 REAL_NOTES_FREEPATS := data/real_notes_freepats_sr16000.pt
+REAL_CORPUS := data/real_corpus_timgm6mb_sr16000_seed0.pt
 FREEPATS_CFG := /etc/timidity/freepats.cfg
 EXPLORER_PORT ?= 8866
 ESTIMATOR_PORT ?= 8867
 
 .PHONY: reproduce test lint format data real-notes notebooks venv clean-venv browser soundfont explorer lab
-.PHONY: freepats real-notes-freepats
+.PHONY: freepats real-notes-freepats real-corpus
 .PHONY: estimator
 .PHONY: book mathjax check-reproduce
 
@@ -81,6 +82,12 @@ real-notes-freepats: $(REAL_NOTES_FREEPATS)
 
 $(REAL_NOTES_FREEPATS): $(STAMP) | freepats
 	$(PY) -m sot_utils.study.freepats --out $(REAL_NOTES_FREEPATS)
+
+# Not part of `make reproduce` (yet): the unlabeled real-note training corpus (TimGM6mb, split by instrument)
+real-corpus: $(REAL_CORPUS)
+
+$(REAL_CORPUS): $(STAMP) | soundfont
+	$(PY) -m sot_utils.study.real_corpus --seed 0 --out $(REAL_CORPUS)
 
 # NOTEBOOK_ARGS, e.g. "--only 01 02", passes options to the runner; NOTEBOOK_JOBS notebooks run at a
 # time, one thread each (two on two cores: two kernels of two threads each slow each other down)

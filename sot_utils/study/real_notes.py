@@ -312,14 +312,17 @@ def _float_writer(fluidsynth):
     return write
 
 
-def render_note(soundfont: str | os.PathLike, program: int, midi_note: int, n_samples: int) -> torch.Tensor:
-    """Render one note held from note-on, velocity :data:`VELOCITY`, with a fresh synthesizer.
+def render_note(
+    soundfont: str | os.PathLike, program: int, midi_note: int, n_samples: int, velocity: int = VELOCITY
+) -> torch.Tensor:
+    """Render one note held from note-on, with a fresh synthesizer.
 
     Args:
         soundfont: ``.sf2`` file.
         program: General MIDI program, 0-based (bank 0).
         midi_note: MIDI note number, 0..127.
         n_samples: samples to render at :data:`RENDER_SAMPLE_RATE` (48 kHz).
+        velocity: MIDI velocity, 1..127 (default :data:`VELOCITY`).
 
     Returns:
         ``[n_samples]`` float32 at 48 kHz, the mean of the left and right outputs.
@@ -330,6 +333,9 @@ def render_note(soundfont: str | os.PathLike, program: int, midi_note: int, n_sa
     if midi_note > 127:
         raise ValueError(f"`midi_note` must be in 0..127, got {midi_note}")
     check_int("n_samples", n_samples, minimum=1)
+    check_int("velocity", velocity, minimum=1)
+    if velocity > 127:
+        raise ValueError(f"`velocity` must be a MIDI velocity in 1..127, got {velocity}")
     fluidsynth = import_fluidsynth()
     write_float = _float_writer(fluidsynth)
     synth = fluidsynth.Synth(
@@ -349,7 +355,7 @@ def render_note(soundfont: str | os.PathLike, program: int, midi_note: int, n_sa
             raise ValueError(f"FluidSynth could not load `soundfont` {str(path)!r}")
         if synth.program_select(0, soundfont_id, 0, program) < 0:
             raise ValueError(f"`soundfont` {str(path)!r} has no preset for program {program} in bank 0")
-        synth.noteon(0, midi_note, VELOCITY)
+        synth.noteon(0, midi_note, velocity)
         stereo = np.zeros((n_samples, 2), dtype=np.float32)  # interleaved left, right
         write_float(synth.synth, n_samples, stereo.ctypes.data, 0, 2, stereo.ctypes.data, 1, 2)
     finally:

@@ -59,6 +59,7 @@ from ..validation import check_bool, check_choice, check_int, check_positive_num
 
 __all__ = [
     "DEFAULT_PATH",
+    "FORMAT_VERSION",
     "SPLITS",
     "HarmonicDataset",
     "cached_features",
