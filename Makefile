@@ -18,12 +18,13 @@ REAL_NOTES := data/real_notes_sr16000.pt
 SOUNDFONT := /usr/share/sounds/sf2/TimGM6mb.sf2
 REAL_NOTES_FREEPATS := data/real_notes_freepats_sr16000.pt
 REAL_CORPUS := data/real_corpus_timgm6mb_sr16000_seed0.pt
+RICH_TONES := data/rich_tones_sr16000_n4000_seed0.pt
 FREEPATS_CFG := /etc/timidity/freepats.cfg
 EXPLORER_PORT ?= 8866
 ESTIMATOR_PORT ?= 8867
 
 .PHONY: reproduce test lint format data real-notes notebooks venv clean-venv browser soundfont explorer lab
-.PHONY: freepats real-notes-freepats real-corpus
+.PHONY: freepats real-notes-freepats real-corpus rich-tones
 .PHONY: estimator
 .PHONY: book mathjax check-reproduce
 
@@ -88,6 +89,12 @@ real-corpus: $(REAL_CORPUS)
 
 $(REAL_CORPUS): $(STAMP) | soundfont
 	$(PY) -m sot_utils.study.real_corpus --seed 0 --out $(REAL_CORPUS)
+
+# Not part of `make reproduce` (yet): synthetic tones closer to real notes, the comparison corpus
+rich-tones: $(RICH_TONES)
+
+$(RICH_TONES): $(STAMP)
+	$(PY) -m sot_utils.study.rich_tones --seed 0 --size 4000 --out $(RICH_TONES)
 
 # NOTEBOOK_ARGS, e.g. "--only 01 02", passes options to the runner; NOTEBOOK_JOBS notebooks run at a
 # time, one thread each (two on two cores: two kernels of two threads each slow each other down)

@@ -84,6 +84,8 @@ __all__ = [
     "EXCERPT_OFFSET_S",
     "FORMAT_VERSION",
     "GM_FAMILY_NAMES",
+    "HIGHEST_MIDI",
+    "LOWEST_MIDI",
     "INSTALL_HINT",
     "QUICK_PATH",
     "RENDER_SAMPLE_RATE",
