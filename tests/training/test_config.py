@@ -469,3 +469,25 @@ def test_the_package_guides_overlays_change_what_it_says(tmp_path):
     assert re.search(r"`--steps (\d+)`", rows["the training budget"])
     steps = int(re.search(r"`--steps (\d+)`", rows["the training budget"]).group(1))
     assert resolve_config("SOT-2048", 42, steps=steps).steps == steps != base.steps
+
+
+@pytest.mark.parametrize(
+    "overlay", sorted(str(p.relative_to(REPO)) for p in (REPO / "sot_utils/configs/experiments").rglob("*.yaml"))
+)
+def test_every_experiment_overlay_resolves_and_sets_what_it_says(overlay):
+    """The overlays of the evidence and real-sounds experiments (used with --config) are valid
+    configs for the groups they name, and every key they hold reaches the resolved config."""
+    written = yaml.safe_load((REPO / overlay).read_text())
+    for group in ("MSS-Lin", "SOT-2048"):
+        resolved = resolve_config(group, 0, overlays=[str(REPO / overlay)]).to_dict()
+
+        def check(expected, actual, where):
+            for key, value in expected.items():
+                if isinstance(value, dict):
+                    check(value, actual[key], f"{where}{key}.")
+                else:
+                    assert actual[key] == (list(value) if isinstance(value, tuple) else value), (
+                        f"{overlay}: {where}{key}"
+                    )
+
+        check(written, resolved, "")
