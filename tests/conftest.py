@@ -1,6 +1,7 @@
 """Shared fixtures."""
 
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -67,3 +68,18 @@ def chromium() -> str:
             "`chromium` is not on PATH: run `make test` (installs it) or `apt-get install -y chromium`", pytrace=False
         )
     return path
+
+
+@pytest.fixture(scope="session")
+def timgm6mb() -> str:
+    """The TimGM6mb soundfont's path, for tests that render notes with FluidSynth; skips with the
+    reason (and the command that installs it) where either is missing."""
+    from sot_utils.study.real_notes import DEFAULT_SOUNDFONT, import_fluidsynth
+
+    if not Path(DEFAULT_SOUNDFONT).is_file():
+        pytest.skip(f"soundfont {DEFAULT_SOUNDFONT} missing; run `make soundfont`")
+    try:
+        import_fluidsynth()
+    except RuntimeError as error:
+        pytest.skip(str(error))
+    return DEFAULT_SOUNDFONT

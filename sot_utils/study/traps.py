@@ -575,6 +575,28 @@ def centroid_f0(f0_hz, target_centroid, decoder_centroid) -> np.ndarray:
     return f0 * target / decoder
 
 
+def _per_tone(f0_true_hz, f0_est_hz, target_centroid, minimum: int, needs: str) -> dict[str, np.ndarray]:
+    """The per-tone arguments of the centroid slopes as float arrays, checked: one value per tone,
+    finite, f0 > 0, mean harmonic index >= 1, and at least ``minimum`` tones (for ``needs``)."""
+    arrays = {
+        name: np.asarray(value, dtype=float).ravel()
+        for name, value in (("f0_true_hz", f0_true_hz), ("f0_est_hz", f0_est_hz), ("target_centroid", target_centroid))
+    }
+    n = len(arrays["f0_true_hz"])
+    for name, value in arrays.items():
+        if len(value) != n:
+            raise ValueError(f"`{name}` needs one value per tone ({n}), got {len(value)}")
+        if not np.isfinite(value).all():
+            raise ValueError(f"`{name}` must be finite")
+    if n < minimum:
+        raise ValueError(f"`f0_true_hz` needs at least {minimum} tones for {needs}, got {n}")
+    if (arrays["f0_true_hz"] <= 0).any() or (arrays["f0_est_hz"] <= 0).any():
+        raise ValueError("`f0_true_hz` and `f0_est_hz` must be > 0 Hz")
+    if (arrays["target_centroid"] < 1).any():
+        raise ValueError("`target_centroid` must be a mean harmonic index, >= 1")
+    return arrays
+
+
 def centroid_slope(f0_true_hz, f0_est_hz, target_centroid) -> dict[str, float]:
     """How much a run's pitch errors follow its targets' spectral centroids (notebook 08).
 
@@ -594,29 +616,19 @@ def centroid_slope(f0_true_hz, f0_est_hz, target_centroid) -> dict[str, float]:
         decoder's typical mean harmonic index when the slope is near 1; ``residual_octaves`` is the
         RMS distance of the errors from the line (0 when the line explains every error).
     """
-    arrays = {
-        name: np.asarray(value, dtype=float).ravel()
-        for name, value in (("f0_true_hz", f0_true_hz), ("f0_est_hz", f0_est_hz), ("target_centroid", target_centroid))
-    }
-    n = len(arrays["f0_true_hz"])
-    for name, value in arrays.items():
-        if len(value) != n:
-            raise ValueError(f"`{name}` needs one value per tone ({n}), got {len(value)}")
-        if not np.isfinite(value).all():
-            raise ValueError(f"`{name}` must be finite")
-    if n < 3:
-        raise ValueError(f"`f0_true_hz` needs at least 3 tones for a slope, got {n}")
-    if (arrays["f0_true_hz"] <= 0).any() or (arrays["f0_est_hz"] <= 0).any():
-        raise ValueError("`f0_true_hz` and `f0_est_hz` must be > 0 Hz")
-    if (arrays["target_centroid"] < 1).any():
-        raise ValueError("`target_centroid` must be a mean harmonic index, >= 1")
+    arrays = _per_tone(f0_true_hz, f0_est_hz, target_centroid, minimum=3, needs="a slope")
     if np.ptp(arrays["target_centroid"]) == 0:
         raise ValueError("`target_centroid` must not be all equal: the slope needs spectra of several shapes")
     x = np.log2(arrays["target_centroid"])
     errors = np.log2(arrays["f0_est_hz"] / arrays["f0_true_hz"])
     fit = scipy.stats.linregress(x, errors)
     residual = float(np.sqrt(np.mean((errors - fit.intercept - fit.slope * x) ** 2)))
-    return {"slope": float(fit.slope), "intercept": float(fit.intercept), "residual_octaves": residual, "n_tones": n}
+    return {
+        "slope": float(fit.slope),
+        "intercept": float(fit.intercept),
+        "residual_octaves": residual,
+        "n_tones": len(x),
+    }
 
 
 def centroid_partial_slope(f0_true_hz, f0_est_hz, target_centroid) -> dict[str, float]:
@@ -642,22 +654,8 @@ def centroid_partial_slope(f0_true_hz, f0_est_hz, target_centroid) -> dict[str, 
         ``partial_slope`` is ``b_M`` with its standard error (ordinary least squares), ``f0_slope``
         is ``b_F``; ``residual_octaves`` is the RMS residual.
     """
-    arrays = {
-        name: np.asarray(value, dtype=float).ravel()
-        for name, value in (("f0_true_hz", f0_true_hz), ("f0_est_hz", f0_est_hz), ("target_centroid", target_centroid))
-    }
+    arrays = _per_tone(f0_true_hz, f0_est_hz, target_centroid, minimum=4, needs="two slopes and an intercept")
     n = len(arrays["f0_true_hz"])
-    for name, value in arrays.items():
-        if len(value) != n:
-            raise ValueError(f"`{name}` needs one value per tone ({n}), got {len(value)}")
-        if not np.isfinite(value).all():
-            raise ValueError(f"`{name}` must be finite")
-    if n < 4:
-        raise ValueError(f"`f0_true_hz` needs at least 4 tones for two slopes and an intercept, got {n}")
-    if (arrays["f0_true_hz"] <= 0).any() or (arrays["f0_est_hz"] <= 0).any():
-        raise ValueError("`f0_true_hz` and `f0_est_hz` must be > 0 Hz")
-    if (arrays["target_centroid"] < 1).any():
-        raise ValueError("`target_centroid` must be a mean harmonic index, >= 1")
     design = np.column_stack([np.ones(n), np.log2(arrays["target_centroid"]), np.log2(arrays["f0_true_hz"])])
     if np.linalg.matrix_rank(design) < 3:
         raise ValueError(

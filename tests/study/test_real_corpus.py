@@ -1,7 +1,6 @@
 """The real-note training corpus: a plan split by instrument, drawn reproducibly, stored as a dataset."""
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -16,21 +15,8 @@ from sot_utils.study.real_corpus import (
     generate_real_corpus,
     validation_programs,
 )
-from sot_utils.study.real_notes import DEFAULT_INSTRUMENTS, DEFAULT_SOUNDFONT, gm_family, import_fluidsynth
+from sot_utils.study.real_notes import DEFAULT_INSTRUMENTS, gm_family
 from sot_utils.training.data import SPLITS, cached_features, load_split, save_dataset
-
-
-def _rendering_unavailable() -> str | None:
-    if not Path(DEFAULT_SOUNDFONT).is_file():
-        return f"soundfont {DEFAULT_SOUNDFONT} missing; run `make soundfont`"
-    try:
-        import_fluidsynth()
-    except RuntimeError as error:
-        return str(error)
-    return None
-
-
-needs_fluidsynth = pytest.mark.skipif(_rendering_unavailable() is not None, reason=str(_rendering_unavailable()))
 
 
 def test_no_instrument_is_in_two_splits_and_the_test_split_is_the_real_note_set():
@@ -63,9 +49,8 @@ def test_draws_stay_in_their_ranges_and_repeat_with_the_seed():
     assert validation_programs(0) != validation_programs(1) or validation_programs(0) != validation_programs(2)
 
 
-@needs_fluidsynth
-def test_the_quick_corpus_trains_like_a_dataset_with_pitch_labels_only(tmp_path):
-    corpus = generate_real_corpus(quick=True, progress=False)
+def test_the_quick_corpus_trains_like_a_dataset_with_pitch_labels_only(tmp_path, timgm6mb):
+    corpus = generate_real_corpus(timgm6mb, quick=True, progress=False)
     examples, meta = corpus["examples"], corpus["meta"]
     assert meta["kind"] == "real corpus" and meta["dropped"] + meta["size"] == 2 * 3 * 2 * len(SPLITS)
     assert torch.isnan(examples["amplitudes"]).all() and (examples["n_harmonics"] == -1).all()
@@ -79,7 +64,7 @@ def test_the_quick_corpus_trains_like_a_dataset_with_pitch_labels_only(tmp_path)
     audio, cqt, labels = cached_features(path, "train", progress=False)
     assert cqt.shape == (len(audio), 16, 285) and torch.isfinite(cqt).all()
     assert set(labels) >= {"f0_hz", "amplitudes"}
-    same = generate_real_corpus(quick=True, progress=False)
+    same = generate_real_corpus(timgm6mb, quick=True, progress=False)
     assert torch.equal(same["examples"]["audio"], examples["audio"])  # the same seed renders the same corpus
 
 
@@ -88,11 +73,10 @@ def test_a_bad_seed_is_named():
         validation_programs(-1)
 
 
-@needs_fluidsynth
-def test_render_note_plays_the_velocity_it_is_given():
+def test_render_note_plays_the_velocity_it_is_given(timgm6mb):
     from sot_utils.study.real_notes import render_note
 
-    soft, loud = (render_note(DEFAULT_SOUNDFONT, 73, 72, 4800, velocity=v).abs().max() for v in (40, 127))
+    soft, loud = (render_note(timgm6mb, 73, 72, 4800, velocity=v).abs().max() for v in (40, 127))
     assert loud > 1.5 * soft
     with pytest.raises(ValueError, match="velocity"):
-        render_note(DEFAULT_SOUNDFONT, 73, 72, 4800, velocity=128)
+        render_note(timgm6mb, 73, 72, 4800, velocity=128)
