@@ -16,16 +16,21 @@ run's best checkpoint (lowest validation LSD) on the test split of a new data se
 - :func:`evaluate_fresh_seeds`: one row per run (configuration, group, seed, step, test RPA on
   the fresh split and on the split of data seed 0);
 - :func:`fresh_seed_verdicts`: success rates with their intervals, the paired test, the labels.
+
+``python -m sot_utils.study.fresh_seeds`` writes ``results/evidence/fresh_seeds.csv`` (the runs
+finished so far) and prints the labels; until all six seeds of both configurations are scored,
+they are ``pending``.
 """
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pandas as pd
 
 from ..training.checkpoint import load_checkpoint
-from ..training.data import DEFAULT_PATH
+from ..training.data import DEFAULT_PATH, ensure_dataset
 from ..training.evaluate import budget_checkpoint, evaluate_checkpoint
 from ..validation import check_int
 from .campaign import clopper_pearson, paired_statistics, verdict
@@ -42,6 +47,7 @@ __all__ = [
     "evaluate_fresh_seeds",
     "fresh_run_dir",
     "fresh_seed_verdicts",
+    "main",
 ]
 
 FRESH_SEEDS = (789, 101112, 2024, 31337, 271828, 1618)
@@ -170,3 +176,31 @@ def fresh_seed_verdicts(runs: pd.DataFrame, confidence: float = 0.95, alpha: flo
         elif high < 50.0:
             not_a_lottery = "contradicted"
     return {"rates": rates, "paired": paired, "better": better, "not_a_lottery": not_a_lottery}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m sot_utils.study.fresh_seeds",
+        description="Score the fresh-seed runs (docs/evidence_plan.md) on the fresh test split and print the labels.",
+    )
+    parser.add_argument("--results-dir", default="results/evidence", help="where fresh_seeds.csv goes")
+    args = parser.parse_args(argv)
+    ensure_dataset(FRESH_DATA_PATH, seed=FRESH_DATA_SEED)
+    runs = evaluate_fresh_seeds()
+    out = Path(args.results_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    partial = out / ".fresh_seeds.csv.tmp"
+    runs.to_csv(partial, index=False, float_format="%.6g")
+    partial.replace(out / "fresh_seeds.csv")
+    print(runs.to_string(index=False))
+    complete = all((runs["remedy"] == name).sum() == len(FRESH_SEEDS) for name in CONFIGURATIONS)
+    if not complete:
+        print(f"labels pending: {len(runs)} of {len(FRESH_SEEDS) * len(CONFIGURATIONS)} runs scored")
+        return
+    verdicts = fresh_seed_verdicts(runs)
+    print(verdicts["rates"].to_string(index=False))
+    print(f"better: {verdicts['better']}; not a seed lottery: {verdicts['not_a_lottery']}")
+
+
+if __name__ == "__main__":
+    main()
