@@ -31,10 +31,10 @@ import scipy.stats
 
 from ..metrics import raw_pitch_accuracy
 from ..training.checkpoint import load_checkpoint
-from ..training.data import DEFAULT_PATH, ensure_dataset, load_split
+from ..training.data import DEFAULT_PATH, ensure_dataset
 from ..training.evaluate import budget_checkpoint
 from ..validation import check_int
-from .chapters.centroid_stage import centroid_predictions
+from .chapters.centroid_stage import centroid_predictions, constant_predictions
 from .fresh_seeds import FRESH_DATA_PATH, FRESH_DATA_SEED, LEARNED_RPA
 from .traps import centroid_partial_slope
 
@@ -108,23 +108,6 @@ def stage_statistic(predictions: pd.DataFrame) -> dict[str, float]:
     }
 
 
-def _constant_predictions(data: str | Path, reference: str | Path) -> pd.DataFrame:
-    """Every test tone of ``data`` read at the median f0 of ``reference``'s training split."""
-    from ..metrics import harmonic_centroid
-    from ..training.evaluate import audible_amplitudes
-
-    test = load_split(data, "test")
-    constant = float(load_split(reference, "train").f0_hz.median())
-    return pd.DataFrame(
-        {
-            "f0_true_hz": test.f0_hz.numpy(),
-            "f0_estimate_hz": np.full(len(test), constant),
-            "n_audible_partials": test.n_audible_harmonics.numpy(),
-            "target_centroid": harmonic_centroid(audible_amplitudes(test.f0_hz, test.amplitudes)).numpy(),
-        }
-    )
-
-
 def statistic_validity(
     checkpoints_dir: str | Path = "checkpoints",
     data: str | Path = FRESH_DATA_PATH,
@@ -144,7 +127,7 @@ def statistic_validity(
             "predictor": "constant",
             "seed": np.nan,
             "step": np.nan,
-            **stage_statistic(_constant_predictions(data, reference)),
+            **stage_statistic(constant_predictions(data, reference=reference)),
         }
     ]
     for seed in seeds:

@@ -28,11 +28,12 @@ import torch
 from ...constants import BUDGET_STEP, CPU_BUDGET_STEPS, DATA_MAX_HARMONICS, SAMPLE_RATE
 from ...metrics import harmonic_centroid, raw_chroma_accuracy, raw_pitch_accuracy
 from ...spectral import stft_magnitude
+from ...training.data import load_split
 from ...training.evaluate import _labels_and_controls, audible_amplitudes, budget_checkpoint
 from ...training.loss_config import build_loss, group_loss_terms, paper_loss
 from ...validation import check_bool, check_positive_number
 from ..landscape import harmonic_tones
-from ..traps import centroid_slope, wasserstein2_mean_split
+from ..traps import centroid_partial_slope, centroid_slope, wasserstein2_mean_split
 
 __all__ = [
     "plot_centroid_errors",
@@ -57,6 +58,8 @@ __all__ = [
     "compute_pull",
     "compute_stage",
     "error_panels",
+    "compute_constant_control",
+    "constant_predictions",
     "findings",
     "group_summary",
     "power_frame",
@@ -322,8 +325,11 @@ def stage_row(table: pd.DataFrame) -> dict[str, float]:
     Returns:
         ``rpa``, ``rca`` (%, all tones), ``pure_tone_rpa`` (%, tones of one audible partial; NaN without
         any), ``centroid_slope``, ``intercept``, ``residual_octaves`` (:func:`~sot_utils.study.traps.centroid_slope`
-        over the tones of two or more partials), ``decoder_centroid`` (median ``M_dec``) and ``r_centroid``
-        (correlation over all tones of the pitch error with ``log2(M / M_dec)``).
+        over the tones of two or more partials), ``decoder_centroid`` (median ``M_dec``), ``r_centroid``
+        (correlation over all tones of the pitch error with ``log2(M / M_dec)``; NaN where ``M_dec`` is
+        not known, as for :func:`constant_predictions`), and ``b_m``, ``b_m_se``: the partial slope of
+        :func:`~sot_utils.study.traps.centroid_partial_slope` (the true f0 in the same fit) and its
+        standard error, over the same tones as the slope.
     """
     missing = {"f0_true_hz", "f0_estimate_hz", "n_audible_partials", "target_centroid", "decoder_centroid"}
     missing -= set(table.columns)
@@ -333,6 +339,11 @@ def stage_row(table: pd.DataFrame) -> dict[str, float]:
     predicted = np.log2(table["target_centroid"] / table["decoder_centroid"])
     several, pure = table[table["n_audible_partials"] >= 2], table[table["n_audible_partials"] == 1]
     fit = centroid_slope(several["f0_true_hz"], several["f0_estimate_hz"], several["target_centroid"])
+    try:
+        partial = centroid_partial_slope(several["f0_true_hz"], several["f0_estimate_hz"], several["target_centroid"])
+    except ValueError:  # one f0, or M a function of f0 (hand-made tables): the arguments passed centroid_slope
+        partial = {"partial_slope": np.nan, "partial_slope_se": np.nan}
+    known = np.isfinite(predicted)
     return {
         "rpa": raw_pitch_accuracy(table["f0_true_hz"], table["f0_estimate_hz"]),
         "rca": raw_chroma_accuracy(table["f0_true_hz"], table["f0_estimate_hz"]),
@@ -341,8 +352,46 @@ def stage_row(table: pd.DataFrame) -> dict[str, float]:
         "intercept": fit["intercept"],
         "residual_octaves": fit["residual_octaves"],
         "decoder_centroid": float(np.median(table["decoder_centroid"])),
-        "r_centroid": float(np.corrcoef(errors, predicted)[0, 1]),
+        "r_centroid": float(np.corrcoef(errors[known], predicted[known])[0, 1]) if known.all() else np.nan,
+        "b_m": partial["partial_slope"],
+        "b_m_se": partial["partial_slope_se"],
     }
+
+
+def constant_predictions(
+    data: str | Path, limit: int | None = None, reference: str | Path | None = None
+) -> pd.DataFrame:
+    """The test tones read by a constant predictor: every tone at the median f0 of a training split (notebook 08).
+
+    The control a stage statistic must not flag: its errors, ``log2(c / F)``, depend on the true
+    f0 alone.
+
+    Args:
+        data: the dataset file (its first ``limit`` test tones; None: all).
+        reference: the dataset whose training split gives the constant (default: ``data``).
+
+    Returns:
+        :func:`centroid_predictions`'s columns, ``decoder_centroid`` NaN (no decoder).
+    """
+    test = load_split(data, "test")
+    constant = float(load_split(reference or data, "train").f0_hz.median())
+    f0 = test.f0_hz[:limit]
+    return pd.DataFrame(
+        {
+            "f0_true_hz": f0.numpy(),
+            "f0_estimate_hz": np.full(len(f0), constant),
+            "n_audible_partials": test.n_audible_harmonics[:limit].numpy(),
+            "target_centroid": harmonic_centroid(audible_amplitudes(f0, test.amplitudes[:limit])).numpy(),
+            "decoder_centroid": np.full(len(f0), np.nan),
+        }
+    )
+
+
+def compute_constant_control(data: str | Path, quick: bool) -> pd.DataFrame:
+    """:func:`stage_row` of :func:`constant_predictions` on the stage's test tones: one row (notebook 08)."""
+    limit = QUICK_TONES if check_bool("quick", quick) else None
+    table = constant_predictions(data, limit)
+    return pd.DataFrame([{"predictor": f"constant {table['f0_estimate_hz'].iloc[0]:.0f} Hz", **stage_row(table)}])
 
 
 def compute_stage(
@@ -428,7 +477,8 @@ def group_summary(frame: pd.DataFrame) -> pd.Series:
     Returns:
         ``runs``, ``checkpoints``, ``in the stage`` (slope >= :data:`STAGE_SLOPE`), ``median r there``,
         ``median residual there (octaves)``, ``median slope, first budget`` and ``median slope, last
-        budget`` (over runs, each at its first / last budget), ``runs in the stage at the last budget``.
+        budget`` (over runs, each at its first / last budget), ``runs in the stage at the last budget``,
+        and ``b_M >= 0.5``: the checkpoints whose partial slope ``b_m`` is at least :data:`STAGE_SLOPE`.
     """
     in_stage = frame[frame["centroid_slope"] >= STAGE_SLOPE]
     first = frame.sort_values("step").groupby(["remedy", "seed"]).head(1)
@@ -443,6 +493,7 @@ def group_summary(frame: pd.DataFrame) -> pd.Series:
             "median slope, first budget": first["centroid_slope"].median(),
             "median slope, last budget": final["centroid_slope"].median(),
             "runs in the stage at the last budget": int((final["centroid_slope"] >= STAGE_SLOPE).sum()),
+            "b_M >= 0.5": int((frame["b_m"] >= STAGE_SLOPE).sum()),
         }
     )
 
@@ -566,7 +617,35 @@ def _control_line(stage: pd.DataFrame, by_group: pd.DataFrame) -> str | None:
     )
 
 
-def findings(identity: pd.DataFrame, pull: pd.DataFrame, stage: pd.DataFrame, by_group: pd.DataFrame) -> str:
+def _specificity_line(stage: pd.DataFrame, constant: pd.DataFrame) -> str | None:
+    """The findings' bullet on which statistic marks the stage: the constant predictor and MSS-Lin
+    under the slope and under the partial slope (None without MSS-Lin's runs)."""
+    mss, sot = stage[stage["group"] == "MSS-Lin"], stage[stage["group"] == "SOT-2048"]
+    if not len(mss) or not len(constant):
+        return None
+    row = constant.iloc[0]
+
+    def count(frame, column):
+        return f"{int((frame[column] >= STAGE_SLOPE).sum())} of {len(frame)}"
+
+    return (
+        f"- **Which statistic marks the stage.** A constant predictor ({row['predictor']} for every tone) has a "
+        f"centroid slope of {row['centroid_slope']:.2f}: where high tones have fewer audible partials, an error that "
+        f"depends on f0 alone leaks into the slope, and {count(mss, 'centroid_slope')} MSS-Lin checkpoints pass it. "
+        f"With the true f0 in the same fit (the partial slope b_M, `traps.centroid_partial_slope`) the constant "
+        f"scores {row['b_m']:.2f}; by b_M >= {STAGE_SLOPE}, {count(sot, 'b_m')} SOT-2048 and "
+        f"{count(mss, 'b_m')} MSS-Lin checkpoints are in the stage. Either way this describes the misses; whether the "
+        "stage causes them is the oracle-amplitude test of docs/evidence_plan.md."
+    )
+
+
+def findings(
+    identity: pd.DataFrame,
+    pull: pd.DataFrame,
+    stage: pd.DataFrame,
+    by_group: pd.DataFrame,
+    constant: pd.DataFrame | None = None,
+) -> str:
     """The "What this shows" text of notebook 08, every number read from its tables.
 
     Args:
@@ -574,6 +653,7 @@ def findings(identity: pd.DataFrame, pull: pd.DataFrame, stage: pd.DataFrame, by
         pull: :func:`compute_pull`'s ``pull`` table.
         stage: :func:`compute_stage`'s table (with its ``run`` column).
         by_group: :func:`summarize_groups`'s table.
+        constant: :func:`compute_constant_control`'s row (None: its bullet is left out).
 
     Returns:
         Markdown bullets: the identity, the stage of SOT-2048 (and of SOT-512-LogF, and MSS-Lin as the
@@ -591,6 +671,7 @@ def findings(identity: pd.DataFrame, pull: pd.DataFrame, stage: pd.DataFrame, by
         _stuck_line(sot),
         stage_line(by_group, "SOT-512-LogF", "Log-frequency transport is not exempt."),
         _control_line(stage, by_group),
+        _specificity_line(stage, constant) if constant is not None and "b_m" in stage else None,
     ]
     return "\n".join(line for line in lines if line)
 

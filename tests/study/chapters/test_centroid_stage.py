@@ -121,6 +121,37 @@ def test_stage_row_of_a_run_at_its_centroid_ratio_has_slope_one_and_reads_only_t
     assert row["decoder_centroid"] == 2.0
     assert row["rpa"] == pytest.approx(20.0) and row["rca"] == pytest.approx(40.0)  # M = 2 on, M = 1 an octave low
     assert row["pure_tone_rpa"] == 0.0
+    assert math.isnan(row["b_m"])  # one true f0: no partial slope
+
+
+def test_stage_row_partial_slope_is_one_in_the_stage_and_zero_for_a_constant_predictor():
+    centroids = np.array([1.5, 2.0, 3.0, 4.5, 2.5, 3.5])
+    truth = np.array([110.0, 220.0, 330.0, 440.0, 550.0, 660.0])
+    table = pd.DataFrame(
+        {
+            "f0_true_hz": truth,
+            "f0_estimate_hz": truth * centroids / 2.0,
+            "n_audible_partials": [2, 3, 5, 8, 4, 6],
+            "target_centroid": centroids,
+            "decoder_centroid": np.full(6, 2.0),
+        }
+    )
+    assert chapter.stage_row(table)["b_m"] == pytest.approx(1.0)
+    constant = table.assign(f0_estimate_hz=300.0, decoder_centroid=np.nan)
+    row = chapter.stage_row(constant)
+    assert row["b_m"] == pytest.approx(0.0, abs=1e-9) and math.isnan(row["r_centroid"])
+
+
+def test_constant_control_reads_every_test_tone_at_the_training_median(tiny_data):
+    from sot_utils.training.data import load_split
+
+    table = chapter.constant_predictions(tiny_data, limit=3)
+    median = float(load_split(tiny_data, "train").f0_hz.median())
+    assert len(table) == 3 and np.allclose(table["f0_estimate_hz"], median)
+    assert table["decoder_centroid"].isna().all()
+    control = chapter.compute_constant_control(tiny_data, quick=False)
+    assert control["predictor"].item() == f"constant {median:.0f} Hz"
+    assert {"centroid_slope", "b_m", "rpa"} <= set(control.columns)  # 4 test tones here: too few for b_M
 
 
 def test_stage_row_of_a_run_that_learned_pitch_has_slope_zero_and_full_accuracy():
@@ -152,6 +183,7 @@ def _stage(slopes, rpas=None, group="SOT-2048", remedy="recipe") -> pd.DataFrame
                     "residual_octaves": 0.1 + 0.1 * i,
                     "decoder_centroid": 2.0 + seed / 100,
                     "r_centroid": 0.9 - 0.1 * i,
+                    "b_m": slope - 0.3,
                 }
             )
     stage = pd.DataFrame(rows)
@@ -167,6 +199,7 @@ def test_group_summary_counts_the_checkpoints_at_or_above_the_stage_slope():
     assert summary["median slope, first budget"] == pytest.approx(0.85)
     assert summary["median slope, last budget"] == pytest.approx(0.35)
     assert summary["runs in the stage at the last budget"] == 1
+    assert summary["b_M >= 0.5"] == 2  # b_m is the slope less 0.3 here: 0.9 and 0.8 pass
     assert summary["median r there"] == pytest.approx(np.median([0.9, 0.8, 0.9, 0.8, 0.7]))
     by_group = chapter.summarize_groups(pd.concat([stage, _stage({3: [0.0, 0.0]}, group="MSS-Lin", remedy="none")]))
     assert by_group.index.tolist() == ["SOT-2048", "MSS-Lin"] and by_group.loc["MSS-Lin", "in the stage"] == 0
@@ -246,6 +279,9 @@ def _tables(last_slope: float = 0.9, learned_rpa: float = 95.0):
     return identity, pull, stage, chapter.summarize_groups(stage)
 
 
+CONSTANT = pd.DataFrame([{"predictor": "constant 530 Hz", "centroid_slope": 0.41, "b_m": 0.0}])
+
+
 def test_findings_read_every_number_from_the_tables():
     identity, pull, stage, by_group = _tables()
     text = chapter.findings(identity, pull, stage, by_group)
@@ -260,6 +296,11 @@ def test_findings_read_every_number_from_the_tables():
     assert "RPA 12.5 %" in text
     assert "Over its 2 checkpoints the median r is 0.85 and the median residual 0.15 octave" in text
     assert "SOT-512-LogF" not in text  # no run of it: no bullet
+    assert "Which statistic marks the stage" not in text  # no constant control given
+    text = chapter.findings(identity, pull, stage, by_group, CONSTANT)
+    assert "A constant predictor (constant 530 Hz for every tone) has a centroid slope of 0.41" in text
+    assert "0 of 2 MSS-Lin checkpoints pass it" in text and "the constant scores 0.00" in text
+    assert "by b_M >= 0.5, 3 of 4 SOT-2048 and 0 of 2 MSS-Lin checkpoints are in the stage" in text
 
 
 def test_findings_change_with_the_tables():
