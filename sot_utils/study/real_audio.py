@@ -194,9 +194,12 @@ def main(argv: list[str] | None = None) -> None:
     estimators = {**checkpoint_estimators(ours), **baseline_estimators(PEERS)}
     seeds = {f"recipe MSS-Lin (seed {seed})": ("recipe MSS-Lin (synthetic)", seed) for seed in RECIPE_RUNS}
     seeds.update({peer: (peer, None) for peer in PEERS})
+    try:
+        sets = {name: real_notes.load_real_notes(path) for name, path in paths.items()}
+    except (OSError, ValueError) as error:  # a missing or foreign notes file: the message says how to make it
+        parser.error(str(error))
     predictions = pd.concat(
-        [note_predictions(estimators, real_notes.load_real_notes(path), name) for name, path in paths.items()],
-        ignore_index=True,
+        [note_predictions(estimators, notes, name) for name, notes in sets.items()], ignore_index=True
     )
     scores = summarize_predictions(predictions)
     out = Path(args.results_dir)
