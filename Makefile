@@ -78,7 +78,7 @@ real-notes: $(REAL_NOTES)
 $(REAL_NOTES): $(STAMP) | soundfont
 	$(PY) -m sot_utils.study.real_notes --soundfont $(SOUNDFONT) --out $(REAL_NOTES)
 
-# Not part of `make reproduce` (yet): the FreePats notes, a held-out set for evaluation only
+# The FreePats notes, a held-out set for evaluation only (notebook 10)
 real-notes-freepats: $(REAL_NOTES_FREEPATS)
 
 $(REAL_NOTES_FREEPATS): $(STAMP) | freepats
@@ -103,7 +103,7 @@ NOTEBOOK_JOBS ?= 2
 notebooks: $(STAMP)
 	$(PY) -m sot_utils.study.run_notebooks --jobs $(NOTEBOOK_JOBS) $(NOTEBOOK_ARGS)
 
-reproduce: $(STAMP) soundfont data real-notes notebooks
+reproduce: $(STAMP) soundfont data real-notes real-notes-freepats notebooks
 
 # Voila with its lab template less the icon fonts it fetches from a CDN (notebooks/jupyter/voila/
 # templates/offline): the pages load nothing from the network. The template's script refuses an
