@@ -11,16 +11,13 @@ truth.
 - :func:`summarize_predictions`: RPA, RCA and the misses' side, overall, per family and per octave;
 - :func:`model_table`: one row per (model, seed, test set), the layout of the real-audio results.
 
-``python -m sot_utils.study.real_audio`` scores the peers and the recipe's MSS-Lin runs on both
-sets and writes ``results/evidence/real_notes_predictions.csv`` and ``real_notes_scores.csv``.
+Notebook 10 (:mod:`sot_utils.study.chapters.real_sounds`) runs them on every model and test set.
 """
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -29,23 +26,18 @@ from tqdm.auto import tqdm
 
 from ..metrics import raw_chroma_accuracy, raw_pitch_accuracy
 from ..validation import check_tensor
-from . import freepats, real_notes
-from .robustness import Estimator, baseline_estimators, checkpoint_estimators
+from .robustness import Estimator
 
 __all__ = [
     "CENTS_CORRECT",
     "PEERS",
     "RECIPE_RUNS",
-    "TEST_SETS",
-    "main",
     "model_table",
     "note_predictions",
     "octave_name",
     "summarize_predictions",
 ]
 
-TEST_SETS = {"timgm6mb": real_notes.DEFAULT_PATH, "freepats": freepats.DEFAULT_PATH}
-"""Test set name -> its notes file (``make real-notes``, ``make real-notes-freepats``)."""
 PEERS = ("pesto", "crepe-tiny", "yin", "pyin")
 """The peer trackers every real-note table holds (:mod:`sot_utils.study.baselines`)."""
 CENTS_CORRECT = 50.0
@@ -173,41 +165,3 @@ def model_table(scores: pd.DataFrame, seeds: Mapping[str, tuple[str, int | None]
         }
     )
     return table
-
-
-def _write(table: pd.DataFrame, path: Path) -> None:
-    partial = path.with_name(f".{path.name}.tmp")
-    table.to_csv(partial, index=False, float_format="%.6g")
-    partial.replace(path)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m sot_utils.study.real_audio",
-        description="Score the peers and the recipe's MSS-Lin runs on both real-note sets (TimGM6mb, FreePats).",
-    )
-    parser.add_argument("--results-dir", default="results/evidence", help="where the CSV files go")
-    parser.add_argument("--quick", action="store_true", help="the quick note sets (a smoke test)")
-    args = parser.parse_args(argv)
-    paths = {"timgm6mb": real_notes.QUICK_PATH, "freepats": freepats.QUICK_PATH} if args.quick else TEST_SETS
-    ours = {f"recipe MSS-Lin (seed {seed})": path for seed, path in RECIPE_RUNS.items()}
-    estimators = {**checkpoint_estimators(ours), **baseline_estimators(PEERS)}
-    seeds = {f"recipe MSS-Lin (seed {seed})": ("recipe MSS-Lin (synthetic)", seed) for seed in RECIPE_RUNS}
-    seeds.update({peer: (peer, None) for peer in PEERS})
-    try:
-        sets = {name: real_notes.load_real_notes(path) for name, path in paths.items()}
-    except (OSError, ValueError) as error:  # a missing or foreign notes file: the message says how to make it
-        parser.error(str(error))
-    predictions = pd.concat(
-        [note_predictions(estimators, notes, name) for name, notes in sets.items()], ignore_index=True
-    )
-    scores = summarize_predictions(predictions)
-    out = Path(args.results_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    _write(predictions, out / "real_notes_predictions.csv")
-    _write(scores, out / "real_notes_scores.csv")
-    print(model_table(scores, seeds).to_string(index=False))
-
-
-if __name__ == "__main__":
-    main()

@@ -7,7 +7,6 @@ import torch
 
 from sot_utils.study.real_audio import (
     PEERS,
-    TEST_SETS,
     model_table,
     note_predictions,
     octave_name,
@@ -87,16 +86,5 @@ def test_bad_inputs_are_named():
         note_predictions({}, notes, "s")
 
 
-def test_both_real_note_sets_and_the_four_peers():
-    assert set(TEST_SETS) == {"timgm6mb", "freepats"}
+def test_the_four_peers():
     assert PEERS == ("pesto", "crepe-tiny", "yin", "pyin")
-
-
-def test_the_command_names_a_missing_notes_file(tmp_path, monkeypatch, capsys):
-    from sot_utils.study import real_audio
-
-    monkeypatch.setattr(real_audio, "TEST_SETS", {"freepats": str(tmp_path / "missing.pt")})
-    monkeypatch.setattr(real_audio, "checkpoint_estimators", lambda checkpoints: {})
-    with pytest.raises(SystemExit):
-        real_audio.main(["--results-dir", str(tmp_path)])
-    assert "missing.pt" in capsys.readouterr().err
