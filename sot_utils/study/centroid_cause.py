@@ -12,7 +12,8 @@ start from the same weights, and with SOT-NoCut (SOT-2048 in ``balanced`` mode).
 - :func:`stage_statistic`: accuracy and the stage statistic ``b_M``
   (:func:`~sot_utils.study.traps.centroid_partial_slope`) of one checkpoint's predictions;
 - :func:`statistic_validity`: ``b_M`` of a constant predictor and of every shipped MSS-Lin
-  checkpoint, which must stay below :data:`STAGE_SLOPE` for the statistic to be specific;
+  checkpoint, which must stay below notebook 08's threshold
+  (:data:`~sot_utils.study.chapters.centroid_stage.STAGE_SLOPE`) for the statistic to be specific;
 - :func:`evaluate_arms`: one row per (arm, group, seed) at the budget;
 - :func:`causal_verdict`: the plan's label.
 
@@ -34,9 +35,8 @@ from ..training.checkpoint import load_checkpoint
 from ..training.data import DEFAULT_PATH, ensure_dataset
 from ..training.evaluate import budget_checkpoint
 from ..validation import check_int
-from .chapters.centroid_stage import centroid_predictions, constant_predictions
+from .chapters.centroid_stage import STAGE_SLOPE, centroid_predictions, constant_predictions, stage_row
 from .fresh_seeds import FRESH_DATA_PATH, FRESH_DATA_SEED, LEARNED_RPA
-from .traps import centroid_partial_slope
 
 __all__ = [
     "ARMS",
@@ -44,7 +44,6 @@ __all__ = [
     "CAUSE_SEEDS",
     "CAUSE_STEPS",
     "ORACLE_OVERLAY",
-    "STAGE_SLOPE",
     "causal_verdict",
     "cause_run_dir",
     "evaluate_arms",
@@ -61,8 +60,6 @@ CAUSE_ROOT = "checkpoints/centroid-cause"
 """Oracle run folders: ``<root>/oracle/<group>/<seed>``."""
 ORACLE_OVERLAY = "sot_utils/configs/experiments/centroid-cause/oracle-amplitudes.yaml"
 """The overlay of the oracle runs (``--config``)."""
-STAGE_SLOPE = 0.5
-"""A checkpoint is in the centroid stage when its ``b_M`` is at least this."""
 ARMS = (
     ("oracle", "SOT-2048"),
     ("oracle", "MSS-Lin"),
@@ -86,26 +83,17 @@ def cause_run_dir(
 
 
 def stage_statistic(predictions: pd.DataFrame) -> dict[str, float]:
-    """RPA (%, all tones) and ``b_M`` with its standard error (tones of two or more audible partials).
+    """RPA (%, all tones) and ``b_M`` with its standard error (tones of two or more audible partials),
+    as notebook 08 computes them (:func:`~sot_utils.study.chapters.centroid_stage.stage_row`).
 
     Args:
-        predictions: :func:`~sot_utils.study.chapters.centroid_stage.centroid_predictions` columns
-            ``f0_true_hz``, ``f0_estimate_hz``, ``n_audible_partials``, ``target_centroid``.
+        predictions: :func:`~sot_utils.study.chapters.centroid_stage.centroid_predictions`'s columns.
 
     Returns:
         ``{"rpa", "b_m", "b_m_se", "in_stage"}`` (``in_stage``: ``b_m >= STAGE_SLOPE``).
     """
-    missing = {"f0_true_hz", "f0_estimate_hz", "n_audible_partials", "target_centroid"} - set(predictions.columns)
-    if missing:
-        raise ValueError(f"`predictions` needs the columns of centroid_predictions, missing {sorted(missing)}")
-    several = predictions[predictions["n_audible_partials"] >= 2]
-    fit = centroid_partial_slope(several["f0_true_hz"], several["f0_estimate_hz"], several["target_centroid"])
-    return {
-        "rpa": raw_pitch_accuracy(predictions["f0_true_hz"], predictions["f0_estimate_hz"]),
-        "b_m": fit["partial_slope"],
-        "b_m_se": fit["partial_slope_se"],
-        "in_stage": bool(fit["partial_slope"] >= STAGE_SLOPE),
-    }
+    row = stage_row(predictions)
+    return {"rpa": row["rpa"], "b_m": row["b_m"], "b_m_se": row["b_m_se"], "in_stage": bool(row["b_m"] >= STAGE_SLOPE)}
 
 
 def statistic_validity(

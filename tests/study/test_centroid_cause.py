@@ -6,11 +6,11 @@ import pytest
 
 from sot_utils.study.centroid_cause import (
     ARMS,
-    STAGE_SLOPE,
     causal_verdict,
     cause_run_dir,
     stage_statistic,
 )
+from sot_utils.study.chapters.centroid_stage import STAGE_SLOPE
 
 
 def _predictions(estimate, seed=0, n=200):
@@ -25,6 +25,7 @@ def _predictions(estimate, seed=0, n=200):
             "f0_estimate_hz": estimate(f0, centroid),
             "n_audible_partials": partials,
             "target_centroid": centroid,
+            "decoder_centroid": np.full(n, 2.0),
         }
     )
 
@@ -40,7 +41,7 @@ def test_the_stage_statistic_flags_the_centroid_stage_and_not_a_learned_or_const
 
 
 def test_the_stage_statistic_needs_the_prediction_columns():
-    with pytest.raises(ValueError, match="target_centroid"):
+    with pytest.raises(ValueError, match="missing"):
         stage_statistic(_predictions(lambda f0, m: f0).drop(columns="target_centroid"))
 
 
