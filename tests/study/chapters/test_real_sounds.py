@@ -5,6 +5,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from sot_utils.study.chapters import real_sounds as chapter
 
@@ -151,3 +152,9 @@ def test_figures_draw_one_panel_per_real_note_set():
 def test_test_sets_refuse_a_bad_mode(tmp_path):
     with pytest.raises(ValueError, match="quick"):
         chapter.test_sets(tmp_path, quick="yes")
+
+
+def test_quick_mode_keeps_every_third_freepats_note():
+    notes = {"audio": torch.zeros(7, 4), "family_name": list("abcdefg"), "sample_rate": 16000, "meta": {}}
+    kept = chapter._every(notes, chapter.QUICK_FREEPATS_STRIDE)
+    assert kept["audio"].shape == (3, 4) and kept["family_name"] == ["a", "d", "g"] and kept["sample_rate"] == 16000
