@@ -63,7 +63,7 @@ def test_the_reproducing_page_quotes_the_executed_notebooks_times():
         path.name: json.loads(path.read_text())["metadata"]["papermill"]["duration"]
         for path in sorted((REPO / "results" / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     }
-    assert len(recorded) == 9
+    assert len(recorded) == 10
     for name, seconds in recorded.items():
         assert f"{round(seconds):,} s" in docs, f"docs/reproducing.md does not quote {name}'s {seconds:.0f} s"
     assert f"sum to {round(sum(recorded.values())):,} s" in docs
@@ -858,6 +858,59 @@ def recipe_at_2200() -> tuple[int, int]:
 # The claims: (file, pattern, source, decimals), one per line.
 
 
+# Notebook 10 and the evidence files (results/real_audio_training.csv, results/evidence/).
+
+
+def real_audio(model: str, test_set: str = "freepats") -> pd.Series:
+    rows = csv("real_audio_training.csv")
+    return rows[(rows["model"] == model) & (rows["test_set"] == test_set)]
+
+
+def freepats_recipe() -> tuple[float, ...]:
+    rpa = real_audio("recipe MSS-Lin (synthetic)")["rpa"]
+    return (float(real_audio("pesto")["n_notes"].iloc[0]), rpa.min(), rpa.max())
+
+
+def freepats_peers() -> tuple[float, ...]:
+    return tuple(float(real_audio(peer)["rpa"].iloc[0]) for peer in ("pesto", "crepe-tiny", "yin", "pyin"))
+
+
+def freepats_misses() -> tuple[float, ...]:
+    scores = pd.read_csv(RESULTS / "real_audio_scores.csv")
+    ours = scores[(scores["model"] == "recipe MSS-Lin (synthetic)") & (scores["test_set"] == "freepats")]
+    families = ours[ours["by"] == "family"].groupby("group")["rpa"].mean()
+    octaves = ours[ours["by"] == "octave"].groupby("group")["rpa"].mean()
+    return (ours[ours["by"] == "all"]["misses_above"].mean(), families["ethnic"], octaves["C1-B1"])
+
+
+def stage_control() -> tuple[float, ...]:
+    by = csv("centroid_stage_by_group.csv").set_index(csv("centroid_stage_by_group.csv").columns[0])
+    constant = notebook_numbers("08", r"constant (\d+) Hz for every tone\) has a centroid slope of ([\d.]+)")
+    return (*constant, by.loc["MSS-Lin", "in the stage"], by.loc["MSS-Lin", "checkpoints"])
+
+
+def partial_slope_counts() -> tuple[float, ...]:
+    by = csv("centroid_stage_by_group.csv").set_index(csv("centroid_stage_by_group.csv").columns[0])
+    return (
+        by.loc["SOT-2048", "b_M >= 0.5"],
+        by.loc["SOT-2048", "checkpoints"],
+        by.loc["MSS-Lin", "b_M >= 0.5"],
+        by.loc["MSS-Lin", "checkpoints"],
+    )
+
+
+def validity_exception() -> tuple[float, ...]:
+    rows = pd.read_csv(RESULTS / "evidence" / "centroid_cause_validity.csv")
+    passing = rows[rows["in_stage"]]
+    (seed,), (step,), (b_m,) = passing["seed"], passing["step"], passing["b_m"]
+    return (seed, step, b_m)
+
+
+def fresh_seed_rows() -> tuple[float, ...]:
+    rows = pd.read_csv(RESULTS / "evidence" / "fresh_seeds.csv").set_index(["remedy", "seed"])["test_rpa"]
+    return (rows["recipe", 789], rows["recipe", 101112], rows["shipped", 789], rows["shipped", 101112])
+
+
 class Claim(NamedTuple):
     file: str
     pattern: str
@@ -981,6 +1034,39 @@ CLAIMS = [
     Claim(FINDINGS, "(the recipe on seed 42, slope #)", lambda: stage("recipe", "SOT-2048", 42)["centroid_slope"], 2),
     Claim(FINDINGS, "leaves it (median slope # at # steps, # at #)", logf_slopes, (2, 0, 2, 0)),
     Claim(FINDINGS, "the centroid (median r # over its # checkpoints)", mss_lin_centroid_r, (2, 0)),
+    Claim(FINDINGS, "every tone read at # Hz, has a slope of #, because", lambda: stage_control()[:2], (0, 2)),
+    Claim(FINDINGS, "and # of # MSS-Lin checkpoints pass it", lambda: stage_control()[2:], 0),
+    Claim(
+        FINDINGS,
+        "the constant then scores #, and",
+        lambda: notebook_number("08", r"the constant scores (-?[\d.]+);"),
+        2,
+    ),
+    Claim(FINDINGS, "# of # SOT-2048 checkpoints against # of # MSS-Lin ones have b_M", partial_slope_counts, 0),
+    Claim(
+        FINDINGS, "the shipped MSS-Lin seed # at # steps, just before it learned", lambda: validity_exception()[:2], 0
+    ),
+    Claim(FINDINGS, "pitch, scores b_M = # (", lambda: validity_exception()[2], 2),
+    # notebook 10 and the fresh seeds
+    Claim(FINDINGS, "On the # FreePats notes, which nothing", lambda: freepats_recipe()[0], 0),
+    Claim(FINDINGS, "trained on the synthetic tones, read #–# %, below every peer", lambda: freepats_recipe()[1:]),
+    Claim(
+        FINDINGS,
+        "PESTO # %, CREPE tiny # %, YIN # %, pYIN # %. #",
+        lambda: freepats_peers() + (freepats_misses()[0],),
+        (1, 1, 1, 1, 0),
+    ),
+    Claim(
+        FINDINGS,
+        "weakest on the ethnic family (# %) and on the lowest octave, C1–B1 (# %)",
+        lambda: freepats_misses()[1:],
+        0,
+    ),
+    Claim(
+        FINDINGS,
+        "the recipe reads # % on seed 789 and # % on seed 101112, the shipped MSS-Lin configuration # % and # %",
+        fresh_seed_rows,
+    ),
     # README: the traps and the floor
     Claim(FINDINGS, "(never exact: a median # times the loss at f0)", two_f0_dip, 0),
     Claim(FINDINGS, "(# of # curves; f0/k costs a median # times the truth)", floor_landscapes, (0, 0, 1)),
