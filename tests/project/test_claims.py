@@ -908,7 +908,10 @@ def validity_exception() -> tuple[float, ...]:
 
 def fresh_seed_rows() -> tuple[float, ...]:
     rows = pd.read_csv(RESULTS / "evidence" / "fresh_seeds.csv").set_index(["remedy", "seed"])["test_rpa"]
-    return (rows["recipe", 789], rows["recipe", 101112], rows["shipped", 789], rows["shipped", 101112])
+    recipe = [rows["recipe", seed] for seed in (789, 101112, 1618, 2024)]
+    shipped = [rows["shipped", seed] for seed in (789, 101112, 1618)]
+    misses = sum(rpa < 90.0 for rpa in recipe)  # the plan's goal: 90 % test RPA
+    return (*recipe, *shipped, misses, len(recipe))
 
 
 class Claim(NamedTuple):
@@ -1064,7 +1067,8 @@ CLAIMS = [
     ),
     Claim(
         FINDINGS,
-        "the recipe reads # % on seed 789 and # % on seed 101112, the shipped MSS-Lin configuration # % and # %",
+        "the recipe reads # % on seed 789, # % on seed 101112, # % on seed 1618 and # % on seed 2024; the shipped "
+        "MSS-Lin configuration # %, # % and # % on the first three. So @ of the recipe's first @ fresh seeds miss",
         fresh_seed_rows,
     ),
     # README: the traps and the floor
