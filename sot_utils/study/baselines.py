@@ -67,6 +67,7 @@ from ..metrics import octave_difference, pitch_tracking, raw_chroma_accuracy, ra
 from ..training.data import load_split
 from ..training.estimate import prepare_audio
 from ..validation import check_choice, check_int, check_positive_number
+from .sparse_viterbi import librosa_viterbi_replaced
 
 __all__ = [
     "BASELINES",
@@ -286,17 +287,19 @@ def _pyin(audio, fmin_hz, fmax_hz):
     import librosa
 
     # fill_na=None: unvoiced frames keep pYIN's most likely f0 rather than NaN, so the track stays
-    # finite; the voicing flags decide which frames the example's median uses
-    frames_hz, voiced, voiced_probability = librosa.pyin(
-        audio.double().numpy(),
-        fmin=fmin_hz,
-        fmax=fmax_hz,
-        sr=SAMPLE_RATE,
-        frame_length=FRAME_LENGTH,
-        hop_length=HOP_LENGTH,
-        center=False,
-        fill_na=None,
-    )
+    # finite; the voicing flags decide which frames the example's median uses. The sparse Viterbi
+    # gives librosa's exact tracks about 13x faster (pYIN's transition matrix is banded).
+    with librosa_viterbi_replaced():
+        frames_hz, voiced, voiced_probability = librosa.pyin(
+            audio.double().numpy(),
+            fmin=fmin_hz,
+            fmax=fmax_hz,
+            sr=SAMPLE_RATE,
+            frame_length=FRAME_LENGTH,
+            hop_length=HOP_LENGTH,
+            center=False,
+            fill_na=None,
+        )
     return (torch.from_numpy(frames_hz).float(), torch.from_numpy(voiced_probability).float(), torch.from_numpy(voiced))
 
 
