@@ -3,8 +3,9 @@
 - reference layout: the CQT recomputed from audio every step (nnAudio), the encoder with its
   Toeplitz head as a single-channel convolution (PESTO / reference), the DDSP synth as the
   reference computes it (amplitudes overlap-added with `fold`, one float32 phase cumsum per
-  harmonic, docs/method.md#method-synth), and the SOT term computed with the authors' sort-based
-  `sot.losses.wasserstein_1d` (their package);
+  harmonic, docs/method.md#method-synth), the STFT magnitudes of both loss terms differentiated by
+  autograd through ``torch.stft(...).abs()`` (as the reference's code), and the SOT term computed
+  with the authors' sort-based `sot.losses.wasserstein_1d` (their package);
 - reference layout, encoder: conv1d layers in [N, channels, bins] layout over all 1024 frames
   at once, as the reference's PyTorch modules run;
 - ours (``sot_utils.training.train.train_step``): CQT cached once per dataset, micro-batches of 16
@@ -13,13 +14,14 @@
   oneDNN call with a hand-split backward (input gradient as a forward convolution, weight
   gradient alone, bias gradient as a sum) and dropout masks applied as products, the Toeplitz
   head as a matrix product, our synth (window upsampling as one matrix product, harmonic phases
-  from the fundamental's), our sort-free shared-support SOT (the compiled linear merge on CPU,
-  tensor operations on a GPU).
+  from the fundamental's), STFT magnitudes with a written-out backward pass
+  (``sot_utils.spectral.stft_magnitude``), our sort-free shared-support SOT (the compiled linear
+  merge on CPU, tensor operations on a GPU).
 
-Both use the same model, optimiser, batch and MSS term. The two steps run in turn and each time is
-the median over the repeats, so that the ratio holds on a busy machine; a profile of our step is
-recorded too (CPU). The losses of both layouts on the untrained model are checked to agree (the
-synths differ in float32 rounding, hence a 1 % tolerance).
+Both use the same model, optimiser, batch and loss terms (the same functions of the audio). The two
+steps run in turn and each time is the median over the repeats, so that the ratio holds on a busy
+machine; a profile of our step is recorded too (CPU). The losses of both layouts on the untrained
+model are checked to agree (the synths differ in float32 rounding, hence a 1 % tolerance).
 
 Usage: python benchmarks/bench_train_step.py [--groups SOT-2048 MSS-Lin] [--repeats 11] [--batch 64]
        [--device cpu]
@@ -31,6 +33,7 @@ train_step`` runs the same function (:func:`run`) as a section of the suite.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -42,10 +45,11 @@ import torch
 from sot.losses import wasserstein_1d as authors_wasserstein_1d
 
 from benchmarks import comparison, describe, harmonic_audio, log, section_meta, time_interleaved
+from sot_utils import losses as loss_module
 from sot_utils.autoencoder import HarmonicAutoencoder, cqt_features
 from sot_utils.encoder import EncoderOutput, f0_from_logits
 from sot_utils.losses import SpectralOTLoss, WeightedLossSum
-from sot_utils.spectral import CQT
+from sot_utils.spectral import CQT, complex_stft
 from sot_utils.synth import exp_sigmoid
 from sot_utils.training.loss_config import PAPER_GROUPS, paper_loss
 from sot_utils.training.train import CPU_MICRO_BATCH, train_step
@@ -94,6 +98,18 @@ class SortBasedSOT(torch.nn.Module):
             x, x, a.reshape(-1, n), b.reshape(-1, n), p=self.ours.p, limit_quantile_range=self.ours.mode == "cut"
         )
         return w.mean()
+
+
+@contextlib.contextmanager
+def autograd_stft_magnitudes():
+    """Inside the block the losses take STFT magnitudes as ``|torch.stft(...)|`` with autograd's
+    backward pass (the reference's way), instead of ``stft_magnitude``'s written-out one."""
+    original = loss_module.stft_magnitude
+    loss_module.stft_magnitude = lambda audio, *setting: complex_stft(audio, *setting).abs()
+    try:
+        yield
+    finally:
+        loss_module.stft_magnitude = original
 
 
 def nnaudio_cqt(cqt: CQT, audio: torch.Tensor) -> torch.Tensor:
@@ -226,10 +242,11 @@ def bench_group(group, audio, cqt, repeats, device="cpu", micro_batch=None) -> d
         optimizer = torch.optim.Adam(net.parameters(), lr=1e-4, weight_decay=1e-4)
 
         def step():
-            estimate, _ = net(features())
-            loss = loss_fn(audio, estimate)
-            optimizer.zero_grad()
-            loss.backward()
+            with autograd_stft_magnitudes():
+                estimate, _ = net(features())
+                loss = loss_fn(audio, estimate)
+                optimizer.zero_grad()
+                loss.backward()
             optimizer.step()
 
         return step

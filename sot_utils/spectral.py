@@ -87,6 +87,35 @@ class StftSetting(NamedTuple):
     pad_end: bool = True
 
 
+def _padded_for_stft(audio: torch.Tensor, n_fft: int, hop_length: int, window: str, pad_end: bool) -> torch.Tensor:
+    """:func:`complex_stft`'s arguments checked, and ``audio`` zero-padded at the end when ``pad_end``."""
+    check_tensor("audio", audio, ndim=2, layout="[batch, n_samples]")
+    check_int("n_fft", n_fft, minimum=2)
+    check_int("hop_length", hop_length, minimum=1)
+    check_choice("window", window, WINDOWS)
+    check_bool("pad_end", pad_end)
+    n_samples = audio.shape[-1]
+    if not pad_end and n_samples < n_fft:
+        raise ValueError(f"`audio` has {n_samples} samples, fewer than n_fft={n_fft}: no complete frame")
+    n_frames = n_stft_frames(n_samples, hop_length)
+    pad = max(0, n_fft + hop_length * (n_frames - 1) - n_samples) if pad_end else 0
+    return nn.functional.pad(audio, (0, pad)) if pad else audio
+
+
+def _stft(audio: torch.Tensor, n_fft: int, hop_length: int, window: torch.Tensor) -> torch.Tensor:
+    """``torch.stft`` as the reference takes it (not centred, normalised): ``[batch, n_bins, n_frames]``."""
+    return torch.stft(
+        audio,
+        n_fft=n_fft,
+        hop_length=hop_length,
+        win_length=n_fft,
+        window=window,
+        center=False,
+        normalized=True,
+        return_complex=True,
+    )
+
+
 def complex_stft(
     audio: torch.Tensor, n_fft: int, hop_length: int, window: str = "hann", pad_end: bool = True
 ) -> torch.Tensor:
@@ -111,29 +140,64 @@ def complex_stft(
     Returns:
         complex ``[batch, n_frames, n_fft // 2 + 1]``.
     """
-    check_tensor("audio", audio, ndim=2, layout="[batch, n_samples]")
-    check_int("n_fft", n_fft, minimum=2)
-    check_int("hop_length", hop_length, minimum=1)
-    check_choice("window", window, WINDOWS)
-    check_bool("pad_end", pad_end)
-    n_samples = audio.shape[-1]
-    if not pad_end and n_samples < n_fft:
-        raise ValueError(f"`audio` has {n_samples} samples, fewer than n_fft={n_fft}: no complete frame")
-    n_frames = n_stft_frames(n_samples, hop_length)
-    pad = max(0, n_fft + hop_length * (n_frames - 1) - n_samples) if pad_end else 0
-    if pad:
-        audio = nn.functional.pad(audio, (0, pad))
-    spec = torch.stft(
-        audio,
-        n_fft=n_fft,
-        hop_length=hop_length,
-        win_length=n_fft,
-        window=_window(window, n_fft, audio.dtype, str(audio.device)),
-        center=False,
-        normalized=True,
-        return_complex=True,
-    )
-    return spec.transpose(-1, -2)
+    audio = _padded_for_stft(audio, n_fft, hop_length, window, pad_end)
+    return _stft(audio, n_fft, hop_length, _window(window, n_fft, audio.dtype, str(audio.device))).transpose(-1, -2)
+
+
+def _modulus(spectrum: torch.Tensor) -> torch.Tensor:
+    """``spectrum.abs()``; for complex64 as ``hypot(re, im)``, bit for bit the same values and about 2x
+    faster on a CPU (for complex128 the two differ in the last bit, so ``abs`` stays). Not for
+    autodiff: hypot's derivative at 0 is NaN where abs's is 0."""
+    if spectrum.dtype == torch.complex64:
+        return torch.hypot(spectrum.real, spectrum.imag)
+    return spectrum.abs()
+
+
+class _StftMagnitude(torch.autograd.Function):
+    """``|STFT|`` with a backward pass written out: the same values as autograd through
+    ``torch.stft(...).abs()`` (to float rounding), about 1.6x faster forward + backward for the six
+    scales of the MSS loss (104 tones of 4096 samples, one thread).
+
+    For ``X_k = c sum_n y_n e^{-2 pi i k n / N}`` (``c = N^-1/2``, ``y`` a windowed frame) and an
+    incoming gradient ``g_k`` on ``|X_k|``, ``G_k = g_k X_k / |X_k|`` (0 where ``X_k = 0``, as
+    ``torch.sgn``) and ``dL/dy_n = c Re sum_{k=0}^{N/2} G_k e^{2 pi i k n / N}``: one inverse real FFT
+    of ``G`` with its first and Nyquist bins doubled, scaled by ``c / 2`` and unnormalised. The frames'
+    gradients are multiplied by the window and overlap-added (by hop-sized blocks when the hop
+    divides ``N``), instead of autograd's complex FFT, ``sgn`` and scatter-add passes.
+    """
+
+    @staticmethod
+    def forward(ctx, audio, n_fft, hop_length, window):
+        spectrum = _stft(audio, n_fft, hop_length, window)
+        magnitude = _modulus(spectrum)
+        ctx.save_for_backward(spectrum, magnitude, window)
+        ctx.n_samples, ctx.n_fft, ctx.hop_length = audio.shape[-1], n_fft, hop_length
+        return magnitude.transpose(-1, -2)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        spectrum, magnitude, window = ctx.saved_tensors
+        n_fft, hop = ctx.n_fft, ctx.hop_length
+        weights = torch.where(magnitude > 0, grad.transpose(-1, -2) / magnitude, 0.0) * spectrum
+        weights[:, 0] *= 2
+        if n_fft % 2 == 0:
+            weights[:, -1] *= 2
+        frames = torch.fft.irfft(weights, n=n_fft, dim=1, norm="forward").transpose(1, 2)  # [B, F, N]
+        frames = frames * (window * (0.5 / math.sqrt(n_fft)))
+        batch, n_frames, _ = frames.shape
+        if n_fft % hop == 0:
+            blocks = n_fft // hop
+            parts = frames.reshape(batch, n_frames, blocks, hop)
+            audio = frames.new_zeros(batch, n_frames + blocks - 1, hop)
+            for block in range(blocks):
+                audio[:, block : block + n_frames] += parts[:, :, block]
+            audio = audio.reshape(batch, -1)
+        else:
+            length = (n_frames - 1) * hop + n_fft
+            audio = nn.functional.fold(frames.transpose(1, 2), (1, length), (1, n_fft), stride=(1, hop))
+            audio = audio.reshape(batch, length)
+        return nn.functional.pad(audio, (0, ctx.n_samples - audio.shape[-1])), None, None, None
 
 
 def stft_magnitude(
@@ -141,10 +205,19 @@ def stft_magnitude(
 ) -> torch.Tensor:
     """Normalised STFT magnitude as the reference computes it: ``|complex_stft(...)|`` (same arguments).
 
+    When a gradient is recorded (``audio.requires_grad``), the backward pass is
+    :class:`_StftMagnitude`'s (the same gradient, faster); otherwise (no gradient, forward-mode
+    autodiff) autograd's through ``abs``. The values are the same either way.
+
     Returns:
         magnitudes ``[batch, n_frames, n_fft // 2 + 1]``.
     """
-    return complex_stft(audio, n_fft, hop_length, window, pad_end).abs()
+    if not (isinstance(audio, torch.Tensor) and audio.requires_grad and torch.is_grad_enabled()):
+        # abs, not hypot: forward-mode autodiff (the explorers' curves) differentiates abs as 0 at 0
+        return complex_stft(audio, n_fft, hop_length, window, pad_end).abs()
+    audio = _padded_for_stft(audio, n_fft, hop_length, window, pad_end)
+    window_tensor = _window(window, n_fft, audio.dtype, str(audio.device))
+    return _StftMagnitude.apply(audio, n_fft, hop_length, window_tensor)
 
 
 def subtract_noise_floor(spectra: torch.Tensor, factor: float) -> torch.Tensor:

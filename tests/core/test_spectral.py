@@ -18,6 +18,7 @@ from sot_utils import spectral
 from sot_utils.spectral import (
     CQT,
     bin_positions,
+    complex_stft,
     cqt_frequencies,
     cqt_n_bins,
     get_window,
@@ -458,3 +459,53 @@ def test_subtract_noise_floor_closed_form_and_checks():
         spectral.subtract_noise_floor(spectra, 0.0)
     with pytest.raises(ValueError, match="spectra"):
         spectral.subtract_noise_floor(-spectra, 1.0)
+
+
+# ---- stft_magnitude's written-out backward pass, against autograd through complex_stft().abs() ----
+
+
+@pytest.mark.parametrize(
+    ("n_fft", "hop_length", "window", "pad_end", "n_samples"),
+    [
+        (2048, 512, "hann", True, 4096),
+        (2048, 512, "flattop", True, 1000),  # shorter than one frame: padding only
+        (512, 128, "hann", False, 4096),  # complete frames: the tail gets no gradient
+        (64, 16, "hann", True, 4096),
+        (100, 30, "flattop", True, 777),  # the hop does not divide n_fft: the fold path
+        (256, 256, "hann", False, 1000),
+        (255, 64, "hann", True, 1000),  # odd n_fft: no Nyquist bin
+    ],
+)
+def test_stft_magnitude_gradient_matches_autograd(n_fft, hop_length, window, pad_end, n_samples):
+    torch.manual_seed(n_fft + hop_length)
+    audio = torch.randn(3, n_samples, dtype=torch.float64, requires_grad=True)
+    reference = complex_stft(audio, n_fft, hop_length, window, pad_end).abs()
+    weights = torch.randn_like(reference)
+    (expected,) = torch.autograd.grad((reference * weights).sum(), audio)
+    magnitude = stft_magnitude(audio, n_fft, hop_length, window, pad_end)
+    (got,) = torch.autograd.grad((magnitude * weights).sum(), audio)
+    assert torch.equal(magnitude, reference)  # the forward pass is untouched
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_stft_magnitude_gradcheck_and_zero_bins():
+    audio = torch.randn(2, 300, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: stft_magnitude(x, 64, 16), (audio,))
+    # a silent example has |X| = 0 everywhere: its gradient is 0 (torch.sgn(0) = 0), not NaN
+    silent = torch.zeros(1, 512, requires_grad=True)
+    (grad,) = torch.autograd.grad(stft_magnitude(silent, 128, 32).sum(), silent)
+    assert torch.equal(grad, torch.zeros_like(grad))
+
+
+def test_stft_magnitude_float32_values_and_gradients():
+    """float32: the same values bit for bit (hypot is complex64's abs), gradients to float rounding."""
+    torch.manual_seed(0)
+    audio = torch.randn(4, 4096, requires_grad=True)
+    reference = complex_stft(audio, 1024, 256).abs()
+    (expected,) = torch.autograd.grad(reference.sum(), audio)
+    magnitude = stft_magnitude(audio, 1024, 256)
+    (got,) = torch.autograd.grad(magnitude.sum(), audio)
+    assert torch.equal(magnitude, reference)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5 * float(expected.abs().max()))
+    with torch.no_grad():
+        assert torch.equal(stft_magnitude(audio, 1024, 256), reference)
