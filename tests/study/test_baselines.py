@@ -353,3 +353,35 @@ def test_evaluate_baseline_rejects_bad_arguments(tiny_dataset, kwargs, match):
     arguments = {"name": "yin", **kwargs}
     with pytest.raises(ValueError, match=match):
         evaluate_baseline(arguments.pop("name"), tiny_dataset, **arguments)
+
+
+def test_estimates_are_shared_within_a_run_of_the_notebooks(monkeypatch, tmp_path):
+    """With the run's folder set, an estimate is computed once per estimator, range and audio."""
+    from sot_utils.constants import EVALUATION_CACHE_ENV
+
+    calls = []
+    original = baselines._ESTIMATORS["yin"]
+
+    def counted(audio, fmin_hz, fmax_hz):
+        calls.append(audio.shape[0])
+        return original(audio, fmin_hz, fmax_hz)
+
+    monkeypatch.setitem(baselines._ESTIMATORS, "yin", counted)
+    t = torch.arange(N_SAMPLES) / SAMPLE_RATE
+    tones = torch.stack([torch.sin(2 * torch.pi * f0 * t) for f0 in (220.0, 330.0)])
+    monkeypatch.delenv(EVALUATION_CACHE_ENV, raising=False)
+    alone = baseline_f0("yin", tones, SAMPLE_RATE)
+    monkeypatch.setenv(EVALUATION_CACHE_ENV, str(tmp_path / "run"))
+    first = baseline_f0("yin", tones, SAMPLE_RATE)
+    second = baseline_f0("yin", tones, SAMPLE_RATE)
+    assert calls == [2, 2]  # computed without the folder, then once with it
+    for a, b in ((alone, first), (first, second)):
+        assert torch.equal(a.f0_hz, b.f0_hz) and torch.equal(a.frames_hz, b.frames_hz)
+    assert second.seconds_per_example == first.seconds_per_example  # the time of the computation made
+    baseline_f0("yin", tones[:1], SAMPLE_RATE)  # other audio
+    baseline_f0("yin", tones, SAMPLE_RATE, fmin_hz=100.0)  # another range
+    assert calls == [2, 2, 1, 2]
+    for entry in (tmp_path / "run").glob("peer-*.pt"):
+        entry.write_bytes(b"damaged")
+    assert torch.equal(baseline_f0("yin", tones, SAMPLE_RATE).f0_hz, alone.f0_hz)
+    assert calls == [2, 2, 1, 2, 2]  # a damaged entry is computed again
