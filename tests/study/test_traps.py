@@ -182,12 +182,15 @@ def _landscape_by_rendering(loss, target, candidates, steps, floor):
     return best.numpy()
 
 
-@pytest.mark.parametrize("floor", [0.0, 0.3])
-def test_batched_landscapes_equal_the_synth_rendered_candidate_by_candidate(floor):
-    """Mixing single-harmonic spectra (one batch for every loss and target) gives what rendering each
-    candidate and taking its STFT gives, within float32 rounding."""
+@pytest.mark.parametrize(("floor", "chunk"), [(0.0, 8), (0.3, 8), (0.0, 4)])
+def test_batched_landscapes_equal_the_synth_rendered_candidate_by_candidate(floor, chunk, monkeypatch):
+    """Mixing single-harmonic spectra (one batch for every loss and target, a few candidates per pass)
+    gives what rendering each candidate and taking its STFT gives, within float32 rounding."""
+    from sot_utils.study import traps
     from sot_utils.study.traps import amplitude_optimal_landscapes
     from sot_utils.training.loss_config import paper_loss
+
+    monkeypatch.setattr(traps, "CANDIDATE_CHUNK", chunk)  # 4: passes of 4 and 2 candidates
 
     candidates = torch.tensor([100.0, 133.3, 200.0, 395.0, 400.0, 810.0])
     amplitudes = torch.zeros(2, 8)
