@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy.signal import find_peaks
 
-from sot_utils.losses import SpectralOTLoss
+from sot_utils.losses import MultiScaleSpectralLoss, SpectralOTLoss
 from sot_utils.study import landscape
 from sot_utils.transport import transport_plan_1d, wasserstein_1d
 
@@ -237,3 +237,20 @@ def test_loss_to_target_gives_the_loss_values_and_gradients_with_the_target_tran
         landscape.loss_to_target(losses["SOT W2"], targets)(targets[:2])
     with pytest.raises(ValueError, match="`target`"):
         landscape.loss_to_target(losses["SOT W2"], targets[0])
+
+
+def test_fit_f0_in_passes_of_a_few_fits_equals_one_batch(monkeypatch):
+    """The fits run forward and backward FIT_CHUNK at a time: the same descent as all at once (to
+    float32 rounding), uneven last pass included, and on_step sees every fit."""
+    loss = MultiScaleSpectralLoss(reduction="none")
+    targets, detunings, amplitudes = torch.tensor([150.0, 420.0]), torch.tensor([-0.3, 0.0, 0.2, 0.5]), torch.ones(3)
+    results, seen = {}, {}
+    for chunk in (1000, 3):
+        monkeypatch.setattr(landscape, "FIT_CHUNK", chunk)
+        steps = []
+        results[chunk] = landscape.fit_f0(
+            loss, targets, detunings, amplitudes, steps=6, on_step=lambda step, f0, values: steps.append(f0.shape)
+        )
+        seen[chunk] = steps
+    np.testing.assert_allclose(results[3]["final_f0_hz"], results[1000]["final_f0_hz"], rtol=1e-5)
+    assert seen[3] == seen[1000] == [torch.Size([8])] * 6
