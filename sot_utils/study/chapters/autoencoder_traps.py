@@ -34,6 +34,7 @@ from ...training.config import resolve_config
 from ...training.loss_config import PAPER_GROUPS, paper_loss
 from ...validation import check_bool, check_int, check_positive_number, check_tensor, check_unit_interval
 from ..landscape import harmonic_tones
+from ..parallel import map_in_processes
 from ..real_notes import DEFAULT_PATH as NOTES_PATH
 from ..real_notes import QUICK_PATH as NOTES_QUICK_PATH
 from ..real_notes import generate_real_notes, load_real_notes, save_real_notes
@@ -449,7 +450,7 @@ def proxy_fits(
     if max(counts, default=0) > DATA_MAX_HARMONICS:
         raise ValueError(f"`partial_counts` must be at most {DATA_MAX_HARMONICS}, got {counts}")
     check_int("steps", steps, minimum=1)
-    rows = []
+    jobs, labels = [], []
     for count in counts:
         amplitudes = torch.zeros(DATA_MAX_HARMONICS)
         amplitudes[:count] = PARTIAL_AMPLITUDE
@@ -458,25 +459,16 @@ def proxy_fits(
             loss = paper_loss(group, reduction="none")
             for start_name, start in starts.items():
                 for prior, fundamental_floor in ((0.0, 0.0), (prior_weight, 0.0), (0.0, floor)):
-                    fit = fit_f0_and_amplitudes(
-                        loss,
-                        tones,
-                        torch.full_like(targets, start),
-                        steps=steps,
-                        prior_weight=prior,
-                        fundamental_floor=fundamental_floor,
-                    )
-                    rows.append(
-                        fit.assign(
-                            group=group,
-                            partials=count,
-                            start=start_name,
-                            prior=prior,
-                            floor=fundamental_floor,
-                            true_hz=targets.numpy(),
-                            true_over_final=targets.numpy() / fit["final_hz"].to_numpy(),
-                        )
-                    )
+                    options = {"steps": steps, "prior_weight": prior, "fundamental_floor": fundamental_floor}
+                    jobs.append(((loss, tones, torch.full_like(targets, start)), options))
+                    label = {"group": group, "partials": count, "start": start_name, "prior": prior}
+                    labels.append({**label, "floor": fundamental_floor})
+    # the fits are independent and small: one per core at a time (sot_utils.study.parallel)
+    fits = map_in_processes(fit_f0_and_amplitudes, jobs, desc="proxy fits")
+    rows = [
+        fit.assign(**label, true_hz=targets.numpy(), true_over_final=targets.numpy() / fit["final_hz"].to_numpy())
+        for fit, label in zip(fits, labels)
+    ]
     proxy = pd.concat(rows, ignore_index=True)
     cents = 1200 * np.log2(proxy["true_over_final"])
     sub_cents = cents - 1200 * np.log2(np.round(proxy["true_over_final"]).clip(lower=1))
