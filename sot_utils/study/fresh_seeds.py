@@ -18,8 +18,9 @@ run's best checkpoint (lowest validation LSD) on the test split of a new data se
 - :func:`fresh_seed_verdicts`: success rates with their intervals, the paired test, the labels.
 
 ``python -m sot_utils.study.fresh_seeds`` writes ``results/evidence/fresh_seeds.csv`` (the runs
-finished so far) and prints the labels; until all six seeds of both configurations are scored,
-they are ``pending``.
+finished so far); once all six seeds of both configurations are scored, also the success rates
+(``fresh_seeds_rates.csv``) and the labels with their rules (``fresh_seeds_verdicts.csv``,
+:func:`verdict_table`), and prints them; until then the labels are ``pending``.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ __all__ = [
     "fresh_run_dir",
     "fresh_seed_verdicts",
     "main",
+    "verdict_table",
 ]
 
 FRESH_SEEDS = (789, 101112, 2024, 31337, 271828, 1618)
@@ -178,6 +180,52 @@ def fresh_seed_verdicts(runs: pd.DataFrame, confidence: float = 0.95, alpha: flo
     return {"rates": rates, "paired": paired, "better": better, "not_a_lottery": not_a_lottery}
 
 
+def verdict_table(verdicts: dict) -> pd.DataFrame:
+    """The plan's two claims with their labels and the numbers each rule reads (``results/evidence/
+    fresh_seeds_verdicts.csv``).
+
+    Args:
+        verdicts: :func:`fresh_seed_verdicts`.
+
+    Returns:
+        one row per claim: ``claim``, ``label``, ``rule``, ``statistic``, ``value``, ``low``, ``high``
+        (the sign-flip p with the mean paired difference and its t interval, in points of test RPA;
+        the recipe's runs at the goal with their Clopper-Pearson interval, in %).
+    """
+    paired = verdicts["paired"] or {}
+    recipe = verdicts["rates"].set_index("remedy").loc["recipe"]
+    return pd.DataFrame(
+        [
+            {
+                "claim": "the recipe reads pitch better than the shipped MSS-Lin configuration",
+                "label": verdicts["better"],
+                "rule": "supported if the exact sign-flip p <= 0.05 and the mean difference > 0; "
+                "contradicted if p <= 0.05 and it is < 0; else inconclusive",
+                "statistic": f"sign-flip p = {paired.get('sign_flip_p', float('nan')):.4g}; mean recipe - shipped",
+                "value": paired.get("mean", float("nan")),
+                "low": paired.get("t_low", float("nan")),
+                "high": paired.get("t_high", float("nan")),
+            },
+            {
+                "claim": "the recipe is not a seed lottery",
+                "label": verdicts["not_a_lottery"],
+                "rule": f"supported if the Clopper-Pearson lower bound of the rate of runs at {GOAL_RPA:g} % or more "
+                "is >= 50 %; contradicted if its upper bound is < 50 %; else inconclusive",
+                "statistic": f"runs at the goal: {int(recipe['goal'])} of {int(recipe['runs'])} (%)",
+                "value": 100 * recipe["goal"] / recipe["runs"],
+                "low": recipe["goal_low"],
+                "high": recipe["goal_high"],
+            },
+        ]
+    )
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    partial = path.with_name(f".{path.name}.tmp")  # never a half-written table
+    frame.to_csv(partial, index=False, float_format="%.6g")
+    partial.replace(path)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m sot_utils.study.fresh_seeds",
@@ -189,15 +237,15 @@ def main(argv: list[str] | None = None) -> None:
     runs = evaluate_fresh_seeds()
     out = Path(args.results_dir)
     out.mkdir(parents=True, exist_ok=True)
-    partial = out / ".fresh_seeds.csv.tmp"
-    runs.to_csv(partial, index=False, float_format="%.6g")
-    partial.replace(out / "fresh_seeds.csv")
+    _write_csv(runs, out / "fresh_seeds.csv")
     print(runs.to_string(index=False))
     complete = all((runs["remedy"] == name).sum() == len(FRESH_SEEDS) for name in CONFIGURATIONS)
     if not complete:
         print(f"labels pending: {len(runs)} of {len(FRESH_SEEDS) * len(CONFIGURATIONS)} runs scored")
         return
     verdicts = fresh_seed_verdicts(runs)
+    _write_csv(verdicts["rates"], out / "fresh_seeds_rates.csv")
+    _write_csv(verdict_table(verdicts), out / "fresh_seeds_verdicts.csv")
     print(verdicts["rates"].to_string(index=False))
     print(f"better: {verdicts['better']}; not a seed lottery: {verdicts['not_a_lottery']}")
 

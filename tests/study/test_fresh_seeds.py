@@ -58,3 +58,18 @@ def test_evaluate_fresh_seeds_scores_each_finished_run_on_both_splits(tiny_run, 
     assert table["test_rpa_seed0"].tolist() == [expected, expected]
     with pytest.raises(ValueError, match="`configuration`"):
         fresh_seeds.fresh_run_dir("other", 1)
+
+
+def test_verdict_table_states_each_label_with_its_rule_and_numbers():
+    verdicts = fresh_seeds.fresh_seed_verdicts(
+        runs_table([99.0, 40.0, 97.0, 99.9, 95.0, 96.0], [0.0, 31.0, 89.0, 45.0, 10.0, 88.0])
+    )
+    table = fresh_seeds.verdict_table(verdicts).set_index("claim")
+    better = table.loc["the recipe reads pitch better than the shipped MSS-Lin configuration"]
+    assert better["label"] == verdicts["better"] == "supported"
+    assert better["value"] == pytest.approx(verdicts["paired"]["mean"])
+    assert better["low"] == pytest.approx(verdicts["paired"]["t_low"])
+    assert "sign-flip p = 0.03125" in better["statistic"]
+    lottery = table.loc["the recipe is not a seed lottery"]
+    assert lottery["label"] == "inconclusive" and lottery["value"] == pytest.approx(100 * 5 / 6)
+    assert "5 of 6" in lottery["statistic"] and lottery["low"] < 50 < lottery["high"]
