@@ -17,8 +17,9 @@ start from the same weights, and with SOT-NoCut (SOT-2048 in ``balanced`` mode).
 - :func:`evaluate_arms`: one row per (arm, group, seed) at the budget;
 - :func:`causal_verdict`: the plan's label.
 
-``python -m sot_utils.study.centroid_cause`` writes ``results/evidence/centroid_cause.csv`` and
-``results/evidence/centroid_cause_validity.csv`` (outside the notebooks' results) and prints the verdict.
+``python -m sot_utils.study.centroid_cause`` writes ``results/evidence/centroid_cause.csv``,
+``centroid_cause_validity.csv`` and ``centroid_cause_verdict.csv`` (the label, the numbers it rests
+on and :data:`VERDICT_RULE`; outside the notebooks' results) and prints the verdict.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ __all__ = [
     "CAUSE_SEEDS",
     "CAUSE_STEPS",
     "ORACLE_OVERLAY",
+    "VERDICT_RULE",
     "causal_verdict",
     "cause_run_dir",
     "evaluate_arms",
@@ -169,6 +171,15 @@ def evaluate_arms(
     return pd.DataFrame(rows, columns=columns)
 
 
+VERDICT_RULE = (
+    "supported if oracle SOT-2048 learns pitch (fresh-split test RPA >= 50 %) on all three seeds, shipped "
+    "SOT-2048 at the same budget on none, and no oracle SOT-2048 checkpoint is in the stage (b_M >= 0.5; "
+    "ignored if the statistic is not specific); contradicted if oracle SOT-2048 learns pitch on at most "
+    "one seed; else inconclusive"
+)
+"""The plan's rule (docs/evidence_plan.md), written beside the label in ``centroid_cause_verdict.csv``."""
+
+
 def causal_verdict(arms: pd.DataFrame, validity: pd.DataFrame, n_seeds: int = len(CAUSE_SEEDS)) -> dict:
     """The plan's label on "the centroid stage causes SOT-2048's misses".
 
@@ -238,12 +249,15 @@ def main(argv: list[str] | None = None) -> None:
     arms = evaluate_arms()
     out = Path(args.results_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for name, table in (("centroid_cause.csv", arms), ("centroid_cause_validity.csv", validity)):
-        partial = out / f".{name}.tmp"
+    verdict = causal_verdict(arms, validity)
+    label = pd.DataFrame([{"claim": "the centroid stage causes SOT-2048's misses", **verdict, "rule": VERDICT_RULE}])
+    tables = (("centroid_cause.csv", arms), ("centroid_cause_validity.csv", validity))
+    for name, table in (*tables, ("centroid_cause_verdict.csv", label)):
+        partial = out / f".{name}.tmp"  # never a half-written table
         table.to_csv(partial, index=False, float_format="%.6g")
         partial.replace(out / name)
     print(arms.to_string(index=False))
-    print(causal_verdict(arms, validity))
+    print(verdict)
 
 
 if __name__ == "__main__":

@@ -95,3 +95,12 @@ def test_three_of_three_against_none_is_fishers_smallest_p_and_missing_runs_wait
     assert pending["label"] == "pending"
     with pytest.raises(ValueError, match="test_rpa"):
         causal_verdict(_arms((95, 80, 60), (0, 7, 2)).drop(columns="test_rpa"), SPECIFIC)
+
+
+def test_the_written_rule_states_the_thresholds_the_verdict_uses():
+    from sot_utils.study.centroid_cause import VERDICT_RULE
+    from sot_utils.study.chapters.centroid_stage import STAGE_SLOPE
+    from sot_utils.study.fresh_seeds import LEARNED_RPA
+
+    assert f">= {LEARNED_RPA:g} %" in VERDICT_RULE and f"b_M >= {STAGE_SLOPE:g}" in VERDICT_RULE
+    assert "at most one seed" in VERDICT_RULE and "on all three seeds" in VERDICT_RULE
