@@ -508,3 +508,16 @@ def test_the_server_caps_websocket_messages_a_little_above_the_upload_limit():
     )
     settings = json.loads(result.stdout.splitlines()[-1])
     assert MAX_UPLOAD_BYTES < settings["websocket_max_message_size"] <= MAX_UPLOAD_BYTES + 2**21
+
+
+def test_the_page_offers_the_recipe_and_the_real_sound_runs(tmp_path):
+    """Shipped runs, then notebook 09's recipe runs, then notebook 10's runs trained on real sounds."""
+    from sot_utils.study.explorers.estimator import list_checkpoints
+
+    for run in ("MSS-Lin/42", "remedies/recipe/MSS-Lin/123", "real-sounds/real-corpus/MSS-Lin-recipe/7"):
+        (tmp_path / "checkpoints" / run).mkdir(parents=True)
+        (tmp_path / "checkpoints" / run / "best.pt").write_bytes(b"")
+    (tmp_path / "checkpoints" / "real-sounds" / "real-corpus" / "MSS-Lin-recipe" / "notes").mkdir()  # not a seed
+    labels = list_checkpoints(tmp_path)
+    assert list(labels) == ["MSS-Lin · seed 42", "recipe MSS-Lin · seed 123", "MSS-Lin-recipe (real-corpus) · seed 7"]
+    assert labels["MSS-Lin-recipe (real-corpus) · seed 7"].endswith("real-corpus/MSS-Lin-recipe/7/best.pt")

@@ -1,7 +1,7 @@
 """The estimator explorer: a window into the trained estimators (``make estimator``).
 
-Pick a shipped checkpoint (``checkpoints/<group>/<seed>/best.pt``), and a second one to compare
-with, and a sound: a synthetic test tone (the dataset's test split), a rendered real instrument
+Pick a trained model (:func:`list_checkpoints`: the shipped runs, the recipe's runs of notebook 09
+and the runs trained on real sounds of notebook 10), and a second one to compare with, and a sound: a synthetic test tone (the dataset's test split), a rendered real instrument
 note (``make real-notes``) or an uploaded WAV/FLAC file. The page shows, for one 4096-sample
 (0.256 s) excerpt:
 
@@ -67,6 +67,7 @@ from ...training.estimate import (
     voicing,
 )
 from ...training.evaluate import find_runs
+from ..chapters.real_sounds import REAL_SOUNDS_ROOT
 from ..real_notes import DEFAULT_PATH as REAL_NOTES_PATH
 from ..real_notes import load_real_notes
 from .widgets import (
@@ -307,9 +308,19 @@ def mean_spectrum_db(audio: torch.Tensor, n_fft: int = SPECTRUM_N_FFT) -> np.nda
 
 
 def list_checkpoints(root: str | os.PathLike) -> dict[str, str]:
-    """The shipped runs' ``best.pt`` under ``root/checkpoints``, by label (``"SOT-2048 · seed 123"``)."""
-    runs = find_runs(Path(root) / "checkpoints")
-    return {f"{row.group} · seed {row.seed}": row.path for row in runs.itertuples()}
+    """The trained models' ``best.pt`` under ``root/checkpoints``, by label: the shipped runs
+    (``"SOT-2048 · seed 123"``), then the recipe's runs of notebook 09 (``"recipe MSS-Lin · seed 42"``),
+    then the runs trained on real sounds of notebook 10 (``"MSS-Lin-recipe (real-corpus) · seed 42"``,
+    from ``checkpoints/real-sounds/<training data>/<configuration>/<seed>``)."""
+    checkpoints = Path(root) / "checkpoints"
+    labels = {f"{row.group} · seed {row.seed}": row.path for row in find_runs(checkpoints).itertuples()}
+    for row in find_runs(checkpoints / "remedies" / "recipe").itertuples():
+        labels[f"recipe {row.group} · seed {row.seed}"] = row.path
+    for best in sorted((Path(root) / REAL_SOUNDS_ROOT).glob("*/*/*/best.pt")):
+        if best.parent.name.isdigit():
+            data, configuration = best.parent.parent.parent.name, best.parent.parent.name
+            labels[f"{configuration} ({data}) · seed {int(best.parent.name)}"] = str(best)
+    return labels
 
 
 def default_checkpoints(labels: list[str]) -> tuple[str, str]:
