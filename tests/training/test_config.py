@@ -172,6 +172,22 @@ def test_an_overlay_that_is_not_a_mapping_is_refused(tmp_path, text, message):
         resolve_config("SOT-2048", 1, overlays=[tmp_path / "missing.yaml"])
 
 
+@pytest.mark.parametrize(
+    ("remedy", "key", "value"),
+    [
+        ("recipe-logf", "frequency_scale", "log"),
+        ("recipe-complete", "pad_end", False),
+        ("recipe-balanced", "mode", "balanced"),
+    ],
+)
+def test_the_sot_recipe_candidates_change_one_transport_option_of_the_recipe(remedy, key, value):
+    recipe, candidate = resolve_config("SOT-2048", 42, remedy="recipe"), resolve_config("SOT-2048", 42, remedy=remedy)
+    differences = config_differences(recipe.to_dict(), candidate.to_dict(), ignore=())
+    assert sorted(d.split(":")[0] for d in differences) == [f"loss.terms.sot.{key}", "out_dir", "remedy"]
+    assert candidate.loss.terms["sot"][key] == value != recipe.loss.terms["sot"].get(key, not value)
+    assert candidate.out_dir == f"checkpoints/remedies/{remedy}/SOT-2048/42"
+
+
 def test_bad_groups_seeds_and_remedies_are_refused():
     for kwargs, message in (
         (dict(group="SOT-4096", seed=1), "group"),
