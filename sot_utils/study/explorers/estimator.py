@@ -1,8 +1,9 @@
 """The estimator explorer: a window into the trained estimators (``make estimator``).
 
 Pick a trained model (:func:`list_checkpoints`: the shipped runs, the recipe's runs of notebook 09
-and the runs trained on real sounds of notebook 10), and a second one to compare with, and a sound: a synthetic test tone (the dataset's test split), a rendered real instrument
-note (``make real-notes``) or an uploaded WAV/FLAC file. The page shows, for one 4096-sample
+and the runs trained on real sounds of notebook 10), a second one to compare with, and a sound: a
+synthetic test tone (the dataset's test split), a rendered real instrument note (``make
+real-notes``) or an uploaded WAV/FLAC file. The page shows, for one 4096-sample
 (0.256 s) excerpt:
 
 - the sound and each model's reconstruction, as audio players;
