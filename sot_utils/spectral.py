@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 import torch
 from torch import nn
+from torch.autograd import forward_ad
 
 from .constants import CQT_BINS_PER_SEMITONE, CQT_FMIN_HZ, CQT_HOP_LENGTH, SAMPLE_RATE
 from .validation import check_bool, check_choice, check_int, check_positive_number, check_sample_rate, check_tensor
@@ -206,15 +207,19 @@ def stft_magnitude(
     """Normalised STFT magnitude as the reference computes it: ``|complex_stft(...)|`` (same arguments).
 
     When a gradient is recorded (``audio.requires_grad``), the backward pass is
-    :class:`_StftMagnitude`'s (the same gradient, faster); otherwise (no gradient, forward-mode
-    autodiff) autograd's through ``abs``. The values are the same either way.
+    :class:`_StftMagnitude`'s (the same gradient, faster); under forward-mode autodiff (a tangent on
+    ``audio``) autograd's through ``abs``; with no derivative at all, :func:`_modulus`. The values are
+    the same in every case.
 
     Returns:
         magnitudes ``[batch, n_frames, n_fft // 2 + 1]``.
     """
     if not (isinstance(audio, torch.Tensor) and audio.requires_grad and torch.is_grad_enabled()):
-        # abs, not hypot: forward-mode autodiff (the explorers' curves) differentiates abs as 0 at 0
-        return complex_stft(audio, n_fft, hop_length, window, pad_end).abs()
+        spectrum = complex_stft(audio, n_fft, hop_length, window, pad_end)
+        if forward_ad.unpack_dual(audio).tangent is not None:
+            # forward-mode autodiff (the explorers' curves): abs's derivative is 0 at 0, hypot's NaN
+            return spectrum.abs()
+        return _modulus(spectrum)
     audio = _padded_for_stft(audio, n_fft, hop_length, window, pad_end)
     window_tensor = _window(window, n_fft, audio.dtype, str(audio.device))
     return _StftMagnitude.apply(audio, n_fft, hop_length, window_tensor)
