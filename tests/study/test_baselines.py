@@ -400,7 +400,7 @@ def test_crepes_first_layer_as_a_matrix_product_equals_torchcrepes(capacity):
     )
     reference.eval()
     torch.manual_seed(0)
-    frames = crepe_input(torch.randn(3, 4096) + torch.sin(torch.arange(4096) * 0.2)).reshape(-1, 1024)[:150]
+    frames = crepe_input(torch.randn(3, 4096) + torch.sin(torch.arange(4096) * 0.2)).reshape(-1, 1024)[:40]
     with torch.inference_mode():
         padded = torch.nn.functional.pad(frames[:, None, :, None], (0, 0, 254, 254))
         expected_first = reference.conv1(padded)  # sums of 512 products: float32 rounding of the largest
