@@ -16,10 +16,9 @@ from concurrent.futures import ProcessPoolExecutor
 from tqdm.auto import tqdm
 
 from ..validation import check_bool, check_int
+from .run_notebooks import THREAD_VARIABLES
 
 __all__ = ["available_cores", "map_in_processes"]
-
-_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
 def available_cores() -> int:
@@ -32,7 +31,7 @@ def available_cores() -> int:
 
 def _one_thread() -> None:
     """Worker start-up: one thread for torch, OpenMP and numba (set before the job's module imports torch)."""
-    os.environ.update({name: "1" for name in _THREAD_VARIABLES})
+    os.environ.update({name: "1" for name in THREAD_VARIABLES})
     import torch
 
     torch.set_num_threads(1)
